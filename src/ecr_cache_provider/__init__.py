@@ -1,0 +1,1 @@
+"""ECR pull-through caching as CloudFormation custom resources."""

@@ -1,0 +1,342 @@
+"""Custom::PullThroughCacheRule: an ECR pull-through cache rule that updates in place.
+
+Properties mirror AWS::ECR::PullThroughCacheRule, so a template can switch between the two by changing the type:
+EcrRepositoryPrefix (required), UpstreamRegistryUrl (required), UpstreamRegistry, CredentialArn, CustomRoleArn,
+UpstreamRepositoryPrefix; plus Validate (default true): ask ECR whether the upstream accepts the rule.
+
+The physical id is the ECR repository prefix. Attributes: EcrRepositoryPrefix, UpstreamRegistryUrl,
+UpstreamRegistry, RegistryId, RepositoryUriPrefix.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from ecr_cache_provider.ecr import CacheRule, EcrGateway
+from ecr_cache_provider.resource import InvalidProperties, Request, ResourceFailure, Result, parse_properties
+
+logger = logging.getLogger(__name__)
+
+RESOURCE_TYPE = "Custom::PullThroughCacheRule"
+
+PREFIX_PATTERN = r"^([a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*\/?|ROOT)\Z"
+CREDENTIAL_ARN_PATTERN = (
+    r"^arn:aws(-\w+)*:secretsmanager:[a-zA-Z0-9-:]+:secret:ecr\-pullthroughcache\/[a-zA-Z0-9\/_+=.@-]+\Z"
+)
+ROLE_ARN_PATTERN = r"^arn:aws(-\w+)*:iam::\d{12}:role\/[\w+=,.@\/-]+\Z"
+
+# Each upstream registry, the registry URLs it accepts, and whether it needs a Secrets Manager credential.
+UPSTREAMS: dict[str, tuple[str, bool]] = {
+    "ecr-public": (r"public\.ecr\.aws", False),
+    "quay": (r"quay\.io", False),
+    "k8s": (r"registry\.k8s\.io", False),
+    "docker-hub": (r"registry-1\.docker\.io", True),
+    "github-container-registry": (r"ghcr\.io", True),
+    "gitlab-container-registry": (r"registry\.gitlab\.com", True),
+    "azure-container-registry": (r"[a-z0-9-]+\.azurecr\.io", True),
+    "chainguard": (r"cgr\.dev", True),
+    "ecr": (r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?", False),
+}
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["EcrRepositoryPrefix", "UpstreamRegistryUrl"],
+    "properties": {
+        "EcrRepositoryPrefix": {
+            "type": "string",
+            "minLength": 2,
+            "maxLength": 30,
+            "pattern": PREFIX_PATTERN,
+            "description": "2 to 30 lowercase letters, digits, '.', '_', '-' and '/', or ROOT",
+        },
+        "UpstreamRegistryUrl": {"type": "string", "minLength": 1, "maxLength": 255},
+        "UpstreamRegistry": {"type": "string", "enum": list(UPSTREAMS)},
+        "CredentialArn": {
+            "type": "string",
+            "minLength": 50,
+            "maxLength": 612,
+            "pattern": CREDENTIAL_ARN_PATTERN,
+            "description": "the ARN of a Secrets Manager secret named ecr-pullthroughcache/...",
+        },
+        "CustomRoleArn": {
+            "type": "string",
+            "maxLength": 2048,
+            "pattern": ROLE_ARN_PATTERN,
+            "description": "the ARN of an IAM role trusting pullthroughcache.ecr.amazonaws.com",
+        },
+        "UpstreamRepositoryPrefix": {
+            "type": "string",
+            "minLength": 2,
+            "maxLength": 30,
+            "pattern": PREFIX_PATTERN,
+            "description": "2 to 30 lowercase letters, digits, '.', '_', '-' and '/', or ROOT",
+        },
+        "Validate": {"type": "boolean", "default": True},
+    },
+}
+
+# A replayed Create may find the rule its first attempt made; allow for clock skew between the two services.
+REPLAY_CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class RuleProperties:
+    ecr_repository_prefix: str
+    upstream_registry_url: str
+    upstream_registry: str
+    credential_arn: str | None
+    custom_role_arn: str | None
+    upstream_repository_prefix: str | None
+    validate: bool
+
+    @property
+    def access(self) -> tuple[str | None, str | None]:
+        """How ECR authenticates upstream; UpdatePullThroughCacheRule changes this in place."""
+        return (self.credential_arn, self.custom_role_arn)
+
+    def matches(self, rule: CacheRule) -> bool:
+        return (
+            rule.upstream_registry_url == self.upstream_registry_url
+            and (rule.upstream_registry or self.upstream_registry) == self.upstream_registry
+            and (rule.upstream_repository_prefix or "ROOT") == (self.upstream_repository_prefix or "ROOT")
+            and (rule.credential_arn, rule.custom_role_arn) == self.access
+        )
+
+    def create_arguments(self) -> dict[str, str]:
+        arguments = {
+            "ecrRepositoryPrefix": self.ecr_repository_prefix,
+            "upstreamRegistryUrl": self.upstream_registry_url,
+            "upstreamRegistry": self.upstream_registry,
+            "credentialArn": self.credential_arn,
+            "customRoleArn": self.custom_role_arn,
+            "upstreamRepositoryPrefix": self.upstream_repository_prefix,
+        }
+        return {name: value for name, value in arguments.items() if value}
+
+
+def read_properties(raw: dict[str, Any], request: Request) -> RuleProperties:
+    """Validate every property with ECR's own rules, before anything is changed."""
+    values = parse_properties(raw, SCHEMA)
+    prefix = _without_trailing_slash(values["EcrRepositoryPrefix"])
+    url = values["UpstreamRegistryUrl"].strip().removeprefix("https://").rstrip("/")
+    registry = values.get("UpstreamRegistry") or _registry_for_url(url)
+    url_pattern, needs_credential = UPSTREAMS[registry]
+    url_match = re.fullmatch(url_pattern, url)
+    if not url_match:
+        raise InvalidProperties(f"Invalid UpstreamRegistryUrl {url!r}: it is not a registry URL for {registry}")
+
+    credential = values.get("CredentialArn")
+    role = values.get("CustomRoleArn")
+    upstream_prefix = values.get("UpstreamRepositoryPrefix")
+    if needs_credential and not credential:
+        raise InvalidProperties(f"CredentialArn is required for the {registry} upstream")
+    if credential and registry == "ecr":
+        raise InvalidProperties("CredentialArn is not used with the ecr upstream; set CustomRoleArn instead")
+    if credential and request.region and credential.split(":")[3] != request.region:
+        raise InvalidProperties(f"CredentialArn must name a secret in {request.region}, the Region of the rule")
+    if role and registry != "ecr":
+        raise InvalidProperties("CustomRoleArn is only used with the ecr upstream")
+    if upstream_prefix is not None:
+        if registry != "ecr":
+            raise InvalidProperties("UpstreamRepositoryPrefix is only used with the ecr upstream")
+        if prefix == "ROOT" and upstream_prefix != "ROOT":
+            raise InvalidProperties("UpstreamRepositoryPrefix can be set only when EcrRepositoryPrefix is not ROOT")
+        upstream_prefix = _without_trailing_slash(upstream_prefix)
+    if registry == "ecr" and not role and url_match.group(1) != request.account_id:
+        raise InvalidProperties("CustomRoleArn is required to cache from another account's ECR registry")
+    return RuleProperties(
+        ecr_repository_prefix=prefix,
+        upstream_registry_url=url,
+        upstream_registry=registry,
+        credential_arn=credential,
+        custom_role_arn=role,
+        upstream_repository_prefix=upstream_prefix,
+        validate=values["Validate"],
+    )
+
+
+def create(request: Request, ecr: EcrGateway) -> Result:
+    """Create the rule. A rule already at the prefix fails the request and is left exactly as it was."""
+    wanted = read_properties(request.properties, request)
+    existing = ecr.find_rule(wanted.ecr_repository_prefix)
+    if existing and _made_by_this_request(existing, wanted, request):
+        logger.info("Rule already created by an earlier attempt of this request", extra={"prefix": existing})
+        return _result(existing, request)
+    if existing:
+        raise ResourceFailure(
+            f"A pull-through cache rule for prefix {wanted.ecr_repository_prefix!r} already exists "
+            f"(upstream {existing.upstream_registry_url}); choose another EcrRepositoryPrefix or delete that rule"
+        )
+    rule = _create_and_validate(wanted, ecr)
+    return _result(rule, request)
+
+
+def update(request: Request, ecr: EcrGateway) -> Result:
+    """Change the rule: credentials in place, the upstream by replacement under the same prefix,
+    and a new prefix by a new rule (a new physical id; CloudFormation then deletes the old one)."""
+    wanted = read_properties(request.properties, request)
+    if wanted.ecr_repository_prefix != request.physical_id:
+        return create(request, ecr)
+
+    current = ecr.find_rule(wanted.ecr_repository_prefix)
+    if current is None:
+        logger.warning("The rule was deleted outside CloudFormation; creating it again")
+        return _result(_create_and_validate(wanted, ecr), request)
+    if wanted.matches(current):
+        return _result(current, request)
+    if _can_update_in_place(current, wanted):
+        _update_access_in_place(current, wanted, ecr)
+        return _result(ecr.find_rule(wanted.ecr_repository_prefix) or current, request)
+    return _result(_replace(current, wanted, ecr), request)
+
+
+def delete(request: Request, ecr: EcrGateway) -> None:
+    """Delete the rule this resource made. Already gone, or never made (a failed Create), is success."""
+    prefix = request.physical_id
+    if not _is_rule_prefix(prefix):
+        logger.info("Nothing to delete: the physical id names no rule this resource made")
+        return
+    ecr.delete_rule(prefix)
+
+
+# How each change is made
+
+
+def _can_update_in_place(current: CacheRule, wanted: RuleProperties) -> bool:
+    """UpdatePullThroughCacheRule sets a credential or role; it cannot change the upstream or remove either."""
+    same_upstream = (current.upstream_registry_url, current.upstream_repository_prefix or "ROOT") == (
+        wanted.upstream_registry_url,
+        wanted.upstream_repository_prefix or "ROOT",
+    )
+    removes_access = (current.credential_arn and not wanted.credential_arn) or (
+        current.custom_role_arn and not wanted.custom_role_arn
+    )
+    return same_upstream and not removes_access and any(wanted.access)
+
+
+def _create_and_validate(wanted: RuleProperties, ecr: EcrGateway) -> CacheRule:
+    """Create the rule and, when asked, let ECR check the upstream accepts it; a rejected rule is removed again."""
+    rule = ecr.create_rule(**wanted.create_arguments())
+    try:
+        _check_with_ecr(wanted, ecr)
+    except ResourceFailure as failure:
+        _undo(lambda: ecr.delete_rule(wanted.ecr_repository_prefix), failure, physical_id=wanted.ecr_repository_prefix)
+        raise
+    return rule
+
+
+def _update_access_in_place(current: CacheRule, wanted: RuleProperties, ecr: EcrGateway) -> None:
+    """Rotate the credential or role with UpdatePullThroughCacheRule: the rule never disappears."""
+    credential, role = wanted.access
+    ecr.update_rule(wanted.ecr_repository_prefix, **_present(credentialArn=credential, customRoleArn=role))
+    try:
+        _check_with_ecr(wanted, ecr)
+    except ResourceFailure as failure:
+        _undo(lambda: _restore(current, ecr), failure)
+        raise
+
+
+def _replace(current: CacheRule, wanted: RuleProperties, ecr: EcrGateway) -> CacheRule:
+    """A new upstream under the same prefix: delete and create within this request; put the old rule back
+    if the new one cannot be created or is rejected."""
+    ecr.delete_rule(current.ecr_repository_prefix)
+    try:
+        return _create_and_validate(wanted, ecr)
+    except ResourceFailure as failure:
+        _undo(lambda: ecr.create_rule(**_arguments_of(current)), failure)
+        raise
+
+
+def _restore(previous: CacheRule, ecr: EcrGateway) -> None:
+    """Put the previous credential and role back; a rule that had neither can only be made again."""
+    access = _present(credentialArn=previous.credential_arn, customRoleArn=previous.custom_role_arn)
+    if access:
+        ecr.update_rule(previous.ecr_repository_prefix, **access)
+    else:
+        ecr.delete_rule(previous.ecr_repository_prefix)
+        ecr.create_rule(**_arguments_of(previous))
+
+
+def _check_with_ecr(wanted: RuleProperties, ecr: EcrGateway) -> None:
+    if not wanted.validate:
+        return
+    validation = ecr.validate_rule(wanted.ecr_repository_prefix)
+    if not validation.is_valid:
+        raise ResourceFailure(
+            f"ECR rejected the rule for {wanted.upstream_registry_url}: {validation.failure or 'no reason given'}"
+        )
+
+
+def _undo(action: Callable[[], object], failure: ResourceFailure, physical_id: str | None = None) -> None:
+    """Undo a change after a failure. If the undo fails too, say so, and hand the rollback what to delete."""
+    try:
+        action()
+    except ResourceFailure as undo_failure:
+        logger.error("Could not undo the change", extra={"error": str(undo_failure)})
+        failure.args = (f"{failure} (and undoing the change failed: {undo_failure})",)
+        failure.physical_id = physical_id
+
+
+# Small helpers
+
+
+def _result(rule: CacheRule, request: Request) -> Result:
+    prefix = rule.ecr_repository_prefix
+    registry_id = rule.registry_id or request.account_id
+    suffix = "amazonaws.com.cn" if request.region.startswith("cn-") else "amazonaws.com"
+    host = f"{registry_id}.dkr.ecr.{request.region}.{suffix}"
+    data = {
+        "EcrRepositoryPrefix": prefix,
+        "UpstreamRegistryUrl": rule.upstream_registry_url,
+        "UpstreamRegistry": rule.upstream_registry or _registry_for_url(rule.upstream_registry_url),
+        "RegistryId": registry_id,
+        "RepositoryUriPrefix": host if prefix == "ROOT" else f"{host}/{prefix}",
+    }
+    return Result(physical_id=prefix, data=data)
+
+
+def _made_by_this_request(existing: CacheRule, wanted: RuleProperties, request: Request) -> bool:
+    """A replay of this Create (a retried invocation) finds the rule its first attempt made: same settings,
+    created after CloudFormation issued the request. Anything else at the prefix belongs to someone else."""
+    if not (wanted.matches(existing) and existing.created_at and request.issued_at):
+        return False
+    return existing.created_at >= request.issued_at - REPLAY_CLOCK_SKEW
+
+
+def _registry_for_url(url: str) -> str:
+    for registry, (pattern, _) in UPSTREAMS.items():
+        if re.fullmatch(pattern, url):
+            return registry
+    raise InvalidProperties(
+        f"Unsupported UpstreamRegistryUrl {url!r}: set UpstreamRegistry, or use one of public.ecr.aws, quay.io, "
+        "registry.k8s.io, registry-1.docker.io, ghcr.io, registry.gitlab.com, <name>.azurecr.io, cgr.dev"
+    )
+
+
+def _is_rule_prefix(physical_id: str) -> bool:
+    return bool(re.match(PREFIX_PATTERN, physical_id)) and 2 <= len(physical_id) <= 30
+
+
+def _without_trailing_slash(prefix: str) -> str:
+    return prefix.rstrip("/") if prefix != "ROOT" else prefix
+
+
+def _present(**values: str | None) -> dict[str, str]:
+    return {name: value for name, value in values.items() if value}
+
+
+def _arguments_of(rule: CacheRule) -> dict[str, str]:
+    return _present(
+        ecrRepositoryPrefix=rule.ecr_repository_prefix,
+        upstreamRegistryUrl=rule.upstream_registry_url,
+        upstreamRegistry=rule.upstream_registry,
+        credentialArn=rule.credential_arn,
+        customRoleArn=rule.custom_role_arn,
+        upstreamRepositoryPrefix=rule.upstream_repository_prefix,
+    )

@@ -1,0 +1,88 @@
+"""crhelper answers CloudFormation; this subclass fixes the defaults and adds the guarantees we promise.
+
+- One answer per invocation: the timeout timer and the handler can both try to answer; only the first is sent.
+- Never an empty or random physical id: a failed Create answers a marker that a rollback's Delete recognises.
+- No event or ResponseURL in the logs at any level (crhelper logs both at DEBUG), no 120 s sleep on Delete.
+- The answer stays under CloudFormation's 4,096-byte limit; FAILED answers carry no attributes.
+- An invocation can hand its work to a follow-up invocation and not answer at all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+import crhelper
+
+from ecr_cache_provider.resource import FAILED_CREATE_PREFIX
+
+# crhelper's type stubs leave out the internals overridden here, so it is used untyped.
+CrHelperResource: Any = crhelper.CfnResource
+FAILED = "FAILED"
+MAX_RESPONSE_BYTES = 4096
+MAX_REASON_CHARACTERS = 256  # crhelper keeps only the tail of a longer Reason; we keep the head, which names the cause
+
+
+class CloudFormationResponder(CrHelperResource):  # type: ignore[misc]
+    # crhelper's per-invocation state, as it sets it
+    Status: str
+    Reason: str
+    PhysicalResourceId: str
+    Data: dict[str, Any]
+    _event: dict[str, Any]
+
+    def __init__(self) -> None:
+        super().__init__(json_logging=False, log_level="INFO", boto_level="WARNING", sleep_on_delete=0)
+        # crhelper's DEBUG lines print the whole event and the ResponseURL: keep its loggers above DEBUG.
+        logging.getLogger("crhelper").setLevel(logging.INFO)
+        self._answer_lock = threading.Lock()
+        self._answered = False
+        self._handed_off = False
+
+    def __call__(self, event: dict[str, Any], context: Any) -> None:
+        self._answered = False
+        self._handed_off = False
+        super().__call__(event, context)
+
+    def hand_off(self) -> None:
+        """This invocation passed the request on to another one, which will answer."""
+        self._handed_off = True
+
+    def generate_physical_id(self, event: dict[str, Any]) -> str:
+        # crhelper calls this when a Create returned no id, which only happens when it failed.
+        return FAILED_CREATE_PREFIX + str(event.get("RequestId", ""))
+
+    def _send(self, status: str | None = None, reason: str = "") -> None:
+        with self._answer_lock:
+            if self._answered or self._handed_off:
+                return
+            self._answered = True
+        if not self.PhysicalResourceId:
+            self.PhysicalResourceId = self._event.get("PhysicalResourceId") or self.generate_physical_id(self._event)
+        if FAILED in (status, self.Status):
+            self.Data = {}
+        self.Reason = _shorten(str(self.Reason))
+        reason = _shorten(reason)
+        if self._size(status, reason) > MAX_RESPONSE_BYTES:
+            self.Data = {}
+            status, reason = FAILED, "The resource's attributes do not fit in CloudFormation's 4,096-byte response"
+        super()._send(status, reason)
+
+    def _size(self, status: str | None, reason: str) -> int:
+        body = {
+            "Status": status or self.Status,
+            "Reason": reason or self.Reason,
+            "PhysicalResourceId": str(self.PhysicalResourceId),
+            "StackId": self.StackId,
+            "RequestId": self.RequestId,
+            "LogicalResourceId": self.LogicalResourceId,
+            "Data": self.Data,
+            "NoEcho": self.NoEcho,
+        }
+        return len(json.dumps(body).encode())
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= MAX_REASON_CHARACTERS else text[: MAX_REASON_CHARACTERS - 3] + "..."
