@@ -1,0 +1,316 @@
+"""template.yaml: cfn-lint, sam validate --lint, sam build, and the structure the provider relies on."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import lint_file
+from cfnlint.decode import cfn_yaml
+
+pytestmark = pytest.mark.template
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+SAMCONFIG = ROOT / "samconfig.toml"
+VENV_BIN = Path(sys.executable).parent
+SAM_TIMEOUT_SECONDS = 180
+
+# logical id -> (condition, UpstreamRegistry, UpstreamRegistryUrl, prefix parameter, credential parameter)
+CACHE_RULES: dict[str, tuple[str, str, str, str, str | None]] = {
+    "EcrPublicCacheRule": ("EcrPublicCacheEnabled", "ecr-public", "public.ecr.aws", "EcrPublicPrefix", None),
+    "QuayCacheRule": ("QuayCacheEnabled", "quay", "quay.io", "QuayPrefix", "QuayCredentialArn"),
+    "K8sCacheRule": ("K8sCacheEnabled", "k8s", "registry.k8s.io", "K8sPrefix", None),
+    "DockerHubCacheRule": (
+        "DockerHubCacheEnabled",
+        "docker-hub",
+        "registry-1.docker.io",
+        "DockerHubPrefix",
+        "DockerHubCredentialArn",
+    ),
+    "GitHubCacheRule": (
+        "GitHubCacheEnabled",
+        "github-container-registry",
+        "ghcr.io",
+        "GitHubPrefix",
+        "GitHubCredentialArn",
+    ),
+    "GitLabCacheRule": (
+        "GitLabCacheEnabled",
+        "gitlab-container-registry",
+        "registry.gitlab.com",
+        "GitLabPrefix",
+        "GitLabCredentialArn",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    loaded: dict[str, Any] = cfn_yaml.load(str(TEMPLATE))
+    return loaded
+
+
+def sam_env() -> dict[str, str]:
+    """sam without telemetry, AWS or a prompt; python3.13 (the function's runtime) first on PATH."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+        SAM_CLI_TELEMETRY="0",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_SESSION_TOKEN="testing",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    return env
+
+
+def run_sam(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(VENV_BIN / "sam"), *args],
+        cwd=ROOT,
+        env=sam_env(),
+        capture_output=True,
+        text=True,
+        timeout=SAM_TIMEOUT_SECONDS,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def iam_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for resource in template["Resources"].values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Role":
+            documents = [policy["PolicyDocument"] for policy in props.get("Policies", [])]
+        elif resource["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
+            documents = [props["PolicyDocument"]]
+        else:
+            continue
+        for document in documents:
+            statements.extend(document["Statement"])
+    return statements
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def statements_with(template: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    return [s for s in iam_statements(template) if action in as_list(s["Action"])]
+
+
+# --- Tools --------------------------------------------------------------------------------------------
+
+
+def test_cfn_lint_reports_nothing() -> None:
+    matches = lint_file(TEMPLATE)
+    assert not matches, "cfn-lint:\n" + "\n".join(str(m) for m in matches)
+
+
+def test_sam_validate_lint_passes() -> None:
+    result = run_sam("validate", "--lint", "--template-file", str(TEMPLATE))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sam_build_packages_the_provider_without_boto3(tmp_path: Path) -> None:
+    build_dir = tmp_path / "build"
+    result = run_sam("build", "--template-file", str(TEMPLATE), "--build-dir", str(build_dir))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    function_dir = build_dir / "ProviderFunction"
+    assert (function_dir / "ecr_cache_provider" / "handler.py").is_file()
+    assert (function_dir / "crhelper").is_dir()
+    assert (function_dir / "aws_lambda_powertools").is_dir()
+    # boto3 and botocore come from the python3.13 runtime: bundling them would only grow the package.
+    assert not (function_dir / "boto3").exists()
+    assert not (function_dir / "botocore").exists()
+
+
+# --- Structure ------------------------------------------------------------------------------------------
+
+
+def test_template_is_sam(template: dict[str, Any]) -> None:
+    assert template["Transform"] == "AWS::Serverless-2016-10-31"
+
+
+def test_every_custom_resource_has_service_token_and_timeout(template: dict[str, Any]) -> None:
+    customs = {k: r for k, r in template["Resources"].items() if r["Type"].startswith("Custom::")}
+    assert customs
+    for logical_id, resource in customs.items():
+        props = resource["Properties"]
+        assert props.get("ServiceTimeout") == {"Ref": "ResourceTimeoutSeconds"}, logical_id
+        assert props.get("ServiceToken") == {"Fn::GetAtt": ["ProviderFunction", "Arn"]}, logical_id
+        assert "ProviderLogGroup" in as_list(resource.get("DependsOn", [])), logical_id
+
+
+@pytest.mark.parametrize("logical_id", sorted(CACHE_RULES))
+def test_cache_rule(template: dict[str, Any], logical_id: str) -> None:
+    condition, registry, url, prefix_parameter, credential_parameter = CACHE_RULES[logical_id]
+    resource = template["Resources"][logical_id]
+    props = resource["Properties"]
+
+    assert resource["Type"] == "Custom::PullThroughCacheRule"
+    assert resource["Condition"] == condition
+    assert condition in template["Conditions"]
+    assert props["UpstreamRegistry"] == registry
+    assert props["UpstreamRegistryUrl"] == url
+    assert props["EcrRepositoryPrefix"] == {"Ref": prefix_parameter}
+    assert props["Validate"] == {"Ref": "ValidateCredentials"}
+    if credential_parameter is None:
+        assert "CredentialArn" not in props
+    else:
+        assert credential_parameter in template["Parameters"]
+        assert credential_parameter in str(props["CredentialArn"])
+
+
+def test_credentialed_caches_are_on_only_with_a_credential(template: dict[str, Any]) -> None:
+    conditions = template["Conditions"]
+    for name, parameter in [
+        ("DockerHubCacheEnabled", "DockerHubCredentialArn"),
+        ("GitHubCacheEnabled", "GitHubCredentialArn"),
+        ("GitLabCacheEnabled", "GitLabCredentialArn"),
+        ("HasQuayCredential", "QuayCredentialArn"),
+    ]:
+        assert conditions[name] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]}, name
+    quay_credential = template["Resources"]["QuayCacheRule"]["Properties"]["CredentialArn"]
+    assert quay_credential == {"Fn::If": ["HasQuayCredential", {"Ref": "QuayCredentialArn"}, {"Ref": "AWS::NoValue"}]}
+
+
+def test_no_iam_action_is_a_wildcard(template: dict[str, Any]) -> None:
+    statements = iam_statements(template)
+    assert statements
+    for statement in statements:
+        assert "NotAction" not in statement
+        for action in as_list(statement["Action"]):
+            assert not action.endswith("*"), action
+
+
+def test_get_secret_value_is_scoped_to_pull_through_cache_secrets(template: dict[str, Any]) -> None:
+    statements = statements_with(template, "secretsmanager:GetSecretValue")
+    assert statements
+    for statement in statements:
+        for resource in as_list(statement["Resource"]):
+            assert isinstance(resource, dict), resource
+            assert resource["Fn::Sub"].endswith(":secret:ecr-pullthroughcache/*"), resource
+
+
+def test_pass_role_only_to_pull_through_cache(template: dict[str, Any]) -> None:
+    statements = statements_with(template, "iam:PassRole")
+    assert statements
+    for statement in statements:
+        assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "pullthroughcache.ecr.amazonaws.com"}}
+
+
+def test_self_invoke_names_the_provider_function(template: dict[str, Any]) -> None:
+    function_name = template["Resources"]["ProviderFunction"]["Properties"]["FunctionName"]["Fn::Sub"]
+    (statement,) = statements_with(template, "lambda:InvokeFunction")
+    assert statement["Resource"]["Fn::Sub"].endswith(f":function:{function_name}")
+
+
+def test_log_group_is_the_functions(template: dict[str, Any]) -> None:
+    function = template["Resources"]["ProviderFunction"]["Properties"]
+    log_group = template["Resources"]["ProviderLogGroup"]["Properties"]
+    assert function["LoggingConfig"]["LogGroup"] == {"Ref": "ProviderLogGroup"}
+    assert log_group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/{function['FunctionName']['Fn::Sub']}"}
+    assert log_group["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+
+
+def test_lambda_does_not_retry(template: dict[str, Any]) -> None:
+    function = template["Resources"]["ProviderFunction"]["Properties"]
+    assert function["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+
+
+def test_service_token_output_is_exported(template: dict[str, Any]) -> None:
+    output = template["Outputs"]["ServiceToken"]
+    assert output["Value"] == {"Fn::GetAtt": ["ProviderFunction", "Arn"]}
+    assert output["Export"]["Name"] == {"Fn::Sub": "${AWS::StackName}-ServiceToken"}
+
+
+def test_rule_outputs_share_the_rules_condition(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    for logical_id, (condition, *_) in CACHE_RULES.items():
+        name = logical_id.removesuffix("Rule")
+        for output_name in (f"{name}Prefix", f"{name}PullUriPrefix"):
+            assert outputs[output_name]["Condition"] == condition, output_name
+            assert logical_id in str(outputs[output_name]["Value"]), output_name
+
+
+# --- Parameters -----------------------------------------------------------------------------------------
+
+
+def allowed(pattern: str) -> re.Pattern[str]:
+    # CloudFormation reads AllowedPattern as a Java regex; these (ECR's own) read the same in Python's re.
+    return re.compile(pattern)
+
+
+@pytest.mark.parametrize("value", ["ecr-public", "docker-hub", "a1", "team/quay", "k8s/", "a.b_c__d--e", "ROOT"])
+def test_prefix_pattern_accepts(template: dict[str, Any], value: str) -> None:
+    pattern = allowed(template["Parameters"]["QuayPrefix"]["AllowedPattern"])
+    assert pattern.fullmatch(value)
+
+
+@pytest.mark.parametrize("value", ["Docker", "-a", "a-", "a//b", "a b", "/a"])
+def test_prefix_pattern_rejects(template: dict[str, Any], value: str) -> None:
+    pattern = allowed(template["Parameters"]["QuayPrefix"]["AllowedPattern"])
+    assert not pattern.fullmatch(value)
+
+
+def test_prefix_parameters_follow_ecr(template: dict[str, Any]) -> None:
+    prefixes = {name: spec for name, spec in template["Parameters"].items() if name.endswith("Prefix")}
+    assert len(prefixes) == len(CACHE_RULES)
+    for name, spec in prefixes.items():
+        assert (spec["MinLength"], spec["MaxLength"]) == (2, 30), name
+        assert spec["AllowedPattern"] == template["Parameters"]["QuayPrefix"]["AllowedPattern"], name
+        assert allowed(spec["AllowedPattern"]).fullmatch(spec["Default"]), name
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("", True),
+        ("arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf", True),
+        ("arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:ecr-pullthroughcache/x/y-AbCdEf", True),
+        ("arn:aws:secretsmanager:us-east-1:123456789012:secret:docker-hub-AbCdEf", False),
+        ("docker-hub", False),
+    ],
+)
+def test_credential_pattern(template: dict[str, Any], value: str, accepted: bool) -> None:
+    parameters = template["Parameters"]
+    for name in ("QuayCredentialArn", "DockerHubCredentialArn", "GitHubCredentialArn", "GitLabCredentialArn"):
+        assert parameters[name]["Default"] == ""
+        assert bool(allowed(parameters[name]["AllowedPattern"]).fullmatch(value)) is accepted, name
+
+
+def test_parameters_are_grouped_in_the_interface(template: dict[str, Any]) -> None:
+    groups = template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    grouped = [name for group in groups for name in group["Parameters"]]
+    assert sorted(grouped) == sorted(template["Parameters"])
+
+
+@pytest.mark.parametrize("environment", ["default", "prod"])
+def test_samconfig_parameter_overrides_fit_the_template(template: dict[str, Any], environment: str) -> None:
+    config = tomllib.loads(SAMCONFIG.read_text())
+    assert config["version"] == 0.1
+    deploy = config[environment]["deploy"]["parameters"]
+    assert "CAPABILITY_IAM" in deploy["capabilities"].split()
+    parameters = template["Parameters"]
+    for override in deploy["parameter_overrides"]:
+        name, _, value = override.partition("=")
+        assert name in parameters, override
+        spec = parameters[name]
+        if "AllowedValues" in spec:
+            assert value in {str(v) for v in spec["AllowedValues"]}, override
+        if "AllowedPattern" in spec:
+            assert allowed(spec["AllowedPattern"]).fullmatch(value), override
+        if "MinValue" in spec:
+            assert spec["MinValue"] <= int(value) <= spec["MaxValue"], override
