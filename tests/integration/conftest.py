@@ -1,0 +1,54 @@
+"""Integration tests: the handler reaches ECR over HTTP on moto's threaded server and answers over HTTPS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+import requests
+
+from tests.moto_ecr import faults
+from tests.support.cloudformation import LambdaContext, ResponseEndpoint
+from tests.support.moto_server import start_moto_server
+
+Invoke = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    server, url = start_moto_server()
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+def aws_endpoint(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Every boto3 client created in the test (the handler's included) talks to the moto server."""
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
+    faults.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    yield moto_endpoint
+    faults.reset()
+
+
+@pytest.fixture
+def ecr(aws_endpoint: str) -> Any:
+    return boto3.client("ecr", endpoint_url=aws_endpoint)
+
+
+@pytest.fixture
+def secrets(aws_endpoint: str) -> Any:
+    return boto3.client("secretsmanager", endpoint_url=aws_endpoint)
+
+
+@pytest.fixture
+def invoke(aws_endpoint: str, response_endpoint: ResponseEndpoint, fast_retries: None) -> Invoke:
+    from ecr_cache_provider import handler
+
+    def run(event: dict[str, Any], remaining_seconds: float = 300.0) -> dict[str, Any]:
+        handler.lambda_handler(event, LambdaContext(remaining_seconds))
+        return response_endpoint.wait_for(event["RequestId"])
+
+    return run

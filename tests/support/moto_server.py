@@ -1,0 +1,23 @@
+"""moto's threaded server with our ECR extension: a local AWS endpoint reached over real HTTP."""
+
+from __future__ import annotations
+
+import socket
+
+from moto.server import ThreadedMotoServer
+
+from tests import moto_ecr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_moto_server() -> tuple[ThreadedMotoServer, str]:
+    moto_ecr.install()
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    return server, f"http://127.0.0.1:{port}"
