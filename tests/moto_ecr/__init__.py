@@ -1,0 +1,64 @@
+"""moto 5 extension: ECR pull-through cache rules, repository creation templates, fault injection.
+
+Usage::
+
+    from tests import moto_ecr
+    from tests.moto_ecr import faults
+
+    moto_ecr.install()  # idempotent; do it before (or inside) mock_aws / ThreadedMotoServer
+    with mock_aws():
+        ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="ecr-public", upstreamRegistryUrl="public.ecr.aws")
+        moto_ecr.simulate_cached_pull(ACCOUNT, "us-east-1", "ecr-public/library/nginx")
+        faults.throttle("DescribeRepositories", times=2)
+
+The extension patches ``moto.ecr.models.ECRBackend`` and ``moto.ecr.responses.ECRResponse`` at
+class level, so it serves both ``mock_aws`` and ``ThreadedMotoServer`` (same process).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from moto.ecr.models import ECRBackend
+from moto.ecr.responses import ECRResponse
+
+from . import faults
+from .models import (
+    BACKEND_METHODS,
+    PULL_THROUGH_CACHE_RULE_LIMIT,
+    REPOSITORY_CREATION_TEMPLATE_LIMIT,
+    NoMatchingPullThroughCacheRuleError,
+    infer_upstream_registry,
+    simulate_cached_pull,
+)
+from .responses import RESPONSE_METHODS, wrap_call_action
+
+__all__ = [
+    "PULL_THROUGH_CACHE_RULE_LIMIT",
+    "REPOSITORY_CREATION_TEMPLATE_LIMIT",
+    "NoMatchingPullThroughCacheRuleError",
+    "faults",
+    "infer_upstream_registry",
+    "install",
+    "is_installed",
+    "simulate_cached_pull",
+]
+
+_install_lock = threading.Lock()
+
+
+def is_installed() -> bool:
+    """Whether :func:`install` has patched moto in this process."""
+    return bool(getattr(ECRResponse.call_action, "_moto_ecr_ext", False))
+
+
+def install() -> None:
+    """Add the operations and the fault hook to moto's ECR classes.  Safe to call repeatedly."""
+    with _install_lock:
+        methods: dict[type, dict[str, Any]] = {ECRBackend: BACKEND_METHODS, ECRResponse: RESPONSE_METHODS}
+        for cls, funcs in methods.items():
+            for name, func in funcs.items():
+                setattr(cls, name, func)
+        if not is_installed():
+            setattr(ECRResponse, "call_action", wrap_call_action(ECRResponse.call_action))  # noqa: B010

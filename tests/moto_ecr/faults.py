@@ -1,0 +1,155 @@
+"""Fault injection for the moto ECR emulation.
+
+Why: the product has to cope with throttling, server errors, bad upstream credentials and slow
+responses, none of which moto produces by itself.  Tests arm a fault here, then exercise the
+product; the patched ``ECRResponse.call_action`` (see :mod:`tests.moto_ecr.responses`) consults
+this module on every ECR request.
+
+The state is module-level and guarded by a lock, so it is shared by ``mock_aws`` (in-process)
+and ``moto.server.ThreadedMotoServer`` (request threads in the same Python process).  Faults are
+global: they apply to every account and region.  Call :func:`reset` between tests.
+
+Operation names are the ECR API names (``"DescribeRepositories"``); snake_case
+(``"describe_repositories"``) is accepted too.  Unknown names raise ``ValueError`` so a typo
+cannot silently disarm a fault.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from functools import cache
+
+__all__ = [
+    "DEFAULT_REJECTION_FAILURE",
+    "InjectedFault",
+    "count",
+    "fail",
+    "latency",
+    "reject_upstream_credentials",
+    "rejected_upstream_credentials",
+    "reset",
+    "throttle",
+]
+
+DEFAULT_REJECTION_FAILURE = (
+    "Authentication failed for the upstream registry using the credentials in the secret. "
+    "Verify the username and access token in the secret and try again."
+)
+
+# HTTP status used when an injected error code does not say otherwise.
+_STATUS_BY_CODE = {"ServerException": 500, "ServiceUnavailableException": 503, "InternalFailure": 500}
+
+
+@dataclass(frozen=True)
+class InjectedFault:
+    """An error response to return instead of running the operation."""
+
+    code: str
+    message: str
+    status: int
+
+
+_lock = threading.Lock()
+_pending: dict[str, deque[InjectedFault]] = {}
+_calls: Counter[str] = Counter()
+_rejections: dict[str, str] = {}
+_latency_seconds = 0.0
+
+
+@cache
+def _ecr_operation_names() -> frozenset[str]:
+    import botocore.session
+
+    return frozenset(botocore.session.get_session().get_service_model("ecr").operation_names)
+
+
+def _normalise(operation: str) -> str:
+    name = operation
+    if "_" in name or name[:1].islower():
+        name = "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+    if name not in _ecr_operation_names():
+        raise ValueError(f"Unknown ECR operation {operation!r}")
+    return name
+
+
+def throttle(operation: str, times: int = 1) -> None:
+    """Make the next ``times`` calls of ``operation`` fail with ``ThrottlingException`` (HTTP 400).
+
+    botocore treats ``ThrottlingException`` as retryable, so a default client retries these calls;
+    use :func:`count` to see the retries.
+    """
+    fail(operation, "ThrottlingException", "Rate exceeded", times=times, status=400)
+
+
+def fail(operation: str, code: str, message: str = "", times: int = 1, status: int | None = None) -> None:
+    """Make the next ``times`` calls of ``operation`` fail with error ``code``.
+
+    ``status`` defaults to 500 for ``ServerException``/``InternalFailure``, 503 for
+    ``ServiceUnavailableException`` and 400 otherwise.  Faults queue up in arming order.
+    """
+    if times < 1:
+        raise ValueError("times must be >= 1")
+    name = _normalise(operation)
+    fault = InjectedFault(
+        code=code,
+        message=message or f"Injected {code}",
+        status=status if status is not None else _STATUS_BY_CODE.get(code, 400),
+    )
+    with _lock:
+        _pending.setdefault(name, deque()).extend([fault] * times)
+
+
+def reject_upstream_credentials(prefix: str, failure_text: str = DEFAULT_REJECTION_FAILURE) -> None:
+    """Make ``ValidatePullThroughCacheRule`` report ``isValid: false`` for ``prefix``.
+
+    Models an upstream registry that refuses the credentials stored in the rule's secret.
+    """
+    with _lock:
+        _rejections[prefix.rstrip("/")] = failure_text
+
+
+def rejected_upstream_credentials(prefix: str) -> str | None:
+    """The configured failure text for ``prefix``, or ``None``."""
+    with _lock:
+        return _rejections.get(prefix.rstrip("/"))
+
+
+def latency(seconds: float) -> None:
+    """Delay every ECR call by ``seconds`` (0 disables).  For benchmarks and timeout tests."""
+    if seconds < 0:
+        raise ValueError("seconds must be >= 0")
+    global _latency_seconds  # noqa: PLW0603 - deliberate process-wide setting
+    with _lock:
+        _latency_seconds = float(seconds)
+
+
+def count(operation: str) -> int:
+    """How many requests for ``operation`` reached the emulation (including failed/injected ones)."""
+    name = _normalise(operation)
+    with _lock:
+        return _calls[name]
+
+
+def reset() -> None:
+    """Clear every armed fault, rejection, the latency and the call counters."""
+    global _latency_seconds  # noqa: PLW0603 - deliberate process-wide setting
+    with _lock:
+        _pending.clear()
+        _calls.clear()
+        _rejections.clear()
+        _latency_seconds = 0.0
+
+
+def on_request(operation: str) -> InjectedFault | None:
+    """Hook run for every ECR request: count it, apply latency, pop the next armed fault."""
+    with _lock:
+        _calls[operation] += 1
+        delay = _latency_seconds
+        queue = _pending.get(operation)
+        fault = queue.popleft() if queue else None
+    if delay:
+        time.sleep(delay)
+    return fault
