@@ -59,7 +59,10 @@ def package_size(build_dir: Path | None) -> int:
         env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
         subprocess.run(
             ["sam", "build", "--build-dir", str(build_dir), "--template-file", str(ROOT / "template.yaml")],
-            cwd=ROOT, env=env, check=True, capture_output=True,
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
         )
     function_dir = build_dir / "ProviderFunction"
     archive = io.BytesIO()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -36,15 +37,21 @@ def response_endpoint() -> Iterator[ResponseEndpoint]:
 
 @pytest.fixture
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Shrink the provider's own backoff (not botocore's) so retry tests take milliseconds."""
+    """Shrink the backoff between retries, ours and botocore's, so retry tests take milliseconds.
+    Which calls are retried, and how often, stays as it is."""
+    from botocore.retries.bucket import TokenBucket
+    from botocore.retries.standard import ExponentialBackoff
+
     from ecr_cache_provider import ecr
 
     monkeypatch.setattr(ecr, "SECRET_RETRY_BASE_SECONDS", 0.01)
     monkeypatch.setattr(ecr, "SECRET_RETRY_MAX_SECONDS", 0.02)
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.01)
+    monkeypatch.setattr(TokenBucket, "acquire", lambda self, amount=1, block=True: True)  # adaptive mode's pacing
 
 
 def secret_value(username: str = "cache-user", token: str = "s3cr3t-t0ken-value") -> str:
-    return '{"username": "%s", "accessToken": "%s"}' % (username, token)
+    return json.dumps({"username": username, "accessToken": token})
 
 
 def create_secret(name: str, value: str | None = None, region: str = REGION) -> str:

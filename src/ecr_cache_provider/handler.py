@@ -35,29 +35,19 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
         ResourceType=event.get("ResourceType"),
         RequestType=event.get("RequestType"),
     )
+    # Never the whole event: its ResponseURL lets whoever holds it answer for the stack.
+    logger.debug(
+        "Received request",
+        extra={"PhysicalResourceId": event.get("PhysicalResourceId"), "properties": event.get("ResourceProperties")},
+    )
     helper(event, context)
 
 
 def handle(event: dict[str, Any], context: LambdaContext) -> str:
     """Carry out one request; what it returns is the physical id, what it raises becomes FAILED."""
     request = _request(event, context)
-    resource = RESOURCE_TYPES.get(request.resource_type)
-    if resource is None:
-        if request.request_type == "Delete":
-            return request.physical_id  # nothing of an unknown type was ever made; failing would wedge the stack
-        raise ResourceFailure(
-            f"Unsupported resource type {request.resource_type!r}; this provider serves {', '.join(RESOURCE_TYPES)}"
-        )
-    ecr = EcrGateway(request.deadline, request.region or None)
     try:
-        if request.request_type == "Delete":
-            resource.delete(request, ecr)
-            physical_id = request.physical_id
-        else:
-            operation = resource.create if request.request_type == "Create" else resource.update
-            result = operation(request, ecr)
-            helper.Data.update(result.data)
-            physical_id = result.physical_id
+        physical_id = _carry_out(request)
     except Exception as error:
         count_outcome(request.resource_type, request.request_type, "Failed")
         if request.request_type == "Create":
@@ -69,6 +59,24 @@ def handle(event: dict[str, Any], context: LambdaContext) -> str:
         raise ResourceFailure(f"Unexpected {type(error).__name__}: {error}") from error
     count_outcome(request.resource_type, request.request_type, "Succeeded")
     return physical_id
+
+
+def _carry_out(request: Request) -> str:
+    resource = RESOURCE_TYPES.get(request.resource_type)
+    if resource is None:
+        if request.request_type == "Delete":
+            return request.physical_id  # nothing of an unknown type was ever made; failing would wedge the stack
+        raise ResourceFailure(
+            f"Unsupported resource type {request.resource_type!r}; this provider serves {', '.join(RESOURCE_TYPES)}"
+        )
+    ecr = EcrGateway(request.deadline, request.region or None)
+    if request.request_type == "Delete":
+        resource.delete(request, ecr)
+        return request.physical_id
+    operation = resource.create if request.request_type == "Create" else resource.update
+    result = operation(request, ecr)
+    helper.Data.update(result.data)
+    return str(result.physical_id)
 
 
 helper.create(handle)

@@ -125,22 +125,19 @@ def _convert(value: Any, kind: str | None) -> Any:
 
 def _describe(error: SchemaValidationError, declared: dict[str, Any]) -> str:
     """A short Reason naming the property and what it allows."""
-    path = [str(part) for part in (error.path or [])[1:]]
-    name = ".".join(path)
-    rule = error.rule
-    if rule == "additionalProperties":
-        unknown = sorted(set(error.value or {}) - set(declared) - set(CLOUDFORMATION_PROPERTIES))
+    message = str(error.validation_message)
+    if "must not contain" in message:
+        unknown = sorted(set(error.value or {}) - set(declared))
         return f"Unknown property {', '.join(unknown)}; allowed: {', '.join(sorted(declared))}"
-    if rule == "required":
-        return f"Missing required property: {', '.join(error.rule_definition or [])}"
+    missing = re.search(r"must contain \[(.*)\] properties", message)
+    if missing:
+        return f"Missing required property: {missing.group(1).replace("'", '')}"
+    path = [str(part) for part in (error.path or [])[1:]]
+    name = ".".join(path) or "properties"
+    shown = repr(error.value) if len(repr(error.value)) <= 60 else repr(error.value)[:57] + "...'"
+    what = message.removeprefix(f"data.{name} ").removeprefix("data ")
+    if what.startswith("must match pattern"):
+        what = "does not match the allowed pattern"
     allowed = declared.get(path[0], {}).get("description") if path else None
-    shown = repr(error.value) if len(repr(error.value)) <= 80 else repr(error.value)[:77] + "...'"
-    what = {
-        "type": f"must be {error.rule_definition}",
-        "pattern": "does not match the allowed pattern",
-        "minLength": f"must be at least {error.rule_definition} characters",
-        "maxLength": f"must be at most {error.rule_definition} characters",
-        "enum": f"must be one of {', '.join(map(str, error.rule_definition or []))}",
-    }.get(str(rule), str(error.validation_message).removeprefix("data.").removeprefix("data "))
-    reason = f"Invalid {name or 'properties'} {shown}: {what}"
+    reason = f"Invalid {name} {shown}: {what}"
     return f"{reason} ({allowed})" if allowed else reason

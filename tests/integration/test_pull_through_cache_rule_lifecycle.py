@@ -18,7 +18,9 @@ SECRET_VALUE = '{"username": "cache-user", "accessToken": "s3cr3t-t0ken-value"}'
 
 
 def rules(ecr: Any) -> dict[str, dict[str, Any]]:
-    return {rule["ecrRepositoryPrefix"]: rule for rule in ecr.describe_pull_through_cache_rules()["pullThroughCacheRules"]}
+    return {
+        rule["ecrRepositoryPrefix"]: rule for rule in ecr.describe_pull_through_cache_rules()["pullThroughCacheRules"]
+    }
 
 
 @pytest.fixture
@@ -92,7 +94,9 @@ def test_rejected_credentials_roll_back_cleanly(
     assert rules(ecr) == {}
 
 
-def test_throttling_over_http_is_retried(invoke: Any, response_endpoint: ResponseEndpoint, ecr: Any, arns: dict[str, str]) -> None:
+def test_throttling_over_http_is_retried(
+    invoke: Any, response_endpoint: ResponseEndpoint, ecr: Any, arns: dict[str, str]
+) -> None:
     faults.throttle("CreatePullThroughCacheRule", times=2)
 
     answer = invoke(load_event(response_endpoint, "pull-through-cache-rule-create.json", arns))

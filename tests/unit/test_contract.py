@@ -4,6 +4,7 @@ in logs, no sleeps, small answers, nothing carried between warm invocations."""
 from __future__ import annotations
 
 import importlib
+import io
 import logging
 import sys
 import time
@@ -20,7 +21,11 @@ SECRET_TOKEN = "s3cr3t-t0ken-value"
 
 def test_unknown_resource_type_fails_create_but_not_delete(invoke: Invoke, response_endpoint: ResponseEndpoint) -> None:
     create = invoke(make_event(response_endpoint, "Create", QUAY, resource_type="Custom::Nope"))
-    delete = invoke(make_event(response_endpoint, "Delete", QUAY, resource_type="Custom::Nope", physical_id=create["PhysicalResourceId"]))
+    delete = invoke(
+        make_event(
+            response_endpoint, "Delete", QUAY, resource_type="Custom::Nope", physical_id=create["PhysicalResourceId"]
+        )
+    )
 
     assert create["Status"] == "FAILED"
     assert "Unsupported resource type 'Custom::Nope'" in create["Reason"]
@@ -45,29 +50,35 @@ def test_neither_the_response_url_nor_secret_values_reach_the_logs(
     response_endpoint: ResponseEndpoint,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from ecr_cache_provider.observability import logger
-
     from tests.conftest import create_secret
 
-    monkeypatch.setattr(logger, "log_level", logging.DEBUG, raising=False)
-    logger.setLevel(logging.DEBUG)
     caplog.set_level(logging.DEBUG)
     secret = create_secret("ecr-pullthroughcache/docker-hub")
-    docker = {"EcrRepositoryPrefix": "docker-hub", "UpstreamRegistryUrl": "registry-1.docker.io", "CredentialArn": secret}
-
-    invoke(make_event(response_endpoint, "Create", docker))
-    invoke(make_event(response_endpoint, "Create", {**QUAY, "Validate": "maybe"}))
-    invoke(make_event(response_endpoint, "Delete", docker, physical_id="docker-hub"))
+    docker = {
+        "EcrRepositoryPrefix": "docker-hub",
+        "UpstreamRegistryUrl": "registry-1.docker.io",
+        "CredentialArn": secret,
+    }
+    logged_json = io.StringIO()
+    logger.registered_handler.setStream(logged_json)
+    logger.setLevel(logging.DEBUG)
+    try:
+        invoke(make_event(response_endpoint, "Create", docker))
+        invoke(make_event(response_endpoint, "Create", {**QUAY, "Validate": "maybe"}))
+        invoke(make_event(response_endpoint, "Delete", docker, physical_id="docker-hub"))
+    finally:
+        logger.setLevel(logging.INFO)
+        logger.registered_handler.setStream(sys.stdout)
 
     logged = capsys.readouterr()
-    everything = logged.out + logged.err + caplog.text
-    assert "RequestId" in everything  # the logs were captured at all
+    everything = logged.out + logged.err + caplog.text + logged_json.getvalue()
+    assert '"RequestId"' in logged_json.getvalue()  # the logs were captured at all
+    assert "Received request" in logged_json.getvalue()
     assert SIGNATURE not in everything
     assert "X-Amz-Signature" not in everything
     assert SECRET_TOKEN not in everything
-    logger.setLevel(logging.INFO)
 
 
 def test_delete_does_not_sleep(invoke: Invoke, response_endpoint: ResponseEndpoint) -> None:
@@ -119,7 +130,9 @@ def test_an_answer_too_large_for_cloudformation_fails_cleanly(
     from ecr_cache_provider import pull_through_cache_rule
 
     monkeypatch.setattr(
-        pull_through_cache_rule, "create", lambda request, ecr: pull_through_cache_rule.Result("quay", {"Big": "x" * 5000})
+        pull_through_cache_rule,
+        "create",
+        lambda request, ecr: pull_through_cache_rule.Result("quay", {"Big": "x" * 5000}),
     )
     event = make_event(response_endpoint, "Create", QUAY)
 
@@ -140,9 +153,11 @@ def test_long_reasons_keep_their_beginning(invoke: Invoke, response_endpoint: Re
 def test_an_import_failure_is_answered(
     invoke: Invoke, response_endpoint: ResponseEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import ecr_cache_provider
     from ecr_cache_provider import handler
 
     monkeypatch.setitem(sys.modules, "ecr_cache_provider.pull_through_cache_rule", None)
+    monkeypatch.delattr(ecr_cache_provider, "pull_through_cache_rule")
     broken = importlib.reload(handler)
     try:
         answer = invoke(make_event(response_endpoint, "Create", QUAY))

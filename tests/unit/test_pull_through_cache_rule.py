@@ -41,7 +41,9 @@ def docker_secret(aws: None) -> str:
 # Create
 
 
-def test_create_answers_the_prefix_and_attributes(invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any) -> None:
+def test_create_answers_the_prefix_and_attributes(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any
+) -> None:
     answer = invoke(make_event(response_endpoint, "Create", ECR_PUBLIC))
 
     assert answer["Status"] == "SUCCESS", answer["Reason"]
@@ -56,7 +58,9 @@ def test_create_answers_the_prefix_and_attributes(invoke: Invoke, response_endpo
     assert rules(ecr)["ecr-public"]["upstreamRegistryUrl"] == "public.ecr.aws"
 
 
-def test_create_with_credential(invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any, docker_secret: str) -> None:
+def test_create_with_credential(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any, docker_secret: str
+) -> None:
     answer = invoke(make_event(response_endpoint, "Create", docker_hub(docker_secret)))
 
     assert answer["Status"] == "SUCCESS", answer["Reason"]
@@ -116,7 +120,9 @@ def test_rejected_credentials_fail_the_create_and_leave_nothing(
     assert "Authentication failed: incorrect username or token" in answer["Reason"]
     assert answer["PhysicalResourceId"].startswith("failed-create:")
     assert rules(ecr) == {}
-    rollback = invoke(make_event(response_endpoint, "Delete", docker_hub(docker_secret), physical_id=answer["PhysicalResourceId"]))
+    rollback = invoke(
+        make_event(response_endpoint, "Delete", docker_hub(docker_secret), physical_id=answer["PhysicalResourceId"])
+    )
     assert rollback["Status"] == "SUCCESS"
 
 
@@ -129,10 +135,16 @@ def test_create_over_an_existing_rule_fails_and_its_rollback_keeps_the_rule(
     answer = invoke(make_event(response_endpoint, "Create", {**ECR_PUBLIC, "EcrRepositoryPrefix": "quay"}))
 
     assert answer["Status"] == "FAILED"
-    assert "already exists" in answer["Reason"] and "quay.io" in answer["Reason"]
+    assert "already exists" in answer["Reason"]
+    assert "quay.io" in answer["Reason"]
     assert answer["PhysicalResourceId"].startswith("failed-create:")
     rollback = invoke(
-        make_event(response_endpoint, "Delete", {**ECR_PUBLIC, "EcrRepositoryPrefix": "quay"}, physical_id=answer["PhysicalResourceId"])
+        make_event(
+            response_endpoint,
+            "Delete",
+            {**ECR_PUBLIC, "EcrRepositoryPrefix": "quay"},
+            physical_id=answer["PhysicalResourceId"],
+        )
     )
     assert rollback["Status"] == "SUCCESS"
     assert rules(ecr)["quay"] == before
@@ -191,12 +203,14 @@ def test_throttling_and_server_errors_are_retried(
 
 
 def test_a_persistent_error_fails_with_ecrs_code(invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any) -> None:
-    faults.fail("CreatePullThroughCacheRule", "LimitExceededException", "50 rules per registry", times=1)
+    # botocore retries LimitExceededException as throttling; the quota error persists, so the request fails.
+    faults.fail("CreatePullThroughCacheRule", "LimitExceededException", "50 rules per registry", times=100)
 
     answer = invoke(make_event(response_endpoint, "Create", ECR_PUBLIC))
 
     assert answer["Status"] == "FAILED"
-    assert answer["Reason"].startswith("LimitExceededException")
+    assert answer["Reason"].startswith("LimitExceededException: 50 rules per registry")
+    assert 1 < faults.count("CreatePullThroughCacheRule") < 10
     assert rules(ecr) == {}
 
 
@@ -211,7 +225,11 @@ def test_rotating_the_credential_updates_in_place(
 
     answer = invoke(
         make_event(
-            response_endpoint, "Update", docker_hub(rotated), physical_id="docker-hub", old_properties=docker_hub(docker_secret)
+            response_endpoint,
+            "Update",
+            docker_hub(rotated),
+            physical_id="docker-hub",
+            old_properties=docker_hub(docker_secret),
         )
     )
 
@@ -228,7 +246,13 @@ def test_a_rejected_rotation_puts_the_old_credential_back(
     rotated = create_secret("ecr-pullthroughcache/docker-hub-rotated")
     invoke(make_event(response_endpoint, "Create", docker_hub(docker_secret)))
     faults.reject_upstream_credentials("docker-hub", "Authentication failed")
-    event = make_event(response_endpoint, "Update", docker_hub(rotated), physical_id="docker-hub", old_properties=docker_hub(docker_secret))
+    event = make_event(
+        response_endpoint,
+        "Update",
+        docker_hub(rotated),
+        physical_id="docker-hub",
+        old_properties=docker_hub(docker_secret),
+    )
 
     answer = invoke(event)
 
@@ -244,7 +268,9 @@ def test_a_new_upstream_under_the_same_prefix_replaces_the_rule_and_keeps_the_id
     mirror_quay = {**QUAY, "EcrRepositoryPrefix": "mirror"}
     invoke(make_event(response_endpoint, "Create", mirror_public))
 
-    answer = invoke(make_event(response_endpoint, "Update", mirror_quay, physical_id="mirror", old_properties=mirror_public))
+    answer = invoke(
+        make_event(response_endpoint, "Update", mirror_quay, physical_id="mirror", old_properties=mirror_public)
+    )
 
     assert answer["Status"] == "SUCCESS", answer["Reason"]
     assert answer["PhysicalResourceId"] == "mirror"
@@ -257,7 +283,13 @@ def test_a_failed_replacement_puts_the_old_rule_back(
     mirror_public = {**ECR_PUBLIC, "EcrRepositoryPrefix": "mirror"}
     invoke(make_event(response_endpoint, "Create", mirror_public))
     faults.fail("CreatePullThroughCacheRule", "UnableToAccessSecretException", "Access denied to the secret", times=1)
-    event = make_event(response_endpoint, "Update", docker_hub(docker_secret, "mirror"), physical_id="mirror", old_properties=mirror_public)
+    event = make_event(
+        response_endpoint,
+        "Update",
+        docker_hub(docker_secret, "mirror"),
+        physical_id="mirror",
+        old_properties=mirror_public,
+    )
 
     answer = invoke(event)
 
@@ -301,7 +333,13 @@ def test_a_new_prefix_that_is_taken_fails_and_keeps_the_old_id(
     ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="taken", upstreamRegistryUrl="public.ecr.aws")
 
     answer = invoke(
-        make_event(response_endpoint, "Update", {**QUAY, "EcrRepositoryPrefix": "taken"}, physical_id="quay", old_properties=QUAY)
+        make_event(
+            response_endpoint,
+            "Update",
+            {**QUAY, "EcrRepositoryPrefix": "taken"},
+            physical_id="quay",
+            old_properties=QUAY,
+        )
     )
 
     assert answer["Status"] == "FAILED"
@@ -315,7 +353,9 @@ def test_a_rule_deleted_outside_cloudformation_is_made_again(
     invoke(make_event(response_endpoint, "Create", QUAY))
     ecr.delete_pull_through_cache_rule(ecrRepositoryPrefix="quay")
 
-    answer = invoke(make_event(response_endpoint, "Update", {**QUAY, "Validate": "false"}, physical_id="quay", old_properties=QUAY))
+    answer = invoke(
+        make_event(response_endpoint, "Update", {**QUAY, "Validate": "false"}, physical_id="quay", old_properties=QUAY)
+    )
 
     assert answer["Status"] == "SUCCESS", answer["Reason"]
     assert "quay" in rules(ecr)
@@ -326,18 +366,26 @@ def test_an_update_that_changes_nothing_in_ecr_calls_no_write(
 ) -> None:
     invoke(make_event(response_endpoint, "Create", QUAY))
 
-    answer = invoke(make_event(response_endpoint, "Update", {**QUAY, "Validate": "false"}, physical_id="quay", old_properties=QUAY))
+    answer = invoke(
+        make_event(response_endpoint, "Update", {**QUAY, "Validate": "false"}, physical_id="quay", old_properties=QUAY)
+    )
 
     assert answer["Status"] == "SUCCESS", answer["Reason"]
     assert faults.count("CreatePullThroughCacheRule") == 1
     assert faults.count("UpdatePullThroughCacheRule") == faults.count("DeletePullThroughCacheRule") == 0
 
 
-def test_an_update_with_bad_properties_changes_nothing(invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any) -> None:
+def test_an_update_with_bad_properties_changes_nothing(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any
+) -> None:
     invoke(make_event(response_endpoint, "Create", QUAY))
     before = rules(ecr)
 
-    answer = invoke(make_event(response_endpoint, "Update", {**QUAY, "UpstreamRegistry": "nope"}, physical_id="quay", old_properties=QUAY))
+    answer = invoke(
+        make_event(
+            response_endpoint, "Update", {**QUAY, "UpstreamRegistry": "nope"}, physical_id="quay", old_properties=QUAY
+        )
+    )
 
     assert answer["Status"] == "FAILED"
     assert answer["PhysicalResourceId"] == "quay"
@@ -347,7 +395,9 @@ def test_an_update_with_bad_properties_changes_nothing(invoke: Invoke, response_
 # Delete
 
 
-def test_delete_removes_the_rule_and_is_idempotent(invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any) -> None:
+def test_delete_removes_the_rule_and_is_idempotent(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any
+) -> None:
     invoke(make_event(response_endpoint, "Create", QUAY))
 
     first = invoke(make_event(response_endpoint, "Delete", QUAY, physical_id="quay"))
@@ -369,7 +419,9 @@ def test_delete_with_properties_that_no_longer_validate_still_succeeds(
     assert rules(ecr) == {}
 
 
-def test_delete_of_a_failed_create_touches_nothing(invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any) -> None:
+def test_delete_of_a_failed_create_touches_nothing(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any
+) -> None:
     ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="quay", upstreamRegistryUrl="quay.io")
 
     answer = invoke(make_event(response_endpoint, "Delete", QUAY, physical_id="failed-create:0b5e8f1c"))

@@ -26,8 +26,11 @@ def needs_credential(registry: str, url: str) -> tuple[dict[str, str], str]:
 BAD_INPUTS: dict[str, tuple[dict[str, Any], str]] = {
     "prefix missing": ({"UpstreamRegistryUrl": "quay.io"}, "Missing required property: EcrRepositoryPrefix"),
     "url missing": ({"EcrRepositoryPrefix": "quay"}, "Missing required property: UpstreamRegistryUrl"),
-    "prefix too short": ({**QUAY, "EcrRepositoryPrefix": "q"}, "EcrRepositoryPrefix 'q': must be at least 2"),
-    "prefix too long": ({**QUAY, "EcrRepositoryPrefix": "q" * 31}, "must be at most 30 characters"),
+    "prefix too short": (
+        {**QUAY, "EcrRepositoryPrefix": "q"},
+        "EcrRepositoryPrefix 'q': must be longer than or equal to 2 characters",
+    ),
+    "prefix too long": ({**QUAY, "EcrRepositoryPrefix": "q" * 31}, "must be shorter than or equal to 30 characters"),
     "prefix uppercase": ({**QUAY, "EcrRepositoryPrefix": "Quay"}, "EcrRepositoryPrefix 'Quay': does not match"),
     "prefix leading dash": ({**QUAY, "EcrRepositoryPrefix": "-quay"}, "EcrRepositoryPrefix '-quay'"),
     "prefix double slash": ({**QUAY, "EcrRepositoryPrefix": "a//b"}, "EcrRepositoryPrefix 'a//b'"),
@@ -48,7 +51,10 @@ BAD_INPUTS: dict[str, tuple[dict[str, Any], str]] = {
         {**QUAY, "CredentialArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:quay-credentials-AbCdEf"},
         "CredentialArn",
     ),
-    "credential too short": ({**QUAY, "CredentialArn": "arn:aws:secretsmanager"}, "must be at least 50"),
+    "credential too short": (
+        {**QUAY, "CredentialArn": "arn:aws:secretsmanager"},
+        "must be longer than or equal to 50 characters",
+    ),
     "credential in another region": (
         {**QUAY, "CredentialArn": OTHER_REGION_SECRET},
         "CredentialArn must name a secret in us-east-1",
