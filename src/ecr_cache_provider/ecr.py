@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -17,8 +17,6 @@ from ecr_cache_provider.resource import ResourceFailure
 
 if TYPE_CHECKING:
     from ecr_cache_provider.deadline import Deadline
-
-T = TypeVar("T")
 
 # botocore's adaptive mode retries throttling, 5xx and connection errors and slows the client down when
 # ECR throttles. The attempt count keeps one call's worst case well inside a Lambda invocation.
@@ -114,6 +112,59 @@ class EcrGateway:
     def validate_rule(self, prefix: str) -> Validation:
         response = self._call("ValidatePullThroughCacheRule", ecrRepositoryPrefix=prefix)
         return Validation(bool(response.get("isValid")), response.get("failure") or "")
+
+    # Repositories and their lifecycle policies
+
+    def repository_names(self) -> list[str]:
+        """The names of every repository in the registry, sorted."""
+        names: list[str] = []
+        arguments: dict[str, Any] = {"maxResults": 1000}
+        while True:
+            response = self._call("DescribeRepositories", **arguments)
+            names += [repository["repositoryName"] for repository in response.get("repositories", [])]
+            if not response.get("nextToken"):
+                break
+            arguments["nextToken"] = response["nextToken"]
+        return sorted(names)
+
+    def lifecycle_policy(self, repository: str) -> str | None:
+        """The repository's lifecycle policy text; None when it has none (or the repository is gone)."""
+        try:
+            return str(self._call("GetLifecyclePolicy", repositoryName=repository)["lifecyclePolicyText"])
+        except EcrError as error:
+            if error.code in ("LifecyclePolicyNotFoundException", "RepositoryNotFoundException"):
+                return None
+            raise
+
+    def put_lifecycle_policy(self, repository: str, text: str) -> None:
+        self._call("PutLifecyclePolicy", repositoryName=repository, lifecyclePolicyText=text)
+
+    def delete_lifecycle_policy(self, repository: str) -> None:
+        try:
+            self._call("DeleteLifecyclePolicy", repositoryName=repository)
+        except EcrError as error:
+            if error.code not in ("LifecyclePolicyNotFoundException", "RepositoryNotFoundException"):
+                raise
+
+    # Repository creation templates
+
+    def find_template(self, prefix: str) -> dict[str, Any] | None:
+        response = self._call("DescribeRepositoryCreationTemplates", prefixes=[prefix])
+        templates = response.get("repositoryCreationTemplates", [])
+        return next((template for template in templates if template.get("prefix") == prefix), None)
+
+    def create_template(self, prefix: str, **settings: Any) -> None:
+        self._call("CreateRepositoryCreationTemplate", prefix=prefix, **settings)
+
+    def update_template(self, prefix: str, **settings: Any) -> None:
+        self._call("UpdateRepositoryCreationTemplate", prefix=prefix, **settings)
+
+    def delete_template(self, prefix: str) -> None:
+        try:
+            self._call("DeleteRepositoryCreationTemplate", prefix=prefix)
+        except EcrError as error:
+            if error.code != "TemplateNotFoundException":
+                raise
 
     # Plumbing
 

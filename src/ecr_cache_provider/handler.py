@@ -15,12 +15,15 @@ helper = CloudFormationResponder()
 
 try:
     # Everything that can fail at import comes after the responder exists, so such a failure is still answered.
-    from ecr_cache_provider import pull_through_cache_rule
+    from ecr_cache_provider import cache_lifecycle_policy, continuation, pull_through_cache_rule
+    from ecr_cache_provider.continuation import ContinueLater, Progress
     from ecr_cache_provider.deadline import Deadline
     from ecr_cache_provider.ecr import EcrGateway
     from ecr_cache_provider.resource import Request, ResourceFailure, issued_at
 
-    RESOURCE_TYPES: dict[str, ModuleType] = {module.RESOURCE_TYPE: module for module in (pull_through_cache_rule,)}
+    RESOURCE_TYPES: dict[str, ModuleType] = {
+        module.RESOURCE_TYPE: module for module in (pull_through_cache_rule, cache_lifecycle_policy)
+    }
 except Exception as error:  # any import failure must become a FAILED answer, never a silent stack
     logger.exception("The provider failed to load")
     helper.init_failure(error)
@@ -47,7 +50,7 @@ def handle(event: dict[str, Any], context: LambdaContext) -> str:
     """Carry out one request; what it returns is the physical id, what it raises becomes FAILED."""
     request = _request(event, context)
     try:
-        physical_id = _carry_out(request)
+        return _carry_out(request, event, context)
     except Exception as error:
         count_outcome(request.resource_type, request.request_type, "Failed")
         if request.request_type == "Create":
@@ -57,26 +60,48 @@ def handle(event: dict[str, Any], context: LambdaContext) -> str:
             raise
         logger.exception("Unexpected error")
         raise ResourceFailure(f"Unexpected {type(error).__name__}: {error}") from error
-    count_outcome(request.resource_type, request.request_type, "Succeeded")
-    return physical_id
 
 
-def _carry_out(request: Request) -> str:
+def _carry_out(request: Request, event: dict[str, Any], context: LambdaContext) -> str:
     resource = RESOURCE_TYPES.get(request.resource_type)
     if resource is None:
-        if request.request_type == "Delete":
-            return request.physical_id  # nothing of an unknown type was ever made; failing would wedge the stack
+        if request.request_type != "Delete":
+            raise ResourceFailure(
+                f"Unsupported resource type {request.resource_type!r}; this provider serves "
+                + ", ".join(RESOURCE_TYPES)
+            )
+        physical_id = request.physical_id  # nothing of an unknown type was ever made; failing would wedge the stack
+    else:
+        ecr = EcrGateway(request.deadline, request.region or None)
+        try:
+            if request.request_type == "Delete":
+                resource.delete(request, ecr)
+                physical_id = request.physical_id
+            else:
+                operation = resource.create if request.request_type == "Create" else resource.update
+                result = operation(request, ecr)
+                helper.Data.update(result.data)
+                physical_id = result.physical_id
+        except ContinueLater as pending:
+            _hand_off(event, context, request, pending)
+            return pending.physical_id
+    count_outcome(request.resource_type, request.request_type, "Succeeded")
+    return str(physical_id)
+
+
+def _hand_off(event: dict[str, Any], context: LambdaContext, request: Request, pending: ContinueLater) -> None:
+    """Pass the rest of the work to a follow-up invocation, which will answer; this one does not."""
+    if pending.progress.invocation >= continuation.MAX_INVOCATIONS:
         raise ResourceFailure(
-            f"Unsupported resource type {request.resource_type!r}; this provider serves {', '.join(RESOURCE_TYPES)}"
+            f"Gave up after {pending.progress.invocation} invocations without finishing", pending.physical_id
         )
-    ecr = EcrGateway(request.deadline, request.region or None)
-    if request.request_type == "Delete":
-        resource.delete(request, ecr)
-        return request.physical_id
-    operation = resource.create if request.request_type == "Create" else resource.update
-    result = operation(request, ecr)
-    helper.Data.update(result.data)
-    return str(result.physical_id)
+    logger.info("Continuing in a follow-up invocation", extra={"progress": pending.progress})
+    try:
+        continuation.hand_off(event, context.invoked_function_arn, pending.progress)
+    except Exception as error:
+        raise ResourceFailure(f"Could not continue in a follow-up invocation: {error}", pending.physical_id) from error
+    count_outcome(request.resource_type, request.request_type, "Continued")
+    helper.hand_off()
 
 
 helper.create(handle)
@@ -96,4 +121,5 @@ def _request(event: dict[str, Any], context: LambdaContext) -> Request:
         physical_id=event.get("PhysicalResourceId", ""),
         deadline=Deadline.from_context(context),
         issued_at=issued_at(event.get("ResponseURL", "")),
+        progress=Progress.from_event(event),
     )

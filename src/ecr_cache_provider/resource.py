@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
 
+from ecr_cache_provider.continuation import Progress
 from ecr_cache_provider.deadline import Deadline
 
 # Properties CloudFormation itself adds or reads; never passed to a resource type.
@@ -52,6 +53,8 @@ class Request:
     deadline: Deadline
     # When CloudFormation issued the request, read from its pre-signed ResponseURL (never the URL itself).
     issued_at: datetime | None = None
+    # Progress handed over by an earlier invocation of the same request; None in the first.
+    progress: Progress | None = None
     region: str = field(init=False)
     account_id: str = field(init=False)
 
