@@ -49,8 +49,13 @@ class ContinueLater(Exception):
         self.physical_id = physical_id
 
 
+def follow_up_event(event: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """The request again, with the progress made, for the next invocation."""
+    return {**event, PROGRESS_KEY: asdict(progress) | {"invocation": progress.invocation + 1}}
+
+
 def hand_off(event: dict[str, Any], function_arn: str, progress: Progress) -> None:
     """Invoke this function again, asynchronously, with the request and the progress made."""
-    follow_up = {**event, PROGRESS_KEY: asdict(progress) | {"invocation": progress.invocation + 1}}
     client = boto3.client("lambda", config=Config(retries={"mode": "standard", "max_attempts": 5}))
-    client.invoke(FunctionName=function_arn, InvocationType="Event", Payload=json.dumps(follow_up).encode())
+    payload = json.dumps(follow_up_event(event, progress)).encode()
+    client.invoke(FunctionName=function_arn, InvocationType="Event", Payload=payload)

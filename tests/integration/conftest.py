@@ -11,6 +11,7 @@ import requests
 
 from tests.moto_ecr import faults
 from tests.support.cloudformation import LambdaContext, ResponseEndpoint
+from tests.support.lambda_emulator import LambdaEmulator, start_lambda_emulator
 from tests.support.moto_server import start_moto_server
 
 Invoke = Callable[..., dict[str, Any]]
@@ -52,3 +53,15 @@ def invoke(aws_endpoint: str, response_endpoint: ResponseEndpoint, fast_retries:
         return response_endpoint.wait_for(event["RequestId"])
 
     return run
+
+
+@pytest.fixture
+def lambda_service(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[LambdaEmulator]:
+    """The provider deployed behind a local Lambda Invoke endpoint, as CloudFormation (and the provider's own
+    follow-up invocations) reach it."""
+    from ecr_cache_provider import handler
+
+    emulator = start_lambda_emulator(handler.lambda_handler)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", emulator.url)
+    yield emulator
+    emulator.close()

@@ -53,6 +53,25 @@ def is_installed() -> bool:
     return bool(getattr(ECRResponse.call_action, "_moto_ecr_ext", False))
 
 
+def _accept_current_lifecycle_policy_syntax() -> None:
+    """moto 5.2 validates lifecycle policies against the 2016 syntax. ECR now also accepts the countTypes
+    sinceImagePulled and sinceImageTransitioned, selection.storageClass, and the transition action with
+    action.targetStorageClass (ECR user guide, lifecycle_policy_parameters.html)."""
+    from moto.ecr import policy_validation as rules
+
+    rules.VALID_SELECTION_COUNT_TYPE_VALUES = {
+        "imageCountMoreThan",
+        "sinceImagePushed",
+        "sinceImagePulled",
+        "sinceImageTransitioned",
+    }
+    rules.VALID_SELECTION_PROPERTIES = {"tagPatternList", "tagPrefixList", "countUnit", "storageClass"} | set(
+        rules.REQUIRED_SELECTION_PROPERTIES
+    )
+    rules.VALID_ACTION_TYPE_VALUES = {"expire", "transition"}
+    rules.VALID_ACTION_PROPERTIES = {"type", "targetStorageClass"}
+
+
 def install() -> None:
     """Add the operations and the fault hook to moto's ECR classes.  Safe to call repeatedly."""
     with _install_lock:
@@ -62,3 +81,4 @@ def install() -> None:
                 setattr(cls, name, func)
         if not is_installed():
             setattr(ECRResponse, "call_action", wrap_call_action(ECRResponse.call_action))  # noqa: B010
+        _accept_current_lifecycle_policy_syntax()

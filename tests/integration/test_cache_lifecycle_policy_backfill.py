@@ -1,0 +1,97 @@
+"""Custom::CacheLifecyclePolicy over HTTP: a backfill that takes several invocations, chained through a local
+Lambda Invoke endpoint, answered once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from tests import moto_ecr
+from tests.moto_ecr import faults
+from tests.support.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_event
+from tests.support.lambda_emulator import LambdaEmulator
+from tests.unit.test_cache_lifecycle_policy import policy
+
+pytestmark = pytest.mark.integration
+
+TYPE = "Custom::CacheLifecyclePolicy"
+PROPERTIES = {"RepositoryPrefix": "ecr-public", "LifecyclePolicyText": json.dumps(policy())}
+
+
+@pytest.fixture
+def cached_repositories(ecr: Any) -> list[str]:
+    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="ecr-public", upstreamRegistryUrl="public.ecr.aws")
+    names = [f"ecr-public/library/image-{index:02d}" for index in range(30)]
+    for name in names:
+        moto_ecr.simulate_cached_pull(ACCOUNT_ID, REGION, name)
+    return names
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each invocation does one batch of eight repositories, then hands the rest to the next."""
+    from ecr_cache_provider import namespace
+
+    monkeypatch.setattr(namespace, "BATCH_SIZE", 8)
+    monkeypatch.setattr(namespace, "HAND_OFF_SECONDS", 1e9)
+
+
+def send(lambda_service: LambdaEmulator, event: dict[str, Any]) -> None:
+    """Invoke the provider as CloudFormation does: asynchronously, through the Lambda API."""
+    client: Any = boto3.client("lambda", endpoint_url=lambda_service.url)
+    client.invoke(FunctionName="provider", InvocationType="Event", Payload=json.dumps(event).encode())
+
+
+def lifecycle_policies(ecr: Any, names: list[str]) -> list[Any]:
+    found = []
+    for name in names:
+        try:
+            found.append(json.loads(ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]))
+        except ecr.exceptions.LifecyclePolicyNotFoundException:
+            found.append(None)
+    return found
+
+
+def test_a_backfill_across_invocations_answers_once(
+    lambda_service: LambdaEmulator,
+    response_endpoint: ResponseEndpoint,
+    ecr: Any,
+    cached_repositories: list[str],
+    small_batches: None,
+    fast_retries: None,
+) -> None:
+    create = make_event(response_endpoint, "Create", PROPERTIES, resource_type=TYPE)
+
+    send(lambda_service, create)
+    answer = response_endpoint.wait_for(create["RequestId"], timeout=60)
+    lambda_service.wait_idle()
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert answer["Data"]["RepositoriesUpdated"] == "30"
+    assert len(lambda_service.invocations) == 4  # 30 repositories, 8 per invocation
+    assert lambda_service.errors == []
+    assert response_endpoint.answers(create["RequestId"]) == [answer]
+    assert lifecycle_policies(ecr, cached_repositories) == [policy()] * 30
+
+    delete = make_event(response_endpoint, "Delete", PROPERTIES, resource_type=TYPE, physical_id="ecr-public")
+    send(lambda_service, delete)
+    assert response_endpoint.wait_for(delete["RequestId"], timeout=60)["Status"] == "SUCCESS"
+    lambda_service.wait_idle()
+    assert lifecycle_policies(ecr, cached_repositories) == [None] * 30
+    assert ecr.describe_repository_creation_templates()["repositoryCreationTemplates"] == []
+
+
+def test_a_backfill_under_throttling_completes(
+    invoke: Any, response_endpoint: ResponseEndpoint, ecr: Any, cached_repositories: list[str]
+) -> None:
+    faults.throttle("PutLifecyclePolicy", times=10)
+    faults.throttle("DescribeRepositories", times=2)
+
+    answer = invoke(make_event(response_endpoint, "Create", PROPERTIES, resource_type=TYPE))
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert answer["Data"]["RepositoriesUpdated"] == "30"
+    assert faults.count("PutLifecyclePolicy") == 40

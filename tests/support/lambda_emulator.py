@@ -1,0 +1,95 @@
+"""A local stand-in for the Lambda Invoke API, which moto can only serve with Docker: it runs our handler
+in-process, asynchronously for InvocationType Event as Lambda does. boto3 reaches it through
+AWS_ENDPOINT_URL_LAMBDA, so the provider's self-invocation travels over real HTTP.
+
+One execution environment: invocations run one at a time, as each Lambda environment does. (Lambda would start
+another environment for an overlapping invocation; in one process that would share the handler's module state,
+which no two real environments do.)"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from tests.support.cloudformation import LambdaContext
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass
+class LambdaEmulator:
+    server: ThreadingHTTPServer
+    handler: Handler
+    timeout_seconds: float
+    invocations: list[dict[str, Any]] = field(default_factory=list)
+    running: list[threading.Thread] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    environment: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def invoke(self, event: dict[str, Any], asynchronous: bool) -> None:
+        with self.lock:
+            self.invocations.append(event)
+        if not asynchronous:
+            self._run(event)
+            return
+        thread = threading.Thread(target=self._run, args=(event,), daemon=True)
+        with self.lock:
+            self.running.append(thread)
+        thread.start()
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait until every invocation started so far, and any it started, has finished."""
+        while True:
+            with self.lock:
+                pending = [thread for thread in self.running if thread.is_alive()]
+            if not pending:
+                return
+            for thread in pending:
+                thread.join(timeout)
+
+    def close(self) -> None:
+        self.wait_idle()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _run(self, event: dict[str, Any]) -> None:
+        try:
+            with self.environment:
+                self.handler(event, LambdaContext(self.timeout_seconds))
+        except BaseException as error:
+            with self.lock:
+                self.errors.append(error)
+
+
+def start_lambda_emulator(handler: Handler, timeout_seconds: float = 300.0) -> LambdaEmulator:
+    emulator: LambdaEmulator
+
+    class Endpoint(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            if not (self.path.startswith("/2015-03-31/functions/") and self.path.endswith("/invocations")):
+                self.send_error(404)
+                return
+            event = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+            asynchronous = self.headers.get("X-Amz-Invocation-Type") == "Event"
+            emulator.invoke(event, asynchronous)
+            self.send_response(202 if asynchronous else 200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
+    emulator = LambdaEmulator(server=server, handler=handler, timeout_seconds=timeout_seconds)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return emulator
