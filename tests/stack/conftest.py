@@ -1,0 +1,48 @@
+"""Stack tests: template.yaml played by tools.local_stack against one moto server per worker, reset per test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.moto_ecr import faults
+from tests.support.cloudformation import ResponseEndpoint
+from tests.support.moto_server import start_moto_server
+from tools.local_stack import LocalAws, Options, RunResult, run
+
+ROOT = Path(__file__).resolve().parents[2]
+Play = Callable[..., RunResult]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    server, url = start_moto_server()
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+def local_aws(
+    moto_endpoint: str, response_endpoint: ResponseEndpoint, fast_retries: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LocalAws]:
+    aws = LocalAws(moto_url=moto_endpoint, responses=response_endpoint)
+    for name, value in aws.environment().items():
+        monkeypatch.setenv(name, value)
+    aws.reset()
+    yield aws
+    faults.reset()
+
+
+@pytest.fixture
+def play(local_aws: LocalAws, tmp_path: Path) -> Play:
+    """One `make local` run: play(*"KEY=VALUE", delete=False, template=..., seed_repositories=0)."""
+
+    def run_stack(*overrides: str, **options: Any) -> RunResult:
+        options.setdefault("template", ROOT / "template.yaml")
+        options.setdefault("samconfig", ROOT / "samconfig.toml")
+        return run(Options(parameter_overrides=list(overrides), state_dir=tmp_path / "state", **options), local_aws)
+
+    return run_stack

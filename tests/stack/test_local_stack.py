@@ -1,0 +1,250 @@
+"""The whole stack, as `make local` plays it: template.yaml and samconfig.toml resolved like CloudFormation, every
+custom resource through the real handler against moto. These catch what no single-handler test sees: a property
+name, a boolean passed as a string, a condition that drops a rule, a replacement or rollback gone wrong."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import create_secret
+from tests.moto_ecr import faults
+from tests.stack.conftest import ROOT, Play
+from tools.local_stack import LocalAws, RunResult, render
+from tools.local_stack.state import load_state
+
+DEFAULT_RULES = {"ecr-public": "public.ecr.aws", "k8s": "registry.k8s.io", "quay": "quay.io"}
+
+
+def rules(aws: LocalAws) -> dict[str, dict[str, Any]]:
+    described = aws.client("ecr").describe_pull_through_cache_rules()["pullThroughCacheRules"]
+    return {rule["ecrRepositoryPrefix"]: rule for rule in described}
+
+
+def actions(result: RunResult) -> list[tuple[str, str, str]]:
+    """(logical id, action, status) of every custom resource request, in the order they were played."""
+    return [
+        (outcome.logical_id, outcome.action, outcome.status)
+        for outcome in result.stack.outcomes
+        if outcome.resource_type.startswith("Custom::")
+    ]
+
+
+def credential(name: str) -> str:
+    return create_secret(f"ecr-pullthroughcache/{name}")
+
+
+def test_default_parameters_create_the_three_public_caches(play: Play, local_aws: LocalAws, tmp_path: Path) -> None:
+    result = play()
+
+    assert result.succeeded, render(result.stack, result.registry)
+    assert result.stack.stack_status == "CREATE_COMPLETE"
+    assert actions(result) == [
+        ("EcrPublicCacheRule", "Create", "SUCCEEDED"),
+        ("QuayCacheRule", "Create", "SUCCEEDED"),
+        ("K8sCacheRule", "Create", "SUCCEEDED"),
+    ]
+    natives = {outcome.logical_id: outcome.status for outcome in result.stack.outcomes if outcome.action == "Native"}
+    assert natives == dict.fromkeys(["ProviderLogGroup", "ProviderRole", "ProviderFunction"], "NOT EMULATED")
+    assert {prefix: rule["upstreamRegistryUrl"] for prefix, rule in rules(local_aws).items()} == DEFAULT_RULES
+    assert result.stack.outputs["QuayCachePullUriPrefix"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/quay"
+    assert result.stack.outputs["ServiceToken"].endswith(":function:ecr-pull-through-cache-provider")
+    # What CloudFormation sent: every scalar a string, ServiceTimeout from samconfig.toml, no CredentialArn key.
+    sent = load_state(tmp_path / "state", "ecr-pull-through-cache").resources["QuayCacheRule"].properties
+    assert sent["Validate"] == "true"
+    assert sent["ServiceTimeout"] == "600"
+    assert "CredentialArn" not in sent
+    report = render(result.stack, result.registry)
+    assert "QuayCacheRule" in report
+    assert "Pull-through cache rules in ECR" in report
+
+
+def test_every_cache_switched_on(play: Play, local_aws: LocalAws) -> None:
+    arns = {name: credential(name) for name in ("quay", "docker-hub", "ghcr", "gitlab")}
+
+    result = play(
+        f"QuayCredentialArn={arns['quay']}",
+        f"DockerHubCredentialArn={arns['docker-hub']}",
+        f"GitHubCredentialArn={arns['ghcr']}",
+        f"GitLabCredentialArn={arns['gitlab']}",
+    )
+
+    assert result.succeeded, render(result.stack, result.registry)
+    assert all(action == "Create" and status == "SUCCEEDED" for _, action, status in actions(result))
+    created = rules(local_aws)
+    assert set(created) == {"ecr-public", "quay", "k8s", "docker-hub", "ghcr", "gitlab"}
+    assert {prefix: created[prefix].get("credentialArn") for prefix in arns} == arns
+    assert created["ghcr"]["upstreamRegistry"] == "github-container-registry"
+
+
+def test_a_credential_added_to_a_running_stack(play: Play, local_aws: LocalAws) -> None:
+    play()
+    quay, docker_hub = credential("quay"), credential("docker-hub")
+
+    result = play(f"QuayCredentialArn={quay}", f"DockerHubCredentialArn={docker_hub}")
+
+    assert result.succeeded, render(result.stack, result.registry)
+    assert result.stack.stack_status == "UPDATE_COMPLETE"
+    assert actions(result) == [
+        ("EcrPublicCacheRule", "Unchanged", "SUCCEEDED"),
+        ("QuayCacheRule", "Update", "SUCCEEDED"),  # in place: same physical id, nothing to clean up
+        ("K8sCacheRule", "Unchanged", "SUCCEEDED"),
+        ("DockerHubCacheRule", "Create", "SUCCEEDED"),
+    ]
+    assert rules(local_aws)["quay"]["credentialArn"] == quay
+    assert rules(local_aws)["docker-hub"]["credentialArn"] == docker_hub
+
+
+def test_a_prefix_renamed_replaces_the_rule_and_deletes_the_old_one(play: Play, local_aws: LocalAws) -> None:
+    play()
+
+    result = play("QuayPrefix=quay-mirror")
+
+    assert result.succeeded, render(result.stack, result.registry)
+    assert ("QuayCacheRule", "Replace", "SUCCEEDED") in actions(result)
+    assert actions(result)[-1] == ("QuayCacheRule", "Cleanup delete", "SUCCEEDED")
+    assert set(rules(local_aws)) == {"ecr-public", "k8s", "quay-mirror"}
+    assert result.stack.outputs["QuayCachePrefix"] == "quay-mirror"
+
+
+def test_a_cache_switched_off_is_deleted(play: Play, local_aws: LocalAws, tmp_path: Path) -> None:
+    play()
+
+    result = play("EnableK8sCache=false")
+
+    assert result.succeeded, render(result.stack, result.registry)
+    assert actions(result)[-1] == ("K8sCacheRule", "Cleanup delete", "SUCCEEDED")
+    assert set(rules(local_aws)) == {"ecr-public", "quay"}
+    assert "K8sCacheRule" not in load_state(tmp_path / "state", "ecr-pull-through-cache").resources
+    assert "K8sCachePrefix" not in result.stack.outputs
+
+
+def test_a_failed_create_rolls_back_the_whole_stack(play: Play, local_aws: LocalAws, tmp_path: Path) -> None:
+    faults.reject_upstream_credentials("quay")  # ValidatePullThroughCacheRule says no: QuayCacheRule fails
+
+    result = play()
+
+    assert not result.succeeded
+    assert result.stack.stack_status == "ROLLBACK_COMPLETE"
+    assert actions(result) == [
+        ("EcrPublicCacheRule", "Create", "SUCCEEDED"),
+        ("QuayCacheRule", "Create", "FAILED"),
+        ("QuayCacheRule", "Rollback delete", "SUCCEEDED"),
+        ("EcrPublicCacheRule", "Rollback delete", "SUCCEEDED"),
+    ]
+    failed = next(outcome for outcome in result.stack.outcomes if outcome.status == "FAILED")
+    assert "ECR rejected the rule for quay.io" in failed.reason
+    assert rules(local_aws) == {}
+    assert not load_state(tmp_path / "state", "ecr-pull-through-cache").exists  # the next run creates it anew
+
+
+def test_a_failed_update_rolls_back_to_the_previous_properties(play: Play, local_aws: LocalAws) -> None:
+    play()
+    before = {prefix: rule.get("credentialArn") for prefix, rule in rules(local_aws).items()}
+    faults.reject_upstream_credentials("ghcr")
+
+    result = play(f"QuayCredentialArn={credential('quay')}", f"GitHubCredentialArn={credential('ghcr')}")
+
+    assert not result.succeeded
+    assert result.stack.stack_status == "UPDATE_ROLLBACK_COMPLETE"
+    assert actions(result) == [
+        ("EcrPublicCacheRule", "Unchanged", "SUCCEEDED"),
+        ("QuayCacheRule", "Update", "SUCCEEDED"),
+        ("K8sCacheRule", "Unchanged", "SUCCEEDED"),
+        ("GitHubCacheRule", "Create", "FAILED"),
+        ("GitHubCacheRule", "Rollback delete", "SUCCEEDED"),
+        ("QuayCacheRule", "Rollback update", "SUCCEEDED"),
+    ]
+    assert {prefix: rule.get("credentialArn") for prefix, rule in rules(local_aws).items()} == before
+    # The stack is as it was: a run with the old parameters changes nothing.
+    again = play()
+    assert {action for _, action, _ in actions(again)} == {"Unchanged"}
+
+
+def test_a_full_delete_leaves_the_registry_as_it_was(play: Play, local_aws: LocalAws, tmp_path: Path) -> None:
+    ecr = local_aws.client("ecr")
+    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="team-k8s", upstreamRegistryUrl="registry.k8s.io")
+    ecr.create_repository(repositoryName="team/app")
+    before = (rules(local_aws), ecr.describe_repositories()["repositories"])
+    docker_hub = f"DockerHubCredentialArn={credential('docker-hub')}"
+    play(docker_hub)
+    play(docker_hub, "QuayPrefix=quay-mirror")  # a replacement on the way must not leave anything behind either
+
+    result = play(delete=True)
+
+    assert result.succeeded, render(result.stack, result.registry)
+    assert result.stack.stack_status == "DELETE_COMPLETE"
+    assert [logical_id for logical_id, _, _ in actions(result)] == [
+        "DockerHubCacheRule",
+        "K8sCacheRule",
+        "QuayCacheRule",
+        "EcrPublicCacheRule",
+    ]
+    assert (rules(local_aws), ecr.describe_repositories()["repositories"]) == before
+    assert not load_state(tmp_path / "state", "ecr-pull-through-cache").exists
+
+
+def test_seed_repositories_under_the_stack_prefixes(play: Play) -> None:
+    result = play(seed_repositories=9)
+
+    assert result.succeeded
+    names = sorted(repository["name"] for repository in result.registry.repositories)
+    assert len(names) == 9
+    assert {name.split("/")[0] for name in names} == set(DEFAULT_RULES)
+    assert "seeded 9 cached repositories" in " ".join(result.notes)
+
+
+def test_a_template_mismatch_fails_and_rolls_back(play: Play, local_aws: LocalAws, tmp_path: Path) -> None:
+    """A property the provider does not know (here Validate misspelt) fails at Create, not at deploy time."""
+    template = tmp_path / "template.yaml"
+    template.write_text((ROOT / "template.yaml").read_text().replace("Validate: !Ref", "Validation: !Ref"))
+
+    result = play(template=template)
+
+    assert not result.succeeded
+    assert result.stack.stack_status == "ROLLBACK_COMPLETE"
+    assert "Unknown property Validation" in result.stack.outcomes[3].reason
+    assert rules(local_aws) == {}
+
+
+def test_parameters_are_checked_before_anything_is_played(play: Play, local_aws: LocalAws) -> None:
+    result = play("EnableQuayCache=yes")
+
+    assert result.stack.stack_status == "VALIDATION_FAILED"
+    assert "EnableQuayCache" in result.stack.warnings[0]
+    assert rules(local_aws) == {}
+
+
+def test_the_registry_survives_a_restart(play: Play, local_aws: LocalAws, tmp_path: Path) -> None:
+    """moto keeps its state in memory: the snapshot in the state folder carries it to the next `make local`."""
+    play(f"DockerHubCredentialArn={credential('docker-hub')}", seed_repositories=4)
+    snapshot = tmp_path / "registry.json"
+    local_aws.save_registry(snapshot)
+    before = rules(local_aws)
+
+    local_aws.restore_registry(snapshot)  # resets moto first, as a new process starts empty
+
+    assert {prefix: rule.get("credentialArn") for prefix, rule in rules(local_aws).items()} == {
+        prefix: rule.get("credentialArn") for prefix, rule in before.items()
+    }
+    assert len(json.loads(snapshot.read_text())["repositories"]) == 4
+    assert {
+        action for _, action, _ in actions(play(f"DockerHubCredentialArn={before['docker-hub']['credentialArn']}"))
+    } == {"Unchanged"}
+
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml")) if (ROOT / "examples").is_dir() else []
+
+
+@pytest.mark.skipif(not EXAMPLES, reason="no examples/ templates yet (the distribution issue adds them)")
+@pytest.mark.parametrize("example", EXAMPLES, ids=[path.name for path in EXAMPLES])
+def test_example_templates_play(play: Play, example: Path) -> None:
+    """Each example is played after the main stack (whose exports it may import), then deleted before it."""
+    assert play().succeeded
+    created = play(template=example)
+    assert created.succeeded, render(created.stack, created.registry)
+    assert play(template=example, delete=True).succeeded
+    assert play(delete=True).succeeded

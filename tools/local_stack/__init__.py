@@ -1,0 +1,16 @@
+"""Run the whole stack locally, without an AWS account: template.yaml's custom resources played through the real
+handler against moto, with CloudFormation's ordering, updates, replacements, rollbacks and deletes.
+
+As a library (the stack tests use it this way)::
+
+    aws = LocalAws.start()          # or LocalAws(moto_url, response_endpoint) for servers already running
+    result = run(Options(parameter_overrides=["QuayPrefix=quay-mirror"], state_dir=tmp), aws)
+    print(render(result.stack, result.registry))
+"""
+
+from tools.local_stack.aws import LocalAws
+from tools.local_stack.player import Outcome, StackResult
+from tools.local_stack.report import Registry, render
+from tools.local_stack.runner import Options, RunResult, run
+
+__all__ = ["LocalAws", "Options", "Outcome", "Registry", "RunResult", "StackResult", "render", "run"]

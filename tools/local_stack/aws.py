@@ -1,0 +1,203 @@
+"""The local AWS the stack plays against, all in this process: moto's threaded server with our ECR extension,
+the HTTPS endpoint standing in for CloudFormation's response bucket, and optionally the Lambda Invoke emulator.
+
+Also what the registry needs to outlive the process (moto keeps state in memory): a JSON snapshot of secrets,
+cache rules, creation templates and repositories, saved after a run and restored before the next.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+from moto.ecr.models import ecr_backends
+from moto.secretsmanager.models import secretsmanager_backends
+
+from tests import moto_ecr
+from tests.moto_ecr import faults
+from tests.support.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, start_response_endpoint
+from tests.support.moto_server import start_moto_server
+
+__all__ = ["ACCOUNT_ID", "REGION", "LocalAws"]
+
+SECRET_ARN = re.compile(r"^arn:aws[\w-]*:secretsmanager:[\w-]+:\d{12}:secret:(?P<id>.+)$")
+# A stub secret for a credential the local endpoint cannot read: ECR only checks its shape.
+STUB_SECRET_VALUE = json.dumps({"username": "local-stack", "accessToken": "not-a-real-token"})
+
+# Starts the Lambda Invoke emulator and returns its URL and how to stop it.
+LambdaEmulatorStarter = Callable[[], tuple[str, Callable[[], None]]]
+
+
+def default_lambda_emulator() -> tuple[str, Callable[[], None]] | None:
+    """The emulator from tests/support/lambda_emulator.py, when that module exists (another issue adds it).
+
+    Expected interface: `start_lambda_emulator()` returning an object with `url` and `close()`; the handler reaches
+    it through AWS_ENDPOINT_URL_LAMBDA, so its lambda:Invoke continuations run in a thread here."""
+    try:
+        module = importlib.import_module("tests.support.lambda_emulator")
+    except ModuleNotFoundError:
+        return None
+    start = getattr(module, "start_lambda_emulator", None)
+    if start is None:
+        return None
+    emulator = start()
+    return str(emulator.url), emulator.close
+
+
+@dataclass
+class LocalAws:
+    moto_url: str
+    responses: ResponseEndpoint
+    lambda_url: str | None = None
+    _stops: list[Callable[[], None]] = field(default_factory=list)
+
+    @classmethod
+    def start(
+        cls, lambda_emulator: Callable[[], tuple[str, Callable[[], None]] | None] = default_lambda_emulator
+    ) -> LocalAws:
+        """Start everything and point this process's AWS clients at it (the handler creates its clients later)."""
+        server, moto_url = start_moto_server()
+        responses = start_response_endpoint()
+        local = cls(moto_url=moto_url, responses=responses, _stops=[server.stop, responses.close])
+        os.environ.update(local.environment())
+        emulator = lambda_emulator()
+        if emulator is not None:
+            local.lambda_url, stop = emulator
+            local._stops.append(stop)
+            os.environ["AWS_ENDPOINT_URL_LAMBDA"] = local.lambda_url
+        return local
+
+    def environment(self) -> dict[str, str]:
+        """Fake credentials, every endpoint on moto, and trust in the response endpoint's local CA."""
+        return {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "MOTO_ACCOUNT_ID": ACCOUNT_ID,
+            "AWS_ENDPOINT_URL": self.moto_url,
+            "SSL_CERT_FILE": self.responses.ca_file,
+        }
+
+    def close(self) -> None:
+        for stop in reversed(self._stops):
+            stop()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION, endpoint_url=self.moto_url)  # type: ignore[call-overload]
+
+    def reset(self) -> None:
+        """An empty account: moto's state and every armed fault cleared."""
+        requests.post(f"{self.moto_url}/moto-api/reset", timeout=10)
+        faults.reset()
+
+    # Secrets
+
+    def ensure_secrets(self, arns: Iterable[str]) -> list[str]:
+        """Create a stub for each Secrets Manager ARN that does not exist here, under exactly that ARN.
+        Returns the ARNs stubbed."""
+        stubbed = []
+        for arn in arns:
+            match = SECRET_ARN.match(arn)
+            if match is None or self._secret_exists(arn):
+                continue
+            # The ARN ends in -XXXXXX, which Secrets Manager adds to the name.
+            self._create_secret(re.sub(r"-[A-Za-z0-9]{6}$", "", match["id"]), STUB_SECRET_VALUE, arn)
+            stubbed.append(arn)
+        return stubbed
+
+    def _secret_exists(self, arn: str) -> bool:
+        try:
+            self.client("secretsmanager").describe_secret(SecretId=arn)
+        except self.client("secretsmanager").exceptions.ResourceNotFoundException:
+            return False
+        return True
+
+    def _create_secret(self, name: str, value: str, arn: str) -> None:
+        self.client("secretsmanager").create_secret(Name=name, SecretString=value)
+        # moto draws a random ARN suffix; the stack and its rules refer to the original ARN, so keep it.
+        secretsmanager_backends[ACCOUNT_ID][REGION].secrets[name].arn = arn
+
+    # The registry across runs
+
+    def save_registry(self, path: Path) -> None:
+        ecr, secrets = self.client("ecr"), self.client("secretsmanager")
+        snapshot: dict[str, Any] = {"secrets": [], "rules": [], "templates": [], "repositories": []}
+        for page in secrets.get_paginator("list_secrets").paginate():
+            for secret in page["SecretList"]:
+                value = secrets.get_secret_value(SecretId=secret["ARN"]).get("SecretString", "")
+                snapshot["secrets"].append({"name": secret["Name"], "arn": secret["ARN"], "value": value})
+        for page in ecr.get_paginator("describe_pull_through_cache_rules").paginate():
+            for rule in page["pullThroughCacheRules"]:
+                keys = ("ecrRepositoryPrefix", "upstreamRegistryUrl", "upstreamRegistry", "credentialArn",
+                        "customRoleArn", "upstreamRepositoryPrefix")  # fmt: skip
+                snapshot["rules"].append({key: rule[key] for key in keys if rule.get(key)})
+        for template in ecr.describe_repository_creation_templates().get("repositoryCreationTemplates", []):
+            kept = {key: value for key, value in template.items() if key not in ("createdAt", "updatedAt")}
+            snapshot["templates"].append(kept)
+        for repository in registry_repositories(ecr):
+            snapshot["repositories"].append(repository)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(snapshot, indent=2, default=str) + "\n")
+
+    def restore_registry(self, path: Path) -> None:
+        """Reset moto, then re-create what the snapshot holds (nothing when there is none)."""
+        self.reset()
+        if not path.exists():
+            return
+        snapshot = json.loads(path.read_text())
+        ecr = self.client("ecr")
+        for secret in snapshot["secrets"]:
+            self._create_secret(secret["name"], secret["value"], secret["arn"])
+        for rule in snapshot["rules"]:
+            ecr.create_pull_through_cache_rule(**rule)
+        for template in snapshot["templates"]:
+            ecr.create_repository_creation_template(**template)
+        for repository in snapshot["repositories"]:
+            ecr.create_repository(repositoryName=repository["name"])
+            if repository.get("lifecyclePolicy"):
+                ecr.put_lifecycle_policy(
+                    repositoryName=repository["name"], lifecyclePolicyText=repository["lifecyclePolicy"]
+                )
+
+    # Cached repositories
+
+    def seed_repositories(self, prefixes: list[str], count: int, progress: Callable[[int, int], None]) -> int:
+        """Pull `count` images through the cache rules at `prefixes` (round robin), as a first pull creates
+        repositories. Existing repositories are left as they are, so seeding twice changes nothing."""
+        if not prefixes:
+            return 0
+        for index in range(count):
+            prefix = prefixes[index % len(prefixes)]
+            name = f"seed/repository-{index:05d}" if prefix == "ROOT" else f"{prefix}/seed/repository-{index:05d}"
+            moto_ecr.simulate_cached_pull(ACCOUNT_ID, REGION, name)
+            progress(index + 1, count)
+        return count
+
+    def lifecycle_policy_counts(self) -> tuple[int, int]:
+        """(repositories with a lifecycle policy, repositories), read in-process: cheap enough to poll."""
+        repositories = list(ecr_backends[ACCOUNT_ID][REGION].repositories.values())
+        return sum(1 for repository in repositories if repository.lifecycle_policy), len(repositories)
+
+
+def registry_repositories(ecr: Any) -> list[dict[str, Any]]:
+    """Every repository with its lifecycle policy text (None without one)."""
+    repositories = []
+    for page in ecr.get_paginator("describe_repositories").paginate():
+        for repository in page["repositories"]:
+            name = repository["repositoryName"]
+            try:
+                policy = ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]
+            except ecr.exceptions.LifecyclePolicyNotFoundException:
+                policy = None
+            repositories.append({"name": name, "lifecyclePolicy": policy})
+    return repositories

@@ -1,0 +1,412 @@
+"""CloudFormation's part: send each custom resource its Create, Update or Delete through the real handler, wait
+for the one answer at the response endpoint, and on failure roll back the way CloudFormation does.
+
+- First run (stack creation): Create in dependency order; on a failure, Delete everything created, the failed
+  resource included with the physical id it answered, in reverse order.
+- Later runs (stack update): Update a resource whose resolved properties changed (OldResourceProperties and its
+  PhysicalResourceId); an answer with another physical id is a replacement, whose old id gets a Delete in the
+  cleanup phase, as do resources that left the template or whose Condition became false. On a failure, Update the
+  updated resources back to their old properties, Delete the ones this run created, then clean up.
+- Stack deletion: Delete every resource in reverse creation order.
+Native resources are listed, given plausible names and ARNs, and not emulated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from tests.support.cloudformation import LambdaContext, ResponseEndpoint, as_cloudformation_sends
+from tools.local_stack.aws import ACCOUNT_ID, REGION
+from tools.local_stack.native import native_attribute, native_name
+from tools.local_stack.state import ResourceRecord, StackState
+from tools.local_stack.template import Renderer, Template, TemplateError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SERVICE_TIMEOUT = 3600.0  # CloudFormation's wait when a custom resource sets no ServiceTimeout
+# When the ServiceToken names no function of this template (an imported ServiceToken, as in examples/):
+# the provider's own Timeout in template.yaml.
+DEFAULT_LAMBDA_TIMEOUT = 300.0
+MAX_RESPONSE_BYTES = 4096
+
+
+def is_custom(resource_type: str) -> bool:
+    return resource_type.startswith("Custom::") or resource_type == "AWS::CloudFormation::CustomResource"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the provider answered at the response endpoint (or that it did not)."""
+
+    succeeded: bool
+    physical_id: str
+    data: dict[str, Any]
+    reason: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One line of the report: what happened to a resource."""
+
+    logical_id: str
+    resource_type: str
+    action: str  # Create, Update, Replace, Delete, Unchanged, Native; "Rollback ..." and "Cleanup ..." phases
+    status: str  # SUCCEEDED, FAILED, NOT EMULATED
+    seconds: float = 0.0
+    physical_id: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+
+@dataclass
+class StackResult:
+    stack_name: str
+    stack_status: str
+    succeeded: bool
+    outcomes: list[Outcome] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Hooks:
+    """Where the runner joins in: before each custom resource is played (the records played so far), and while
+    waiting for an answer (logical id, seconds waited, ServiceTimeout)."""
+
+    before_custom: Callable[[str, dict[str, ResourceRecord]], None] = lambda resource_type, records: None
+    waiting: Callable[[str, float, float], None] = lambda logical_id, waited, timeout: None
+
+
+@dataclass
+class Player:
+    template: Template
+    state: StackState
+    responses: ResponseEndpoint
+    hooks: Hooks = field(default_factory=Hooks)
+    imports: dict[str, Any] = field(default_factory=dict)
+    # The records of the operation in progress: what Ref and Fn::GetAtt read.
+    _records: dict[str, ResourceRecord] = field(default_factory=dict)
+    _request_ids: list[str] = field(default_factory=list)
+
+    # Stack operations
+
+    def deploy(self, parameters: dict[str, Any]) -> StackResult:
+        creating = not self.state.exists
+        result = StackResult(self.state.stack_name, "", succeeded=False)
+        renderer = self._renderer(parameters)
+        try:
+            order = renderer.creation_order()
+        except TemplateError as error:  # CloudFormation refuses the template before touching anything
+            result.stack_status = "VALIDATION_FAILED"
+            result.warnings.append(str(error))
+            return result
+        old = dict(self.state.resources)
+        self._records = {}
+        done: list[tuple[ResourceRecord | None, ResourceRecord]] = []  # (before, after) of each changed resource
+        replaced: list[ResourceRecord] = []
+        failed = False
+        for logical_id in order:
+            outcome, step = self._play(logical_id, renderer, old.get(logical_id))
+            result.outcomes.append(outcome)
+            if step is not None:
+                done.append(step)
+                before, after = step
+                if before is not None and outcome.status == "SUCCEEDED" and after.physical_id != before.physical_id:
+                    replaced.append(before)
+            if outcome.status == "FAILED":
+                failed = True
+                break
+        if not failed:
+            try:
+                result.outputs, exports = self._outputs(renderer)
+            except TemplateError as error:
+                result.warnings.append(f"Outputs: {error}")
+                failed = True
+        if failed:
+            result.outcomes += self._rollback(creating, done, old)
+            result.stack_status = "ROLLBACK_COMPLETE" if creating else "UPDATE_ROLLBACK_COMPLETE"
+            if any(outcome.status == "FAILED" for outcome in result.outcomes if outcome.action.startswith("Rollback")):
+                result.stack_status = "ROLLBACK_FAILED" if creating else "UPDATE_ROLLBACK_FAILED"
+            return self._finish(result)
+        self.state.parameters = parameters
+        self.state.outputs, self.state.exports = result.outputs, exports
+        removed = [record for logical_id, record in old.items() if self._is_gone(logical_id, record)]
+        cleanup = self._in_reverse_creation_order(removed + replaced, list(old))
+        self.state.resources = {logical_id: self._records[logical_id] for logical_id in order}
+        result.outcomes += [self._delete(record, "Cleanup delete") for record in cleanup]
+        result.succeeded = all(outcome.status != "FAILED" for outcome in result.outcomes)
+        result.stack_status = "CREATE_COMPLETE" if creating else "UPDATE_COMPLETE"
+        return self._finish(result)
+
+    def delete(self) -> StackResult:
+        result = StackResult(self.state.stack_name, "DELETE_COMPLETE", succeeded=True)
+        for logical_id, record in reversed(list(self.state.resources.items())):
+            outcome = self._delete(record, "Delete")
+            result.outcomes.append(outcome)
+            if outcome.status == "FAILED":
+                result.succeeded, result.stack_status = False, "DELETE_FAILED"
+            else:
+                del self.state.resources[logical_id]
+        if result.succeeded:
+            self.state.outputs, self.state.exports = {}, {}
+        return self._finish(result)
+
+    # One resource
+
+    def _play(
+        self, logical_id: str, renderer: Renderer, previous: ResourceRecord | None
+    ) -> tuple[Outcome, tuple[ResourceRecord | None, ResourceRecord] | None]:
+        resource = self.template.resources[logical_id]
+        resource_type = str(resource["Type"])
+        if not is_custom(resource_type):
+            record = self._native_record(logical_id, renderer)
+            return Outcome(logical_id, resource_type, "Native", "NOT EMULATED", physical_id=record.physical_id), None
+        self.hooks.before_custom(resource_type, self._records)
+        before = previous if previous is not None and previous.resource_type == resource_type else None
+        try:
+            properties = as_cloudformation_sends(renderer.evaluate(resource.get("Properties", {})))
+            if "ServiceToken" not in properties:
+                raise TemplateError(f"{logical_id} has no ServiceToken")
+        except TemplateError as error:
+            return Outcome(logical_id, resource_type, "Create" if before is None else "Update", "FAILED",
+                           reason=str(error)), None  # fmt: skip
+        if before is not None and before.properties == properties:
+            self._records[logical_id] = before
+            return self._outcome("Unchanged", before, 0.0), None
+        if before is None:
+            answer = self._send("Create", logical_id, resource_type, properties)
+            after = ResourceRecord(logical_id, resource_type, answer.physical_id, properties, answer.data)
+            action = "Create"
+        else:
+            answer = self._send(
+                "Update",
+                logical_id,
+                resource_type,
+                properties,
+                old_properties=before.properties,
+                physical_id=before.physical_id,
+            )
+            # A failed Update leaves the resource as CloudFormation knew it.
+            physical_id = answer.physical_id if answer.succeeded else before.physical_id
+            after = ResourceRecord(logical_id, resource_type, physical_id, properties, answer.data)
+            action = "Update" if physical_id == before.physical_id else "Replace"
+        if answer.succeeded:
+            self._records[logical_id] = after
+        return self._outcome(action, after, answer.seconds, answer), (before, after)
+
+    def _delete(self, record: ResourceRecord, action: str) -> Outcome:
+        if record.native:
+            return Outcome(
+                record.logical_id, record.resource_type, action, "NOT EMULATED", physical_id=record.physical_id
+            )
+        answer = self._send(
+            "Delete", record.logical_id, record.resource_type, record.properties, physical_id=record.physical_id
+        )
+        return self._outcome(action, replace(record, attributes={}), answer.seconds, answer)
+
+    def _rollback(
+        self, creating: bool, done: list[tuple[ResourceRecord | None, ResourceRecord]], old: dict[str, ResourceRecord]
+    ) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        made_by_failed_updates: list[ResourceRecord] = []
+        restored = dict(old)
+        for before, after in reversed(done):
+            if before is None:
+                if after.physical_id:  # a Create that never answered left no id to delete
+                    outcomes.append(self._delete(after, "Rollback delete"))
+                continue
+            answer = self._send(
+                "Update",
+                after.logical_id,
+                after.resource_type,
+                before.properties,
+                old_properties=after.properties,
+                physical_id=after.physical_id,
+            )
+            rolled_back = replace(before, physical_id=answer.physical_id or before.physical_id)
+            if answer.succeeded:
+                rolled_back.attributes = answer.data
+                if rolled_back.physical_id != after.physical_id:
+                    made_by_failed_updates.append(after)
+            restored[before.logical_id] = rolled_back
+            outcomes.append(self._outcome("Rollback update", rolled_back, answer.seconds, answer))
+        # Rollback cleanup: what the rolled-back updates replaced goes, as after a successful update.
+        outcomes += [self._delete(record, "Rollback cleanup delete") for record in made_by_failed_updates]
+        # After a failed creation the stack holds nothing; locally the next run simply creates it again.
+        self.state.resources = {} if creating else restored
+        return outcomes
+
+    # Talking to the provider
+
+    def _send(
+        self,
+        request_type: str,
+        logical_id: str,
+        resource_type: str,
+        properties: dict[str, Any],
+        *,
+        old_properties: dict[str, Any] | None = None,
+        physical_id: str | None = None,
+    ) -> Answer:
+        """Build the request as CloudFormation does, invoke the handler, and wait for the one answer."""
+        # Imported at the first request, once the environment points at the local AWS (as in a cold start).
+        from ecr_cache_provider import handler  # noqa: PLC0415
+
+        request_id = str(uuid.uuid4())
+        self._request_ids.append(request_id)
+        event: dict[str, Any] = {
+            "RequestType": request_type,
+            "ServiceToken": properties.get("ServiceToken", ""),
+            "ResponseURL": self.responses.url_for(request_id),
+            "StackId": self.state.stack_id,
+            "RequestId": request_id,
+            "LogicalResourceId": logical_id,
+            "ResourceType": resource_type,
+            "ResourceProperties": properties,
+        }
+        if physical_id is not None:
+            event["PhysicalResourceId"] = physical_id
+        if old_properties is not None:
+            event["OldResourceProperties"] = old_properties
+        timeout = float(properties.get("ServiceTimeout") or DEFAULT_SERVICE_TIMEOUT)
+        started = time.monotonic()
+        try:
+            handler.lambda_handler(event, LambdaContext(self._lambda_timeout(logical_id)))
+        except Exception:  # Lambda would log the error; CloudFormation only ever sees the response endpoint
+            logger.exception("The handler raised; waiting for an answer all the same")
+        return self._wait(request_id, logical_id, started, timeout)
+
+    def _wait(self, request_id: str, logical_id: str, started: float, timeout: float) -> Answer:
+        """The first answer to the request, which may come from a follow-up invocation, up to ServiceTimeout."""
+        while not (answers := self.responses.answers(request_id)):
+            waited = time.monotonic() - started
+            if waited >= timeout:
+                return Answer(False, "", {}, f"No answer within the ServiceTimeout of {timeout:.0f} s", waited)
+            self.hooks.waiting(logical_id, waited, timeout)
+            time.sleep(0.02)
+        body, seconds = answers[0], time.monotonic() - started
+        problem = _invalid_response(body)
+        if problem:
+            return Answer(False, str(body.get("PhysicalResourceId") or ""), {}, f"Invalid response: {problem}", seconds)
+        return Answer(
+            succeeded=body["Status"] == "SUCCESS",
+            physical_id=str(body["PhysicalResourceId"]),
+            data=dict(body.get("Data") or {}),
+            reason=str(body.get("Reason") or ""),
+            seconds=seconds,
+        )
+
+    def _lambda_timeout(self, logical_id: str) -> float:
+        """The Timeout of the function the ServiceToken names with Fn::GetAtt <Function>.Arn."""
+        token = self.template.resources[logical_id].get("Properties", {}).get("ServiceToken")
+        if isinstance(token, dict) and "Fn::GetAtt" in token:
+            target = token["Fn::GetAtt"]
+            function = target.split(".")[0] if isinstance(target, str) else target[0]
+            return float(self.template.function_setting(function, "Timeout", DEFAULT_LAMBDA_TIMEOUT))
+        return float(self.template.function_setting("", "Timeout", DEFAULT_LAMBDA_TIMEOUT))
+
+    # Rendering
+
+    def _renderer(self, parameters: dict[str, Any]) -> Renderer:
+        pseudo = {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::StackName": self.state.stack_name,
+            "AWS::StackId": self.state.stack_id,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::NotificationARNs": [],
+        }
+        return Renderer(self.template, parameters, pseudo, self._resolve, self.imports)
+
+    def _resolve(self, logical_id: str, attribute: str | None) -> Any:
+        record = self._records.get(logical_id)
+        resource_type = str(self.template.resources[logical_id]["Type"])
+        if record is None and not is_custom(resource_type):
+            record = self._native_record(logical_id, None)
+        if record is None:
+            raise TemplateError(f"{logical_id} has not been created yet (a dependency the template does not declare?)")
+        if attribute is None:
+            return record.physical_id
+        if record.native:
+            return native_attribute(resource_type, record.physical_id, attribute)
+        if attribute not in record.attributes:
+            raise TemplateError(
+                f"CustomResource attribute error: Vendor response doesn't contain {attribute} key in object "
+                f"{logical_id} (it answered {', '.join(sorted(record.attributes)) or 'no attributes'})"
+            )
+        return record.attributes[attribute]
+
+    def _native_record(self, logical_id: str, renderer: Renderer | None) -> ResourceRecord:
+        if logical_id not in self._records:
+            resource = self.template.resources[logical_id]
+            evaluate = renderer.evaluate if renderer else (lambda node: node)
+            try:
+                name = native_name(self.state.stack_name, logical_id, resource, evaluate)
+            except TemplateError:
+                name = f"{self.state.stack_name}-{logical_id}-LOCAL"
+            self._records[logical_id] = ResourceRecord(logical_id, str(resource["Type"]), name, native=True)
+        return self._records[logical_id]
+
+    def _outputs(self, renderer: Renderer) -> tuple[dict[str, Any], dict[str, Any]]:
+        outputs: dict[str, Any] = {}
+        exports: dict[str, Any] = {}
+        for name, output in self.template.body.get("Outputs", {}).items():
+            if "Condition" in output and not renderer.condition(str(output["Condition"])):
+                continue
+            outputs[name] = renderer.evaluate(output["Value"])
+            if "Export" in output:
+                exports[str(renderer.evaluate(output["Export"]["Name"]))] = outputs[name]
+        return outputs, exports
+
+    # Small helpers
+
+    def _is_gone(self, logical_id: str, record: ResourceRecord) -> bool:
+        current = self._records.get(logical_id)
+        return current is None or current.resource_type != record.resource_type
+
+    @staticmethod
+    def _in_reverse_creation_order(records: list[ResourceRecord], creation_order: list[str]) -> list[ResourceRecord]:
+        return sorted(records, key=lambda record: creation_order.index(record.logical_id), reverse=True)
+
+    @staticmethod
+    def _outcome(action: str, record: ResourceRecord, seconds: float, answer: Answer | None = None) -> Outcome:
+        status = "SUCCEEDED" if answer is None or answer.succeeded else "FAILED"
+        return Outcome(
+            logical_id=record.logical_id,
+            resource_type=record.resource_type,
+            action=action,
+            status=status,
+            seconds=seconds,
+            physical_id=answer.physical_id if answer and answer.physical_id else record.physical_id,
+            attributes=record.attributes if status == "SUCCEEDED" else {},
+            reason=answer.reason if answer and not answer.succeeded else "",
+        )
+
+    def _finish(self, result: StackResult) -> StackResult:
+        """Exactly one answer per request: a second one would be ignored by CloudFormation, and is a bug."""
+        for request_id in self._request_ids:
+            count = len(self.responses.answers(request_id))
+            if count > 1:
+                result.warnings.append(f"Request {request_id} was answered {count} times")
+                result.succeeded = False
+        self._request_ids.clear()
+        return result
+
+
+def _invalid_response(body: dict[str, Any]) -> str:
+    """Why CloudFormation would reject the response body, or an empty string."""
+    if body.get("Status") not in ("SUCCESS", "FAILED"):
+        return f"Status {body.get('Status')!r}"
+    if not body.get("PhysicalResourceId"):
+        return "no PhysicalResourceId"
+    if len(json.dumps(body).encode()) > MAX_RESPONSE_BYTES:
+        return f"the body is over {MAX_RESPONSE_BYTES} bytes"
+    return ""

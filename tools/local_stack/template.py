@@ -1,0 +1,332 @@
+"""template.yaml as CloudFormation reads it: parameters checked against their constraints, conditions,
+intrinsic functions, and the order in which resources can be created.
+
+cfn-lint parses the file (its YAML loader turns `!Ref`/`!GetAtt`/`!Sub` into their long forms, the same loader
+`make lint` relies on); the evaluation is ours, because attribute values only exist once a resource has answered
+(docs/local.md says why no library fit).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+from typing import Any
+
+from cfnlint.decode import decode  # type: ignore[import-untyped]
+
+
+class TemplateError(Exception):
+    """The template, its parameters or an intrinsic function cannot be evaluated (CloudFormation would refuse)."""
+
+
+class _NoValue:
+    """AWS::NoValue: the key or list item holding it disappears."""
+
+    def __repr__(self) -> str:
+        return "AWS::NoValue"
+
+
+NO_VALUE = _NoValue()
+
+# Resolves Ref and Fn::GetAtt of a resource: (logical id, attribute or None for Ref) -> value.
+ResourceResolver = Callable[[str, str | None], Any]
+
+
+def _plain(value: Any) -> Any:
+    """cfn-lint's nodes (dict/str subclasses carrying line marks) as plain Python values."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Template:
+    path: Path
+    body: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: Path) -> Template:
+        body, errors = decode(str(path))
+        if errors or not isinstance(body, dict):
+            raise TemplateError(f"Cannot read {path}: {'; '.join(str(error) for error in errors)}")
+        return cls(path=path, body=_plain(body))
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        return dict(self.body.get("Resources", {}))
+
+    @property
+    def parameters(self) -> dict[str, dict[str, Any]]:
+        return dict(self.body.get("Parameters", {}))
+
+    def function_setting(self, logical_id: str, name: str, default: Any = None) -> Any:
+        """A property of an AWS::Serverless::Function, falling back to Globals.Function (as the SAM transform does)."""
+        properties = self.resources.get(logical_id, {}).get("Properties", {})
+        globals_ = self.body.get("Globals", {}).get("Function", {})
+        return properties.get(name, globals_.get(name, default))
+
+
+def resolve_parameters(template: Template, overrides: dict[str, str]) -> dict[str, Any]:
+    """Parameter values as CloudFormation accepts them: defaults, overrides, and every constraint checked."""
+    declared = template.parameters
+    unknown = sorted(set(overrides) - set(declared))
+    if unknown:
+        raise TemplateError(f"Parameters {unknown} do not exist in the template")
+    values: dict[str, Any] = {}
+    for name, spec in declared.items():
+        if name in overrides:
+            raw = overrides[name]
+        elif "Default" in spec:
+            raw = str(spec["Default"])
+        else:
+            raise TemplateError(f"Parameter {name} has no default and no value was given")
+        _check_parameter(name, raw, spec)
+        kind = str(spec.get("Type", "String"))
+        values[name] = (
+            [item.strip() for item in raw.split(",")]
+            if kind.startswith("List<") or kind == ("CommaDelimitedList")
+            else raw
+        )
+    return values
+
+
+def _check_parameter(name: str, value: str, spec: dict[str, Any]) -> None:
+    allowed = spec.get("AllowedValues")
+    if allowed is not None and value not in [str(item) for item in allowed]:
+        raise TemplateError(f"Parameter {name} {value!r} is not one of {[str(item) for item in allowed]}")
+    if "AllowedPattern" in spec and not re.fullmatch(str(spec["AllowedPattern"]), value):
+        raise TemplateError(f"Parameter {name} {value!r} must match pattern {spec['AllowedPattern']}")
+    if "MinLength" in spec and len(value) < int(spec["MinLength"]):
+        raise TemplateError(f"Parameter {name} {value!r} is shorter than {spec['MinLength']}")
+    if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
+        raise TemplateError(f"Parameter {name} {value!r} is longer than {spec['MaxLength']}")
+    if spec.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            raise TemplateError(f"Parameter {name} {value!r} is not a number") from None
+        if "MinValue" in spec and number < float(spec["MinValue"]):
+            raise TemplateError(f"Parameter {name} {value} is below {spec['MinValue']}")
+        if "MaxValue" in spec and number > float(spec["MaxValue"]):
+            raise TemplateError(f"Parameter {name} {value} is above {spec['MaxValue']}")
+
+
+@dataclass
+class Renderer:
+    """Evaluates conditions and intrinsic functions for one stack operation."""
+
+    template: Template
+    parameters: dict[str, Any]
+    pseudo: dict[str, Any]
+    resolve_resource: ResourceResolver
+    # Exports of the other local stacks, for Fn::ImportValue.
+    imports: dict[str, Any] = field(default_factory=dict)
+    _conditions: dict[str, bool] = field(default_factory=dict)
+
+    # Conditions and the resources they keep
+
+    def condition(self, name: str) -> bool:
+        if name not in self._conditions:
+            definitions = self.template.body.get("Conditions", {})
+            if name not in definitions:
+                raise TemplateError(f"Unknown condition {name}")
+            self._conditions[name] = bool(self.evaluate(definitions[name]))
+        return self._conditions[name]
+
+    def active_resources(self) -> dict[str, dict[str, Any]]:
+        """The resources this stack has: those without a Condition, or whose Condition is true."""
+        return {
+            logical_id: resource
+            for logical_id, resource in self.template.resources.items()
+            if "Condition" not in resource or self.condition(str(resource["Condition"]))
+        }
+
+    def creation_order(self) -> list[str]:
+        """Logical ids in an order where every resource comes after the ones it refers to or DependsOn.
+        Ties keep the template's order, so runs are repeatable."""
+        active = self.active_resources()
+        position = {logical_id: index for index, logical_id in enumerate(active)}
+        graph = TopologicalSorter({logical_id: self.dependencies(logical_id) & set(active) for logical_id in active})
+        order: list[str] = []
+        try:
+            graph.prepare()
+        except CycleError as error:
+            raise TemplateError(f"Circular dependency between resources: {error.args[1]}") from None
+        while graph.is_active():
+            for logical_id in sorted(graph.get_ready(), key=position.__getitem__):
+                order.append(logical_id)
+                graph.done(logical_id)
+        return order
+
+    def dependencies(self, logical_id: str) -> set[str]:
+        """Resources named by Ref, Fn::GetAtt, Fn::Sub or DependsOn. A DependsOn on a resource the SAM transform
+        generates (e.g. <Function>EventInvokeConfig) names nothing in the raw template and is left out."""
+        resource = self.template.resources[logical_id]
+        depends_on = resource.get("DependsOn", [])
+        names = {depends_on} if isinstance(depends_on, str) else set(depends_on)
+        names |= set(_referenced_names(resource.get("Properties", {})))
+        return names & set(self.template.resources)
+
+    # Intrinsic functions
+
+    def evaluate(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [item for item in (self.evaluate(item) for item in node) if item is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((key, argument),) = node.items()
+            function = _FUNCTIONS.get(key)
+            if function is not None:
+                return function(self, argument)
+        return {
+            key: value
+            for key, value in ((key, self.evaluate(item)) for key, item in node.items())
+            if value is not NO_VALUE
+        }
+
+    def ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.template.resources:
+            self._require_active(name)
+            return self.resolve_resource(name, None)
+        raise TemplateError(f"Unresolved reference {name}")
+
+    def get_att(self, name: str, attribute: str) -> Any:
+        if name not in self.template.resources:
+            raise TemplateError(f"Fn::GetAtt names an unknown resource {name}")
+        self._require_active(name)
+        return self.resolve_resource(name, attribute)
+
+    def _require_active(self, name: str) -> None:
+        condition = self.template.resources[name].get("Condition")
+        if condition is not None and not self.condition(str(condition)):
+            raise TemplateError(f"Resource {name} is referenced but its condition {condition} is false")
+
+    def sub(self, text: str, variables: dict[str, Any]) -> str:
+        def replace(match: re.Match[str]) -> str:
+            inner = match.group(1)
+            if inner.startswith("!"):
+                return "${" + inner[1:] + "}"  # ${!Literal} is written as ${Literal}
+            if inner in variables:
+                return _text(variables[inner])
+            if "." in inner and not inner.startswith("AWS::"):
+                resource, attribute = inner.split(".", 1)
+                return _text(self.get_att(resource, attribute))
+            return _text(self.ref(inner))
+
+        return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)) or value is NO_VALUE:
+        raise TemplateError(f"Fn::Sub cannot insert {value!r} into a string")
+    return str(value)
+
+
+def _fn_get_att(renderer: Renderer, argument: Any) -> Any:
+    if isinstance(argument, str):
+        argument = argument.split(".", 1)
+    name, attribute = (renderer.evaluate(part) for part in argument)
+    return renderer.get_att(str(name), str(attribute))
+
+
+def _fn_sub(renderer: Renderer, argument: Any) -> str:
+    if isinstance(argument, str):
+        return renderer.sub(argument, {})
+    text, variables = argument
+    return renderer.sub(str(text), {key: renderer.evaluate(value) for key, value in variables.items()})
+
+
+def _fn_if(renderer: Renderer, argument: Any) -> Any:
+    name, when_true, when_false = argument
+    return renderer.evaluate(when_true if renderer.condition(str(name)) else when_false)
+
+
+def _fn_select(renderer: Renderer, argument: Any) -> Any:
+    index, items = renderer.evaluate(argument)
+    try:
+        return items[int(index)]
+    except (IndexError, ValueError, TypeError):
+        raise TemplateError(f"Fn::Select index {index!r} is out of range for {items!r}") from None
+
+
+def _fn_find_in_map(renderer: Renderer, argument: Any) -> Any:
+    map_name, top, second = (renderer.evaluate(part) for part in argument[:3])
+    try:
+        return renderer.template.body["Mappings"][map_name][top][second]
+    except KeyError:
+        raise TemplateError(f"Fn::FindInMap cannot find {map_name}/{top}/{second}") from None
+
+
+def _fn_import_value(renderer: Renderer, argument: Any) -> Any:
+    name = str(renderer.evaluate(argument))
+    if name not in renderer.imports:
+        raise TemplateError(
+            f"No export named {name} (play the stack that exports it first, with the same state folder)"
+        )
+    return renderer.imports[name]
+
+
+_FUNCTIONS: dict[str, Callable[[Renderer, Any], Any]] = {
+    "Ref": lambda renderer, argument: renderer.ref(str(renderer.evaluate(argument))),
+    "Fn::GetAtt": _fn_get_att,
+    "Fn::Sub": _fn_sub,
+    "Fn::If": _fn_if,
+    "Fn::Join": lambda renderer, argument: str(renderer.evaluate(argument[0])).join(
+        _text(item) for item in renderer.evaluate(argument[1])
+    ),
+    "Fn::Select": _fn_select,
+    "Fn::Split": lambda renderer, argument: _text(renderer.evaluate(argument[1])).split(
+        str(renderer.evaluate(argument[0]))
+    ),
+    "Fn::FindInMap": _fn_find_in_map,
+    "Fn::Base64": lambda renderer, argument: base64.b64encode(_text(renderer.evaluate(argument)).encode()).decode(),
+    "Fn::ToJsonString": lambda renderer, argument: json.dumps(renderer.evaluate(argument), separators=(",", ":")),
+    "Fn::GetAZs": lambda renderer, argument: [f"{renderer.pseudo['AWS::Region']}{zone}" for zone in "abc"],
+    "Fn::Equals": lambda renderer, argument: (
+        _text(renderer.evaluate(argument[0])) == _text(renderer.evaluate(argument[1]))
+    ),
+    "Fn::Not": lambda renderer, argument: not renderer.evaluate(argument[0]),
+    "Fn::And": lambda renderer, argument: all(renderer.evaluate(item) for item in argument),
+    "Fn::Or": lambda renderer, argument: any(renderer.evaluate(item) for item in argument),
+    "Condition": lambda renderer, argument: renderer.condition(str(argument)),
+    "Fn::ImportValue": _fn_import_value,
+}
+
+
+def _referenced_names(node: Any) -> Iterator[str]:
+    """Every resource-or-parameter name a property tree refers to (callers keep the resources)."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _referenced_names(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                yield value
+            elif key == "Fn::GetAtt":
+                yield (value.split(".", 1)[0] if isinstance(value, str) else str(value[0]))
+            elif key == "Fn::Sub":
+                text = value if isinstance(value, str) else value[0]
+                for inner in re.findall(r"\$\{([^}!][^}]*)\}", str(text)):
+                    yield inner.split(".", 1)[0]
+                if not isinstance(value, str):
+                    yield from _referenced_names(value[1])
+            else:
+                yield from _referenced_names(value)
