@@ -46,7 +46,14 @@ def test_default_parameters_create_the_three_public_caches(play: Play, local_aws
         ("EcrPublicCacheRule", "Create", "SUCCEEDED"),
         ("QuayCacheRule", "Create", "SUCCEEDED"),
         ("K8sCacheRule", "Create", "SUCCEEDED"),
+        ("EcrPublicCacheLifecyclePolicy", "Create", "SUCCEEDED"),  # each after its rule: it reads the rule's prefix
+        ("QuayCacheLifecyclePolicy", "Create", "SUCCEEDED"),
+        ("K8sCacheLifecyclePolicy", "Create", "SUCCEEDED"),
     ]
+    templates = local_aws.client("ecr").describe_repository_creation_templates()["repositoryCreationTemplates"]
+    assert sorted(template["prefix"] for template in templates) == sorted(DEFAULT_RULES)
+    lifecycle = json.loads(templates[0]["lifecyclePolicy"])
+    assert [rule["selection"]["countNumber"] for rule in lifecycle["rules"]] == [14, 100]  # numbers, not strings
     natives = {outcome.logical_id: outcome.status for outcome in result.stack.outcomes if outcome.action == "Native"}
     assert natives == dict.fromkeys(["ProviderLogGroup", "ProviderRole", "ProviderFunction"], "NOT EMULATED")
     assert {prefix: rule["upstreamRegistryUrl"] for prefix, rule in rules(local_aws).items()} == DEFAULT_RULES
@@ -93,6 +100,10 @@ def test_a_credential_added_to_a_running_stack(play: Play, local_aws: LocalAws) 
         ("QuayCacheRule", "Update", "SUCCEEDED"),  # in place: same physical id, nothing to clean up
         ("K8sCacheRule", "Unchanged", "SUCCEEDED"),
         ("DockerHubCacheRule", "Create", "SUCCEEDED"),
+        ("EcrPublicCacheLifecyclePolicy", "Unchanged", "SUCCEEDED"),
+        ("QuayCacheLifecyclePolicy", "Unchanged", "SUCCEEDED"),
+        ("K8sCacheLifecyclePolicy", "Unchanged", "SUCCEEDED"),
+        ("DockerHubCacheLifecyclePolicy", "Create", "SUCCEEDED"),
     ]
     assert rules(local_aws)["quay"]["credentialArn"] == quay
     assert rules(local_aws)["docker-hub"]["credentialArn"] == docker_hub
@@ -178,12 +189,17 @@ def test_a_full_delete_leaves_the_registry_as_it_was(play: Play, local_aws: Loca
     assert result.succeeded, render(result.stack, result.registry)
     assert result.stack.stack_status == "DELETE_COMPLETE"
     assert [logical_id for logical_id, _, _ in actions(result)] == [
+        "DockerHubCacheLifecyclePolicy",
+        "K8sCacheLifecyclePolicy",
+        "QuayCacheLifecyclePolicy",
+        "EcrPublicCacheLifecyclePolicy",
         "DockerHubCacheRule",
         "K8sCacheRule",
         "QuayCacheRule",
         "EcrPublicCacheRule",
     ]
     assert (rules(local_aws), ecr.describe_repositories()["repositories"]) == before
+    assert ecr.describe_repository_creation_templates()["repositoryCreationTemplates"] == []
     assert not load_state(tmp_path / "state", "ecr-pull-through-cache").exists
 
 

@@ -70,7 +70,10 @@ class LambdaEmulator:
                 self.errors.append(error)
 
 
-def start_lambda_emulator(handler: Handler, timeout_seconds: float = 300.0) -> LambdaEmulator:
+def start_lambda_emulator(handler: Handler | None = None, timeout_seconds: float = 300.0) -> LambdaEmulator:
+    """Serve the Invoke API for `handler` (by default the provider's) on a free local port."""
+    if handler is None:
+        from ecr_cache_provider.handler import lambda_handler as handler
     emulator: LambdaEmulator
 
     class Endpoint(BaseHTTPRequestHandler):
