@@ -7,8 +7,11 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.checkov-$(CHECKOV_VERSION).stamp
 
 # The function code for a StackSet: an S3 URI from `sam package` (see docs/distribution.md). The default is a
-# placeholder that keeps the render testable offline; it is not deployable.
-CODE_URI ?= s3://change-me-code-bucket/ecr-pull-through-cache/provider.zip
+# placeholder that keeps the render testable offline; it is not deployable. ${AWS::Region} in the bucket name
+# picks each Region's copy (Lambda reads code from its own Region only).
+CODE_URI ?= s3://change-me-code-bucket-$${AWS::Region}/ecr-pull-through-cache/provider.zip
+# StackSet instance stacks have generated names: exports are named <EXPORT_PREFIX>-ServiceToken instead.
+EXPORT_PREFIX ?= ecr-pull-through-cache
 # Optional: a template already written by `sam package` (its CodeUri is an S3 URI); wins over CODE_URI.
 PACKAGED_TEMPLATE ?=
 STACKSET_TEMPLATE := .aws-sam/stackset/template.yaml
@@ -34,7 +37,8 @@ $(CHECKOV_STAMP):
 
 stackset-template: venv ## Render a transform-free template for StackSets (CODE_URI=s3://... or PACKAGED_TEMPLATE=...)
 	$(VENV_PY) tools/render_stackset.py --template "$(or $(PACKAGED_TEMPLATE),template.yaml)" \
-	  $(if $(PACKAGED_TEMPLATE),,--code-uri "$(CODE_URI)") --output "$(STACKSET_TEMPLATE)"
+	  $(if $(PACKAGED_TEMPLATE),,--code-uri '$(CODE_URI)') --export-prefix "$(EXPORT_PREFIX)" \
+	  --output "$(STACKSET_TEMPLATE)"
 	$(VENV)/bin/cfn-lint "$(STACKSET_TEMPLATE)"
 
 checkov: checkov-venv stackset-template ## Run checkov over template.yaml, the StackSet render and examples/

@@ -7,7 +7,10 @@ pass a template written by `sam package`, or `--code-uri s3://bucket/key` for te
 StackSet instances are named "StackSet-<name>-<36-char uuid>", so "${AWS::StackName}-provider" exceeds
 Lambda's 64-character function name limit for any StackSet name over 9 characters. The render names the
 function after the instance stack's own uuid instead ("ecr-ptc-<uuid>", 44 characters), everywhere the
-template spells the name (function, log group, self-invoke permission).
+template spells the name (function, log group, self-invoke permission). For the same reason exports are named
+"<export prefix>-..." rather than "${AWS::StackName}-...", so consumer stacks can import a name they know.
+
+Lambda reads its code from a bucket in its own Region: a code URI may say s3://bucket-${AWS::Region}/key.
 
 Usage: python tools/render_stackset.py --template template.yaml --code-uri s3://bucket/key --output out.yaml
 """
@@ -27,6 +30,8 @@ from samtranslator.translator.translator import Translator
 from samtranslator.yaml_helper import yaml_parse
 
 STACK_NAMED_FUNCTION = "${AWS::StackName}-provider"
+STACK_NAMED_EXPORT = "${AWS::StackName}-"
+DEFAULT_EXPORT_PREFIX = "ecr-pull-through-cache"  # samconfig.toml's stack name: consumers import the same names
 STACKSET_FUNCTION = "ecr-ptc-${StackUuid}"
 # arn:...:stack/<stack name>/<uuid>: the uuid is unique per stack and always 36 characters.
 STACK_UUID = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
@@ -72,7 +77,27 @@ def rename_function(node: Any) -> Any:
     return {key: rename_function(value) for key, value in node.items()}
 
 
-def render(source: str, code_uri: str | None, region: str = TRANSLATOR_REGION) -> dict[str, Any]:
+def name_exports(template: dict[str, Any], export_prefix: str) -> None:
+    for output in template.get("Outputs", {}).values():
+        name = output.get("Export", {}).get("Name", {})
+        if isinstance(name, dict) and isinstance(name.get("Fn::Sub"), str):
+            named = name["Fn::Sub"].replace(STACK_NAMED_EXPORT, f"{export_prefix}-")
+            output["Export"]["Name"] = {"Fn::Sub": named} if "${" in named else named
+
+
+def code_bucket_per_region(template: dict[str, Any]) -> None:
+    for resource in template.get("Resources", {}).values():
+        code = resource.get("Properties", {}).get("Code", {}) if resource.get("Type") == "AWS::Lambda::Function" else {}
+        if "${AWS::Region}" in str(code.get("S3Bucket", "")):
+            code["S3Bucket"] = {"Fn::Sub": code["S3Bucket"]}
+
+
+def render(
+    source: str,
+    code_uri: str | None,
+    region: str = TRANSLATOR_REGION,
+    export_prefix: str = DEFAULT_EXPORT_PREFIX,
+) -> dict[str, Any]:
     template: dict[str, Any] = yaml_parse(source)
     if code_uri:
         set_code_uri(template, code_uri)
@@ -85,6 +110,8 @@ def render(source: str, code_uri: str | None, region: str = TRANSLATOR_REGION) -
         get_managed_policy_map=no_managed_policies,
     )
     rendered.pop("Transform", None)
+    name_exports(rendered, export_prefix)
+    code_bucket_per_region(rendered)
     renamed: dict[str, Any] = rename_function(rendered)
     return renamed
 
@@ -100,10 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--template", type=Path, default=Path("template.yaml"))
     parser.add_argument("--code-uri", help="s3://bucket/key of the function's zip (not needed for a packaged template)")
+    parser.add_argument("--export-prefix", default=DEFAULT_EXPORT_PREFIX, help="exports are named <this>-...")
     parser.add_argument("--output", type=Path, default=Path(".aws-sam/stackset/template.yaml"))
     args = parser.parse_args(argv)
 
-    rendered = render(args.template.read_text(), args.code_uri)
+    rendered = render(args.template.read_text(), args.code_uri, export_prefix=args.export_prefix)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(yaml.dump(rendered, Dumper=NoAliasDumper, sort_keys=False, width=120))
     print(f"render_stackset: wrote {args.output}", file=sys.stderr)

@@ -23,7 +23,7 @@ EXAMPLES = sorted((ROOT / "examples").rglob("*.yaml"))
 CONSUMER = ROOT / "examples" / "consumer.yaml"
 PORTFOLIO = ROOT / "examples" / "service-catalog" / "portfolio.yaml"
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
-CODE_URI = "s3://code-bucket/ecr-pull-through-cache/provider.zip"
+CODE_URI = "s3://code-bucket-${AWS::Region}/ecr-pull-through-cache/provider.zip"
 CACHE_RULES = ["EcrPublic", "Quay", "K8s", "DockerHub", "GitHub", "GitLab"]
 # StackSet instance stacks are named StackSet-<StackSet name>-<uuid>; a StackSet name may have 128 characters.
 LONGEST_STACKSET_INSTANCE_NAME = "StackSet-" + "n" * 128 + "-" + "0" * 36
@@ -138,7 +138,11 @@ def test_render_has_no_transform_and_a_lambda_function(rendered: dict[str, Any])
     assert not [r for r in rendered["Resources"].values() if r["Type"].startswith("AWS::Serverless::")]
     function = rendered["Resources"]["ProviderFunction"]
     assert function["Type"] == "AWS::Lambda::Function"
-    assert function["Properties"]["Code"] == {"S3Bucket": "code-bucket", "S3Key": "ecr-pull-through-cache/provider.zip"}
+    # Lambda reads code from its own Region: each Region's bucket.
+    assert function["Properties"]["Code"] == {
+        "S3Bucket": {"Fn::Sub": "code-bucket-${AWS::Region}"},
+        "S3Key": "ecr-pull-through-cache/provider.zip",
+    }
     assert function["Metadata"]["checkov"]["skip"], "suppressions must survive the render"
 
 
@@ -146,7 +150,14 @@ def test_render_keeps_every_resource_and_output(rendered: dict[str, Any]) -> Non
     source = load(TEMPLATE)
     assert set(source["Resources"]) <= set(rendered["Resources"])
     assert set(source["Outputs"]) == set(rendered["Outputs"])
-    assert rendered["Outputs"]["ServiceToken"]["Export"] == source["Outputs"]["ServiceToken"]["Export"]
+    # StackSet instance stack names are generated: exports get a name consumer stacks can know in advance,
+    # the same one a `sam deploy` with samconfig.toml's stack name gives.
+    exports = {k: o["Export"]["Name"] for k, o in rendered["Outputs"].items() if "Export" in o}
+    assert exports == {
+        "ServiceToken": "ecr-pull-through-cache-ServiceToken",
+        "CacheConsumerPolicyArn": "ecr-pull-through-cache-CacheConsumerPolicyArn",
+    }
+    assert load(CONSUMER)["Parameters"]["ProviderStackName"]["Default"] == "ecr-pull-through-cache"
 
 
 def test_render_names_the_function_after_the_stack_uuid(rendered: dict[str, Any], rendered_path: Path) -> None:
