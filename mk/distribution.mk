@@ -1,0 +1,46 @@
+# Distribution: the transform-free template for service-managed StackSets, and checkov in a venv of its own.
+
+# checkov pins dozens of libraries (boto3, pydantic, ...) that clash with aws-sam-cli and moto in .venv,
+# so it gets its own venv. Pinned here; bump deliberately.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.checkov-$(CHECKOV_VERSION).stamp
+
+# The function code for a StackSet: an S3 URI from `sam package` (see docs/distribution.md). The default is a
+# placeholder that keeps the render testable offline; it is not deployable. ${AWS::Region} in the bucket name
+# picks each Region's copy (Lambda reads code from its own Region only).
+CODE_URI ?= s3://change-me-code-bucket-$${AWS::Region}/ecr-pull-through-cache/provider.zip
+# StackSet instance stacks have generated names: exports are named <EXPORT_PREFIX>-ServiceToken instead.
+EXPORT_PREFIX ?= ecr-pull-through-cache
+# Optional: a template already written by `sam package` (its CodeUri is an S3 URI); wins over CODE_URI.
+PACKAGED_TEMPLATE ?=
+STACKSET_TEMPLATE := .aws-sam/stackset/template.yaml
+
+.PHONY: checkov-venv checkov stackset-template
+
+# CI's `make venv` installs checkov too, so the template tests can always run it.
+venv: checkov-venv
+
+checkov-venv: $(CHECKOV_STAMP) ## Create .venv-checkov (Python 3.13) with the pinned checkov
+
+$(CHECKOV_STAMP):
+	@if [ ! -x "$(CHECKOV_VENV)/bin/python" ]; then \
+	  if [ -z "$(PYTHON313)" ]; then \
+	    echo "Python 3.13 not found: put python3.13 on PATH or install it with pyenv (pyenv install 3.13)" >&2; exit 1; \
+	  fi; \
+	  echo "Creating $(CHECKOV_VENV) with $(PYTHON313)"; \
+	  "$(PYTHON313)" -m venv "$(CHECKOV_VENV)"; \
+	fi
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet "checkov==$(CHECKOV_VERSION)"
+	@rm -f $(CHECKOV_VENV)/.checkov-*.stamp
+	@touch "$@"
+
+stackset-template: venv ## Render a transform-free template for StackSets (CODE_URI=s3://... or PACKAGED_TEMPLATE=...)
+	$(VENV_PY) tools/render_stackset.py --template "$(or $(PACKAGED_TEMPLATE),template.yaml)" \
+	  $(if $(PACKAGED_TEMPLATE),,--code-uri '$(CODE_URI)') --export-prefix "$(EXPORT_PREFIX)" \
+	  --output "$(STACKSET_TEMPLATE)"
+	$(VENV)/bin/cfn-lint "$(STACKSET_TEMPLATE)"
+
+checkov: checkov-venv stackset-template ## Run checkov over template.yaml, the StackSet render and examples/
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
+	  -f template.yaml -f "$(STACKSET_TEMPLATE)" $(foreach f,$(shell find examples -name '*.yaml' | sort),-f $(f))

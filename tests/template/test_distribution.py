@@ -1,0 +1,311 @@
+"""Distribution: examples/ templates, the StackSet render, checkov over every template, native registry resources."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cfnlint.api import lint_file
+from cfnlint.decode import cfn_yaml
+
+from tools import render_stackset
+
+pytestmark = pytest.mark.template
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+EXAMPLES = sorted((ROOT / "examples").rglob("*.yaml"))
+CONSUMER = ROOT / "examples" / "consumer.yaml"
+PORTFOLIO = ROOT / "examples" / "service-catalog" / "portfolio.yaml"
+CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
+CODE_URI = "s3://code-bucket-${AWS::Region}/ecr-pull-through-cache/provider.zip"
+CACHE_RULES = ["EcrPublic", "Quay", "K8s", "DockerHub", "GitHub", "GitLab"]
+# StackSet instance stacks are named StackSet-<StackSet name>-<uuid>; a StackSet name may have 128 characters.
+LONGEST_STACKSET_INSTANCE_NAME = "StackSet-" + "n" * 128 + "-" + "0" * 36
+
+RULE_PROPERTIES = {
+    "ServiceToken",
+    "ServiceTimeout",
+    "EcrRepositoryPrefix",
+    "UpstreamRegistryUrl",
+    "UpstreamRegistry",
+    "CredentialArn",
+    "CustomRoleArn",
+    "UpstreamRepositoryPrefix",
+    "Validate",
+}
+LIFECYCLE_PROPERTIES = {
+    "ServiceToken",
+    "ServiceTimeout",
+    "RepositoryPrefix",
+    "LifecyclePolicyText",
+    "ApplyToExistingRepositories",
+    "ApplyToNewRepositories",
+    "OverwriteExistingPolicies",
+}
+
+
+def load(path: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = cfn_yaml.load(str(path))
+    return loaded
+
+
+def lint_errors(path: Path) -> list[str]:
+    return [str(m) for m in lint_file(path) if m.rule.id.startswith("E")]
+
+
+@pytest.fixture(scope="module")
+def rendered_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("stackset") / "template.yaml"
+    render_stackset.main(["--template", str(TEMPLATE), "--code-uri", CODE_URI, "--output", str(output)])
+    return output
+
+
+@pytest.fixture(scope="module")
+def rendered(rendered_path: Path) -> dict[str, Any]:
+    return load(rendered_path)
+
+
+# --- cfn-lint -------------------------------------------------------------------------------------------
+
+
+def test_there_are_examples() -> None:
+    assert CONSUMER in EXAMPLES
+    assert PORTFOLIO in EXAMPLES
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_example_passes_cfn_lint(path: Path) -> None:
+    errors = lint_errors(path)
+    assert not errors, "cfn-lint:\n" + "\n".join(errors)
+
+
+def test_rendered_stackset_template_passes_cfn_lint(rendered_path: Path) -> None:
+    errors = lint_errors(rendered_path)
+    assert not errors, "cfn-lint:\n" + "\n".join(errors)
+
+
+# --- checkov --------------------------------------------------------------------------------------------
+
+
+def test_checkov_finds_nothing_unsuppressed(rendered_path: Path) -> None:
+    assert CHECKOV.is_file(), f"{CHECKOV} missing: run `make checkov-venv` (make venv does it too)"
+    files = [TEMPLATE, rendered_path, *EXAMPLES]
+    result = subprocess.run(
+        [str(CHECKOV), "--framework", "cloudformation", "--skip-download", "--output", "json", "--quiet"]
+        + [arg for f in files for arg in ("-f", str(f))],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    start = result.stdout.find("{") if result.stdout.lstrip().startswith("{") else result.stdout.find("[")
+    assert start >= 0, result.stdout + result.stderr
+    reports = json.loads(result.stdout[start:])
+    reports = reports if isinstance(reports, list) else [reports]
+    failed = [
+        f"{c['check_id']} {c['resource']} {c['file_path']}: {c['check_name']}"
+        for report in reports
+        for c in report.get("results", {}).get("failed_checks", [])
+    ]
+    parsing_errors = [e for report in reports for e in report.get("results", {}).get("parsing_errors", [])]
+    assert not parsing_errors, parsing_errors
+    assert not failed, "checkov:\n" + "\n".join(failed)
+    # Every file was scanned: a file checkov cannot read would otherwise pass silently.
+    scanned = sum(report.get("summary", {}).get("resource_count", 0) for report in reports)
+    assert scanned >= len(files), reports
+
+
+def test_every_checkov_suppression_has_a_reason() -> None:
+    for path in [TEMPLATE, *EXAMPLES]:
+        for logical_id, resource in load(path)["Resources"].items():
+            for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+                assert skip["id"].startswith("CKV_"), (path.name, logical_id)
+                assert len(skip.get("comment", "")) > 20, (path.name, logical_id, skip["id"])
+
+
+# --- The StackSet render ---------------------------------------------------------------------------------
+
+
+def test_render_has_no_transform_and_a_lambda_function(rendered: dict[str, Any]) -> None:
+    assert "Transform" not in rendered
+    assert not [r for r in rendered["Resources"].values() if r["Type"].startswith("AWS::Serverless::")]
+    function = rendered["Resources"]["ProviderFunction"]
+    assert function["Type"] == "AWS::Lambda::Function"
+    # Lambda reads code from its own Region: each Region's bucket.
+    assert function["Properties"]["Code"] == {
+        "S3Bucket": {"Fn::Sub": "code-bucket-${AWS::Region}"},
+        "S3Key": "ecr-pull-through-cache/provider.zip",
+    }
+    assert function["Metadata"]["checkov"]["skip"], "suppressions must survive the render"
+
+
+def test_render_keeps_every_resource_and_output(rendered: dict[str, Any]) -> None:
+    source = load(TEMPLATE)
+    assert set(source["Resources"]) <= set(rendered["Resources"])
+    assert set(source["Outputs"]) == set(rendered["Outputs"])
+    # StackSet instance stack names are generated: exports get a name consumer stacks can know in advance,
+    # the same one a `sam deploy` with samconfig.toml's stack name gives.
+    exports = {k: o["Export"]["Name"] for k, o in rendered["Outputs"].items() if "Export" in o}
+    assert exports == {
+        "ServiceToken": "ecr-pull-through-cache-ServiceToken",
+        "CacheConsumerPolicyArn": "ecr-pull-through-cache-CacheConsumerPolicyArn",
+    }
+    assert load(CONSUMER)["Parameters"]["ProviderStackName"]["Default"] == "ecr-pull-through-cache"
+
+
+def test_render_names_the_function_after_the_stack_uuid(rendered: dict[str, Any], rendered_path: Path) -> None:
+    assert "${AWS::StackName}-provider" not in rendered_path.read_text()
+    expected = {"Fn::Sub": ["ecr-ptc-${StackUuid}", {"StackUuid": render_stackset.STACK_UUID}]}
+    resources = rendered["Resources"]
+    assert resources["ProviderFunction"]["Properties"]["FunctionName"] == expected
+    log_group = resources["ProviderLogGroup"]["Properties"]["LogGroupName"]
+    assert log_group["Fn::Sub"][0] == "/aws/lambda/ecr-ptc-${StackUuid}"
+    invoke = [
+        s
+        for p in resources["ProviderRole"]["Properties"]["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+        if s["Action"] == "lambda:InvokeFunction"
+    ]
+    assert invoke[0]["Resource"]["Fn::Sub"][0].endswith(":function:ecr-ptc-${StackUuid}")
+    # What the names resolve to: short enough for any StackSet name, where the stack name is not.
+    stack_uuid = "12345678-1234-1234-1234-123456789012"
+    assert len(f"ecr-ptc-{stack_uuid}") <= 64
+    assert len(f"{LONGEST_STACKSET_INSTANCE_NAME}-provider") > 64
+
+
+def test_render_does_not_depend_on_the_translators_region() -> None:
+    source = TEMPLATE.read_text()
+    assert render_stackset.render(source, CODE_URI, "us-east-1") == render_stackset.render(
+        source, CODE_URI, "eu-central-1"
+    )
+
+
+def test_render_accepts_a_packaged_template() -> None:
+    source = TEMPLATE.read_text()
+    assert "CodeUri: src/\n" in source
+    packaged = source.replace("CodeUri: src/\n", f"CodeUri: {CODE_URI}\n")
+    assert render_stackset.render(packaged, None) == render_stackset.render(source, CODE_URI)
+
+
+def test_render_refuses_local_code() -> None:
+    with pytest.raises(SystemExit, match="local"):
+        render_stackset.render(TEMPLATE.read_text(), None)
+
+
+def test_render_cli_writes_the_file(tmp_path: Path) -> None:
+    output = tmp_path / "out" / "template.yaml"
+    result = subprocess.run(
+        [sys.executable, "tools/render_stackset.py", "--code-uri", CODE_URI, "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Transform" not in yaml.safe_load(output.read_text())
+
+
+# --- examples/consumer.yaml ------------------------------------------------------------------------------
+
+
+def test_consumer_is_plain_cloudformation_through_the_exported_service_token() -> None:
+    consumer = load(CONSUMER)
+    assert "Transform" not in consumer
+    customs = {k: r for k, r in consumer["Resources"].items() if r["Type"].startswith("Custom::")}
+    assert {r["Type"] for r in customs.values()} == {"Custom::PullThroughCacheRule", "Custom::CacheLifecyclePolicy"}
+    for logical_id, resource in customs.items():
+        props = resource["Properties"]
+        assert props["ServiceToken"] == {"Fn::ImportValue": {"Fn::Sub": "${ProviderStackName}-ServiceToken"}}
+        assert props["ServiceTimeout"] == {"Ref": "ResourceTimeoutSeconds"}, logical_id
+        known = RULE_PROPERTIES if resource["Type"] == "Custom::PullThroughCacheRule" else LIFECYCLE_PROPERTIES
+        assert set(props) <= known, (logical_id, set(props) - known)
+
+
+def test_consumer_lifecycle_policy_is_valid_json_with_numbers() -> None:
+    consumer = load(CONSUMER)
+    text = consumer["Resources"]["CacheLifecyclePolicy"]["Properties"]["LifecyclePolicyText"]["Fn::Sub"]
+    policy = json.loads(text.replace("${UntaggedExpiryDays}", "7").replace("${MaxImageCount}", "50"))
+    assert [rule["rulePriority"] for rule in policy["rules"]] == [1, 2]
+    assert policy["rules"][0]["selection"]["countNumber"] == 7
+    repository_policy = consumer["Resources"]["Repository"]["Properties"]["LifecyclePolicy"]["LifecyclePolicyText"]
+    assert repository_policy["Fn::Sub"] == text
+
+
+# --- examples/service-catalog/portfolio.yaml ------------------------------------------------------------
+
+
+def test_portfolio_launch_role_has_no_wildcard_action() -> None:
+    portfolio = load(PORTFOLIO)
+    role = portfolio["Resources"]["LaunchRole"]["Properties"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    assert statements
+    for statement in statements:
+        assert "NotAction" not in statement
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            assert "*" not in action, action
+
+
+def test_portfolio_wires_product_principal_and_launch_constraint() -> None:
+    resources = load(PORTFOLIO)["Resources"]
+    by_type = {r["Type"]: r["Properties"] for r in resources.values()}
+    (artifact,) = by_type["AWS::ServiceCatalog::CloudFormationProduct"]["ProvisioningArtifactParameters"]
+    assert artifact["Info"] == {"LoadTemplateFromURL": {"Ref": "ProductTemplateUrl"}}
+    assert by_type["AWS::ServiceCatalog::PortfolioPrincipalAssociation"]["PrincipalARN"] == {"Ref": "PrincipalArn"}
+    assert by_type["AWS::ServiceCatalog::LaunchRoleConstraint"]["RoleArn"] == {"Fn::GetAtt": ["LaunchRole", "Arn"]}
+
+
+# --- Native registry resources in template.yaml ---------------------------------------------------------
+
+
+def prefix_entries(entries: list[Any]) -> dict[str, Any]:
+    """{condition: value} of a list of !If [<Cache>CacheEnabled, value, !Ref AWS::NoValue]."""
+    result = {}
+    for entry in entries:
+        condition, value, otherwise = entry["Fn::If"]
+        assert otherwise == {"Ref": "AWS::NoValue"}
+        result[condition] = value
+    return result
+
+
+def test_native_resources_cover_every_cache_prefix() -> None:
+    resources = load(TEMPLATE)["Resources"]
+    scanning = resources["RegistryScanningConfiguration"]["Properties"]["Rules"][0]
+    registry_policy = resources["OrganizationRegistryPolicy"]["Properties"]["PolicyText"]["Statement"][0]
+    consumer = resources["CacheConsumerPolicy"]["Properties"]["PolicyDocument"]["Statement"][1]
+    for entries in (scanning["RepositoryFilters"], registry_policy["Resource"], consumer["Resource"]):
+        by_condition = prefix_entries(entries)
+        assert sorted(by_condition) == sorted(f"{name}CacheEnabled" for name in CACHE_RULES)
+        for condition, value in by_condition.items():
+            rule = condition.removesuffix("CacheEnabled") + "CacheRule"
+            assert f"${{{rule}.EcrRepositoryPrefix}}/*" in json.dumps(value), value
+
+
+def test_native_resources_grant_only_cache_actions() -> None:
+    resources = load(TEMPLATE)["Resources"]
+    registry_policy = resources["OrganizationRegistryPolicy"]["Properties"]["PolicyText"]["Statement"][0]
+    assert registry_policy["Action"] == ["ecr:CreateRepository", "ecr:BatchImportUpstreamImage"]
+    assert registry_policy["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}}
+    login, pull = resources["CacheConsumerPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert login["Action"] == "ecr:GetAuthorizationToken"
+    assert set(pull["Action"]) == {
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:CreateRepository",
+        "ecr:BatchImportUpstreamImage",
+    }
+    assert resources["RegistryScanningConfiguration"]["DeletionPolicy"] == "Retain"
+
+
+def test_consumer_policy_is_exported() -> None:
+    output = load(TEMPLATE)["Outputs"]["CacheConsumerPolicyArn"]
+    assert output["Export"]["Name"] == {"Fn::Sub": "${AWS::StackName}-CacheConsumerPolicyArn"}
