@@ -182,6 +182,10 @@ def update(request: Request, ecr: EcrGateway) -> Result:
     and a new prefix by a new rule (a new physical id; CloudFormation then deletes the old one)."""
     wanted = read_properties(request.properties, request)
     if wanted.ecr_repository_prefix != request.physical_id:
+        previous = ecr.find_rule(wanted.ecr_repository_prefix)
+        if previous and wanted.matches(previous):
+            # A rollback of a rename: the rule this resource had before is still there, exactly as wanted.
+            return _result(previous, request)
         return create(request, ecr)
 
     current = ecr.find_rule(wanted.ecr_repository_prefix)

@@ -55,7 +55,9 @@ def test_default_parameters_create_the_three_public_caches(play: Play, local_aws
     lifecycle = json.loads(templates[0]["lifecyclePolicy"])
     assert [rule["selection"]["countNumber"] for rule in lifecycle["rules"]] == [14, 100]  # numbers, not strings
     natives = {outcome.logical_id: outcome.status for outcome in result.stack.outcomes if outcome.action == "Native"}
-    assert natives == dict.fromkeys(["ProviderLogGroup", "ProviderRole", "ProviderFunction"], "NOT EMULATED")
+    assert natives == dict.fromkeys(
+        ["ProviderLogGroup", "ProviderRole", "ProviderFunction", "CacheConsumerPolicy"], "NOT EMULATED"
+    )
     assert {prefix: rule["upstreamRegistryUrl"] for prefix, rule in rules(local_aws).items()} == DEFAULT_RULES
     assert result.stack.outputs["QuayCachePullUriPrefix"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/quay"
     assert result.stack.outputs["ServiceToken"].endswith(":function:ecr-pull-through-cache-provider")
@@ -252,15 +254,32 @@ def test_the_registry_survives_a_restart(play: Play, local_aws: LocalAws, tmp_pa
     } == {"Unchanged"}
 
 
-EXAMPLES = sorted((ROOT / "examples").glob("*.yaml")) if (ROOT / "examples").is_dir() else []
+# Parameters each example needs beyond its defaults. A new example fails here until it is given its own.
+EXAMPLE_PARAMETERS = {
+    "consumer.yaml": [
+        "UpstreamRegistryUrl=ghcr.io",
+        "EcrRepositoryPrefix=team-a/ghcr",
+        "CredentialArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/team-a-ghcr-AbCdEf",
+        "RepositoryName=team-a/ghcr/org/app",
+    ],
+}
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
 
-@pytest.mark.skipif(not EXAMPLES, reason="no examples/ templates yet (the distribution issue adds them)")
+def test_every_example_is_played() -> None:
+    assert sorted(path.name for path in EXAMPLES) == sorted(EXAMPLE_PARAMETERS)
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=[path.name for path in EXAMPLES])
-def test_example_templates_play(play: Play, example: Path) -> None:
+def test_example_templates_play(play: Play, example: Path, local_aws: LocalAws) -> None:
     """Each example is played after the main stack (whose exports it may import), then deleted before it."""
     assert play().succeeded
-    created = play(template=example)
+    own_stack = {"template": example, "samconfig": example.with_suffix(".toml")}  # no samconfig: its own defaults
+    created = play(*EXAMPLE_PARAMETERS[example.name], **own_stack)
     assert created.succeeded, render(created.stack, created.registry)
-    assert play(template=example, delete=True).succeeded
+    assert created.stack.stack_name == example.stem
+    assert {outcome.status for outcome in created.stack.outcomes} <= {"SUCCEEDED", "NOT EMULATED"}
+    assert any(outcome.status == "SUCCEEDED" for outcome in created.stack.outcomes)
+    assert play(**own_stack, delete=True).succeeded
     assert play(delete=True).succeeded
+    assert rules(local_aws) == {}

@@ -326,6 +326,28 @@ def test_a_new_prefix_makes_a_new_rule_and_the_old_goes_with_cloudformations_del
     assert set(rules(ecr)) == {"quay-io"}
 
 
+def test_the_rollback_of_a_rename_returns_to_the_old_rule(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any
+) -> None:
+    invoke(make_event(response_endpoint, "Create", QUAY))
+    renamed = {**QUAY, "EcrRepositoryPrefix": "quay-io"}
+    invoke(make_event(response_endpoint, "Update", renamed, physical_id="quay", old_properties=QUAY))
+    original = rules(ecr)["quay"]
+
+    # Another resource fails; CloudFormation rolls back: the old properties, to the new physical resource.
+    an_hour_later = datetime.now(UTC) + timedelta(hours=1)
+    back = make_event(
+        response_endpoint, "Update", QUAY, physical_id="quay-io", old_properties=renamed, issued=an_hour_later
+    )
+    answer = invoke(back)
+    cleanup = invoke(make_event(response_endpoint, "Delete", renamed, physical_id="quay-io"))
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert answer["PhysicalResourceId"] == "quay"
+    assert cleanup["Status"] == "SUCCESS"
+    assert rules(ecr) == {"quay": original}
+
+
 def test_a_new_prefix_that_is_taken_fails_and_keeps_the_old_id(
     invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any
 ) -> None:
