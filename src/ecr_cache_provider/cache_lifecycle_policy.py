@@ -12,6 +12,7 @@ RepositoriesSkipped (as of the last Create or Update).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -19,17 +20,22 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ecr_cache_provider.continuation import Progress
+from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.ecr import EcrGateway
 from ecr_cache_provider.namespace import Outcome, work_through
-from ecr_cache_provider.resource import InvalidProperties, Request, ResourceFailure, Result, parse_properties
+from ecr_cache_provider.resource import (
+    PREFIX_PATTERN,
+    InvalidProperties,
+    Request,
+    ResourceFailure,
+    Result,
+    parse_properties,
+)
 
 logger = logging.getLogger(__name__)
 
 RESOURCE_TYPE = "Custom::CacheLifecyclePolicy"
 
-# The repository creation template's prefix pattern (botocore model), 1 to 256 characters.
-PREFIX_PATTERN = r"^((?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*/?|ROOT)\Z"
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -91,7 +97,7 @@ def read_policy(value: str | dict[str, Any]) -> dict[str, Any]:
         except ValueError as error:
             raise InvalidProperties(f"LifecyclePolicyText is not valid JSON: {error}") from None
     else:
-        policy = _integers_from_strings(value)  # CloudFormation sent the object's numbers as strings
+        policy = _integers_from_strings(copy.deepcopy(value))  # CloudFormation sent the numbers as strings
     if not isinstance(policy, dict) or set(policy) != {"rules"}:
         raise InvalidProperties('LifecyclePolicyText must be an object with one key, "rules"')
     rules = policy["rules"]
@@ -188,14 +194,23 @@ def _one_of(where: str, field: str, value: Any, allowed: tuple[str, ...]) -> Non
         raise InvalidProperties(f"{where}: {field} {value!r} is not one of {', '.join(allowed)}")
 
 
-def _integers_from_strings(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _integers_from_strings(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_integers_from_strings(item) for item in value]
-    if isinstance(value, str) and re.fullmatch(r"\d+", value):
-        return int(value)
-    return value
+def _integers_from_strings(policy: Any) -> Any:
+    """rulePriority and countNumber back to numbers; nothing else (a tag prefix "2024" stays text)."""
+    if not isinstance(policy, dict) or not isinstance(policy.get("rules"), list):
+        return policy
+    for rule in policy["rules"]:
+        if not isinstance(rule, dict):
+            continue
+        if _digits(rule.get("rulePriority")):
+            rule["rulePriority"] = int(rule["rulePriority"])
+        selection = rule.get("selection")
+        if isinstance(selection, dict) and _digits(selection.get("countNumber")):
+            selection["countNumber"] = int(selection["countNumber"])
+    return policy
+
+
+def _digits(value: Any) -> bool:
+    return isinstance(value, str) and value.isdigit()
 
 
 def policy_text(policy: dict[str, Any]) -> str:
@@ -300,9 +315,13 @@ def _apply_to_existing(
 
     try:
         return work_through(ecr, wanted.prefix, apply, progress, physical_id=wanted.prefix)
-    except ResourceFailure as failure:
+    except ContinueLater:
+        raise
+    except Exception as error:
         # The template and some repositories may already carry the policy: the rollback's Delete must find them.
-        failure.physical_id = wanted.prefix
+        if not isinstance(error, ResourceFailure):
+            raise ResourceFailure(f"Unexpected {type(error).__name__}: {error}", wanted.prefix) from error
+        error.physical_id = wanted.prefix
         raise
 
 

@@ -6,13 +6,16 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from ecr_cache_provider.resource import ResourceFailure
+
 
 class LambdaContextLike(Protocol):
     def get_remaining_time_in_millis(self) -> int: ...
 
 
-class DeadlineApproaching(Exception):
-    """Raised before starting work that might not finish before the Lambda is stopped."""
+class DeadlineApproaching(ResourceFailure):
+    """Raised before starting work that might not finish before the Lambda is stopped. A ResourceFailure, so
+    that what the request made so far is undone, or handed to the rollback, as for any other failure."""
 
 
 @dataclass(frozen=True)
@@ -20,10 +23,10 @@ class Deadline:
     """The moment by which the invocation must have answered, less a margin for the answer itself."""
 
     ends_at: float
-    margin_seconds: float = 10.0
+    margin_seconds: float = 30.0
 
     @classmethod
-    def from_context(cls, context: LambdaContextLike, margin_seconds: float = 10.0) -> Deadline:
+    def from_context(cls, context: LambdaContextLike, margin_seconds: float = 30.0) -> Deadline:
         return cls(time.monotonic() + context.get_remaining_time_in_millis() / 1000, margin_seconds)
 
     def remaining(self) -> float:

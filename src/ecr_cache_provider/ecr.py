@@ -19,11 +19,12 @@ if TYPE_CHECKING:
     from ecr_cache_provider.deadline import Deadline
 
 # botocore's adaptive mode retries throttling, 5xx and connection errors and slows the client down when
-# ECR throttles. The attempt count keeps one call's worst case well inside a Lambda invocation.
+# ECR throttles. Attempts and timeouts keep a call that starts inside the deadline's margin (30 s) likely to end
+# inside it too.
 CLIENT_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 6},
     connect_timeout=5,
-    read_timeout=20,
+    read_timeout=10,
     user_agent_extra="ecr-pull-through-cache-provider",
 )
 

@@ -18,13 +18,19 @@ from datetime import timedelta
 from typing import Any
 
 from ecr_cache_provider.ecr import CacheRule, EcrGateway
-from ecr_cache_provider.resource import InvalidProperties, Request, ResourceFailure, Result, parse_properties
+from ecr_cache_provider.resource import (
+    PREFIX_PATTERN,
+    InvalidProperties,
+    Request,
+    ResourceFailure,
+    Result,
+    parse_properties,
+)
 
 logger = logging.getLogger(__name__)
 
 RESOURCE_TYPE = "Custom::PullThroughCacheRule"
 
-PREFIX_PATTERN = r"^([a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*\/?|ROOT)\Z"
 CREDENTIAL_ARN_PATTERN = (
     r"^arn:aws(-\w+)*:secretsmanager:[a-zA-Z0-9-:]+:secret:ecr\-pullthroughcache\/[a-zA-Z0-9\/_+=.@-]+\Z"
 )

@@ -7,16 +7,21 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
 
 from ecr_cache_provider.continuation import Progress
-from ecr_cache_provider.deadline import Deadline
+
+if TYPE_CHECKING:
+    from ecr_cache_provider.deadline import Deadline
 
 # Properties CloudFormation itself adds or reads; never passed to a resource type.
 CLOUDFORMATION_PROPERTIES = ("ServiceToken", "ServiceTimeout")
+
+# ECR's pattern for repository prefixes (botocore model: pull-through cache rules and creation templates alike).
+PREFIX_PATTERN = r"^([a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*\/?|ROOT)\Z"
 
 # A failed Create answers this id. It is not a valid name of anything we manage, so the Delete that
 # follows in the rollback can recognise it and remove nothing.

@@ -28,6 +28,7 @@ __all__ = [
     "count",
     "fail",
     "latency",
+    "rate_limit",
     "reject_upstream_credentials",
     "rejected_upstream_credentials",
     "reset",
@@ -52,11 +53,29 @@ class InjectedFault:
     status: int
 
 
+@dataclass
+class _TokenBucket:
+    """ECR's request-rate quotas: a bucket of `rate` tokens a second holding at most one second's worth."""
+
+    rate: float
+    tokens: float
+    refilled_at: float
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.rate, self.tokens + (now - self.refilled_at) * self.rate)
+        self.refilled_at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
 _lock = threading.Lock()
 _pending: dict[str, deque[InjectedFault]] = {}
 _calls: Counter[str] = Counter()
 _rejections: dict[str, str] = {}
 _latency_seconds = 0.0
+_rate_limits: dict[str, _TokenBucket] = {}
 
 
 @cache
@@ -126,6 +145,16 @@ def latency(seconds: float) -> None:
         _latency_seconds = float(seconds)
 
 
+def rate_limit(operation: str, per_second: float) -> None:
+    """Throttle ``operation`` beyond ``per_second`` calls a second (a burst of one second's worth), as an
+    ECR request-rate quota does: excess calls fail with ``ThrottlingException``."""
+    if per_second <= 0:
+        raise ValueError("per_second must be > 0")
+    name = _normalise(operation)
+    with _lock:
+        _rate_limits[name] = _TokenBucket(rate=per_second, tokens=per_second, refilled_at=time.monotonic())
+
+
 def count(operation: str) -> int:
     """How many requests for ``operation`` reached the emulation (including failed/injected ones)."""
     name = _normalise(operation)
@@ -140,6 +169,7 @@ def reset() -> None:
         _pending.clear()
         _calls.clear()
         _rejections.clear()
+        _rate_limits.clear()
         _latency_seconds = 0.0
 
 
@@ -150,6 +180,9 @@ def on_request(operation: str) -> InjectedFault | None:
         delay = _latency_seconds
         queue = _pending.get(operation)
         fault = queue.popleft() if queue else None
+        bucket = _rate_limits.get(operation)
+        if fault is None and bucket is not None and not bucket.take(time.monotonic()):
+            fault = InjectedFault("ThrottlingException", "Rate exceeded", 400)
     if delay:
         time.sleep(delay)
     return fault

@@ -731,6 +731,22 @@ def test_fault_latency(ecr: Any) -> None:
     faults.latency(0)
 
 
+def test_fault_rate_limit_throttles_beyond_the_quota(ecr_raw: Any) -> None:
+    faults.rate_limit("DescribeRepositories", per_second=3)
+    outcomes = []
+    for _ in range(8):  # far faster than 3 a second
+        try:
+            ecr_raw.describe_repositories()
+            outcomes.append("ok")
+        except ClientError as error:
+            outcomes.append(error.response["Error"]["Code"])
+    assert outcomes[:3] == ["ok"] * 3
+    assert "ThrottlingException" in outcomes[3:]
+    assert outcomes.count("ok") <= 4
+    faults.reset()
+    ecr_raw.describe_repositories()
+
+
 def test_fault_count_and_reset(ecr: Any) -> None:
     ecr.describe_repositories()
     ecr.describe_repositories()

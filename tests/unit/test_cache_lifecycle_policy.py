@@ -164,6 +164,40 @@ def test_policy_as_an_object_with_numbers_sent_as_strings(
     assert policies(cache)["ecr-public/library/nginx"] == policy()
 
 
+def test_only_numeric_fields_of_an_object_policy_become_numbers(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any
+) -> None:
+    release_tags = {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": "2024",
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPrefixList": ["2024"],
+                    "countType": "imageCountMoreThan",
+                    "countNumber": 3,
+                },
+                "action": {"type": "expire"},
+            }
+        ]
+    }
+
+    answer = invoke(event(response_endpoint, "Create", props(text=release_tags)))  # type: ignore[arg-type]
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert policies(cache)["ecr-public/library/nginx"] == release_tags
+
+
+def test_a_prefix_with_double_underscores_is_a_valid_namespace(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any
+) -> None:
+    answer = invoke(event(response_endpoint, "Create", props(prefix="team__cache")))
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert "team__cache" in templates(ecr)
+
+
 def test_current_selection_types_are_accepted(invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any) -> None:
     by_pull = {
         "rules": [

@@ -451,3 +451,28 @@ def test_delete_of_a_failed_create_touches_nothing(
     assert answer["Status"] == "SUCCESS"
     assert "quay" in rules(ecr)
     assert faults.count("DeletePullThroughCacheRule") == 0
+
+
+def test_time_running_out_after_the_rule_was_made_hands_it_to_the_rollback(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ecr_cache_provider.deadline import Deadline, DeadlineApproaching
+
+    real_check = Deadline.check
+
+    def out_of_time_after_create(self: Deadline, doing: str) -> None:
+        if "Validate" in doing or "Delete" in doing:
+            raise DeadlineApproaching(f"Stopped before {doing}: the Lambda function is about to time out")
+        real_check(self, doing)
+
+    monkeypatch.setattr(Deadline, "check", out_of_time_after_create)
+
+    answer = invoke(make_event(response_endpoint, "Create", QUAY))
+
+    assert answer["Status"] == "FAILED"
+    assert "about to time out" in answer["Reason"]
+    assert answer["PhysicalResourceId"] == "quay"  # made but not undone: the rollback's Delete removes it
+    monkeypatch.undo()
+    rollback = invoke(make_event(response_endpoint, "Delete", QUAY, physical_id=answer["PhysicalResourceId"]))
+    assert rollback["Status"] == "SUCCESS"
+    assert rules(ecr) == {}
