@@ -11,7 +11,7 @@ import pytest
 
 from tests import moto_ecr
 from tests.moto_ecr import faults
-from tests.support.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_event
+from tests.support.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, load_event, make_event
 from tests.support.lambda_emulator import LambdaEmulator
 from tests.unit.test_cache_lifecycle_policy import policy
 
@@ -95,3 +95,22 @@ def test_a_backfill_under_throttling_completes(
     assert answer["Status"] == "SUCCESS", answer["Reason"]
     assert answer["Data"]["RepositoriesUpdated"] == "30"
     assert faults.count("PutLifecyclePolicy") == 40
+
+
+def test_the_events_in_events_folder_play_in_order(
+    invoke: Any, response_endpoint: ResponseEndpoint, ecr: Any, cached_repositories: list[str]
+) -> None:
+    def play(name: str) -> dict[str, Any]:
+        answer: dict[str, Any] = invoke(load_event(response_endpoint, name))
+        assert answer["Status"] == "SUCCESS", f"{name}: {answer['Reason']}"
+        return answer
+
+    created = play("cache-lifecycle-policy-create.json")
+    assert created["Data"]["RepositoriesUpdated"] == "30"
+    changed = play("cache-lifecycle-policy-change-policy.json")
+    assert changed["Data"]["RepositoriesUpdated"] == "30"
+    assert lifecycle_policies(ecr, cached_repositories) == [policy(days=7, keep=50)] * 30
+    play("cache-lifecycle-policy-delete.json")
+    assert lifecycle_policies(ecr, cached_repositories) == [None] * 30
+    play("cache-lifecycle-policy-delete-after-failed-create.json")
+    assert ecr.describe_repository_creation_templates()["repositoryCreationTemplates"] == []
