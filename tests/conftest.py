@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -27,12 +27,36 @@ for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ECR"):
     os.environ.pop(name, None)
 
 
+@pytest.fixture
+def invoke(response_endpoint: ResponseEndpoint, fast_retries: None) -> Callable[..., dict[str, Any]]:
+    """Run the Lambda handler on an event and return CloudFormation's one answer to it. The AWS it reaches is
+    the test's: moto in-process (tests/unit) or moto's server (tests/integration)."""
+    from ecr_cache_provider import handler
+    from tests.support.cloudformation import LambdaContext
+
+    def run(event: dict[str, Any], remaining_seconds: float = 300.0) -> dict[str, Any]:
+        handler.lambda_handler(event, LambdaContext(remaining_seconds))
+        return response_endpoint.wait_for(event["RequestId"])
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def response_endpoint() -> Iterator[ResponseEndpoint]:
     endpoint = start_response_endpoint()
     os.environ["SSL_CERT_FILE"] = endpoint.ca_file  # crhelper's HTTPS PUT trusts our local CA
     yield endpoint
     endpoint.close()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's threaded server with our ECR extension, shared by the tests that reach AWS over HTTP."""
+    from tests.support.moto_server import start_moto_server
+
+    server, url = start_moto_server()
+    yield url
+    server.stop()
 
 
 @pytest.fixture

@@ -33,6 +33,17 @@ SECRET_RETRY_BASE_SECONDS = 1.0
 SECRET_RETRY_MAX_SECONDS = 8.0
 
 
+# The errors that mean "nothing there", which reads and deletes take as an answer rather than a failure.
+NOT_FOUND = frozenset(
+    {
+        "PullThroughCacheRuleNotFoundException",
+        "LifecyclePolicyNotFoundException",
+        "RepositoryNotFoundException",
+        "TemplateNotFoundException",
+    }
+)
+
+
 class EcrError(ResourceFailure):
     """An ECR error that is the answer, not a transient fault."""
 
@@ -84,13 +95,8 @@ class EcrGateway:
     # Pull-through cache rules
 
     def find_rule(self, prefix: str) -> CacheRule | None:
-        try:
-            response = self._call("DescribePullThroughCacheRules", ecrRepositoryPrefixes=[prefix])
-        except EcrError as error:
-            if error.code == "PullThroughCacheRuleNotFoundException":
-                return None
-            raise
-        rules = [CacheRule.from_api(rule) for rule in response.get("pullThroughCacheRules", [])]
+        response = self._call_unless_missing("DescribePullThroughCacheRules", ecrRepositoryPrefixes=[prefix])
+        rules = [CacheRule.from_api(rule) for rule in (response or {}).get("pullThroughCacheRules", [])]
         return next((rule for rule in rules if rule.ecr_repository_prefix == prefix), None)
 
     def create_rule(self, **arguments: str) -> CacheRule:
@@ -102,13 +108,7 @@ class EcrGateway:
 
     def delete_rule(self, prefix: str) -> bool:
         """Delete the rule; False when there was none."""
-        try:
-            self._call("DeletePullThroughCacheRule", ecrRepositoryPrefix=prefix)
-        except EcrError as error:
-            if error.code == "PullThroughCacheRuleNotFoundException":
-                return False
-            raise
-        return True
+        return self._call_unless_missing("DeletePullThroughCacheRule", ecrRepositoryPrefix=prefix) is not None
 
     def validate_rule(self, prefix: str) -> Validation:
         response = self._call("ValidatePullThroughCacheRule", ecrRepositoryPrefix=prefix)
@@ -130,22 +130,14 @@ class EcrGateway:
 
     def lifecycle_policy(self, repository: str) -> str | None:
         """The repository's lifecycle policy text; None when it has none (or the repository is gone)."""
-        try:
-            return str(self._call("GetLifecyclePolicy", repositoryName=repository)["lifecyclePolicyText"])
-        except EcrError as error:
-            if error.code in ("LifecyclePolicyNotFoundException", "RepositoryNotFoundException"):
-                return None
-            raise
+        response = self._call_unless_missing("GetLifecyclePolicy", repositoryName=repository)
+        return str(response["lifecyclePolicyText"]) if response else None
 
     def put_lifecycle_policy(self, repository: str, text: str) -> None:
         self._call("PutLifecyclePolicy", repositoryName=repository, lifecyclePolicyText=text)
 
     def delete_lifecycle_policy(self, repository: str) -> None:
-        try:
-            self._call("DeleteLifecyclePolicy", repositoryName=repository)
-        except EcrError as error:
-            if error.code not in ("LifecyclePolicyNotFoundException", "RepositoryNotFoundException"):
-                raise
+        self._call_unless_missing("DeleteLifecyclePolicy", repositoryName=repository)
 
     # Repository creation templates
 
@@ -161,11 +153,7 @@ class EcrGateway:
         self._call("UpdateRepositoryCreationTemplate", prefix=prefix, **settings)
 
     def delete_template(self, prefix: str) -> None:
-        try:
-            self._call("DeleteRepositoryCreationTemplate", prefix=prefix)
-        except EcrError as error:
-            if error.code != "TemplateNotFoundException":
-                raise
+        self._call_unless_missing("DeleteRepositoryCreationTemplate", prefix=prefix)
 
     # Plumbing
 
@@ -179,6 +167,15 @@ class EcrGateway:
             raise EcrError(str(details.get("Code", "Unknown")), str(details.get("Message", ""))) from None
         except BotoCoreError as error:
             raise EcrError(type(error).__name__, str(error)) from None
+
+    def _call_unless_missing(self, operation: str, **arguments: Any) -> dict[str, Any] | None:
+        """The call's response, or None when ECR says what it names does not exist."""
+        try:
+            return self._call(operation, **arguments)
+        except EcrError as error:
+            if error.code in NOT_FOUND:
+                return None
+            raise
 
     def _call_retrying_secret(self, operation: str, **arguments: Any) -> dict[str, Any]:
         delay = SECRET_RETRY_BASE_SECONDS

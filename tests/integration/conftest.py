@@ -10,18 +10,9 @@ import pytest
 import requests
 
 from tests.moto_ecr import faults
-from tests.support.cloudformation import LambdaContext, ResponseEndpoint
 from tests.support.lambda_emulator import LambdaEmulator, start_lambda_emulator
-from tests.support.moto_server import start_moto_server
 
 Invoke = Callable[..., dict[str, Any]]
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    server, url = start_moto_server()
-    yield url
-    server.stop()
 
 
 @pytest.fixture
@@ -45,14 +36,9 @@ def secrets(aws_endpoint: str) -> Any:
 
 
 @pytest.fixture
-def invoke(aws_endpoint: str, response_endpoint: ResponseEndpoint, fast_retries: None) -> Invoke:
-    from ecr_cache_provider import handler
-
-    def run(event: dict[str, Any], remaining_seconds: float = 300.0) -> dict[str, Any]:
-        handler.lambda_handler(event, LambdaContext(remaining_seconds))
-        return response_endpoint.wait_for(event["RequestId"])
-
-    return run
+def invoke(aws_endpoint: str, invoke: Invoke) -> Invoke:
+    """The shared `invoke`, with every client on the moto server."""
+    return invoke
 
 
 @pytest.fixture

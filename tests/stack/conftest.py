@@ -10,18 +10,10 @@ import pytest
 
 from tests.moto_ecr import faults
 from tests.support.cloudformation import ResponseEndpoint
-from tests.support.moto_server import start_moto_server
 from tools.local_stack import LocalAws, Options, RunResult, run
 
 ROOT = Path(__file__).resolve().parents[2]
 Play = Callable[..., RunResult]
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    server, url = start_moto_server()
-    yield url
-    server.stop()
 
 
 @pytest.fixture

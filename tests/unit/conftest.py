@@ -11,7 +11,6 @@ from moto import mock_aws
 
 from tests import moto_ecr
 from tests.moto_ecr import faults
-from tests.support.cloudformation import LambdaContext, ResponseEndpoint
 
 Invoke = Callable[..., dict[str, Any]]
 
@@ -31,12 +30,6 @@ def ecr(aws: None) -> Any:
 
 
 @pytest.fixture
-def invoke(aws: None, response_endpoint: ResponseEndpoint, fast_retries: None) -> Invoke:
-    """Run the Lambda handler on an event and return CloudFormation's one answer to it."""
-    from ecr_cache_provider import handler
-
-    def run(event: dict[str, Any], remaining_seconds: float = 300.0) -> dict[str, Any]:
-        handler.lambda_handler(event, LambdaContext(remaining_seconds))
-        return response_endpoint.wait_for(event["RequestId"])
-
-    return run
+def invoke(aws: None, invoke: Invoke) -> Invoke:
+    """The shared `invoke`, with moto in-process."""
+    return invoke
