@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from ecr_cache_provider.ecr import CacheRule, EcrGateway
+from ecr_cache_provider.ecr import CacheRule, EcrError, EcrGateway
 from ecr_cache_provider.resource import (
     PREFIX_PATTERN,
     InvalidProperties,
@@ -170,17 +170,20 @@ def read_properties(raw: dict[str, Any], request: Request) -> RuleProperties:
 def create(request: Request, ecr: EcrGateway) -> Result:
     """Create the rule. A rule already at the prefix fails the request and is left exactly as it was."""
     wanted = read_properties(request.properties, request)
+    try:
+        return _result(_create_and_validate(wanted, ecr), request)
+    except EcrError as error:
+        if error.code != "PullThroughCacheRuleAlreadyExistsException":
+            raise
     existing = ecr.find_rule(wanted.ecr_repository_prefix)
     if existing and _made_by_this_request(existing, wanted, request):
-        logger.info("Rule already created by an earlier attempt of this request", extra={"prefix": existing})
+        logger.info("Rule already created by an earlier attempt of this request")
         return _result(existing, request)
-    if existing:
-        raise ResourceFailure(
-            f"A pull-through cache rule for prefix {wanted.ecr_repository_prefix!r} already exists "
-            f"(upstream {existing.upstream_registry_url}); choose another EcrRepositoryPrefix or delete that rule"
-        )
-    rule = _create_and_validate(wanted, ecr)
-    return _result(rule, request)
+    upstream = existing.upstream_registry_url if existing else "unknown"
+    raise ResourceFailure(
+        f"A pull-through cache rule for prefix {wanted.ecr_repository_prefix!r} already exists "
+        f"(upstream {upstream}); choose another EcrRepositoryPrefix or delete that rule"
+    )
 
 
 def update(request: Request, ecr: EcrGateway) -> Result:
