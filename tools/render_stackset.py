@@ -116,7 +116,7 @@ def render(
     return renamed
 
 
-class NoAliasDumper(yaml.SafeDumper):
+class NoAliasDumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML has no type information here
     """CloudFormation rejects YAML aliases: write shared objects out in full."""
 
     def ignore_aliases(self, data: Any) -> bool:

@@ -73,7 +73,9 @@ class LambdaEmulator:
 def start_lambda_emulator(handler: Handler | None = None, timeout_seconds: float = 300.0) -> LambdaEmulator:
     """Serve the Invoke API for `handler` (by default the provider's) on a free local port."""
     if handler is None:
-        from ecr_cache_provider.handler import lambda_handler as handler
+        from ecr_cache_provider.handler import lambda_handler
+
+        handler = lambda_handler
     emulator: LambdaEmulator
 
     class Endpoint(BaseHTTPRequestHandler):

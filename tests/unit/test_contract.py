@@ -8,10 +8,11 @@ import io
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from ecr_cache_provider.resource import Result
 from tests.support.cloudformation import SIGNATURE, LambdaContext, ResponseEndpoint, make_event
 from tests.unit.conftest import Invoke
 
@@ -62,7 +63,8 @@ def test_neither_the_response_url_nor_secret_values_reach_the_logs(
         "CredentialArn": secret,
     }
     logged_json = io.StringIO()
-    logger.registered_handler.setStream(logged_json)
+    stream_handler = cast("logging.StreamHandler[Any]", logger.registered_handler)
+    stream_handler.setStream(logged_json)
     logger.setLevel(logging.DEBUG)
     try:
         invoke(make_event(response_endpoint, "Create", docker))
@@ -70,7 +72,7 @@ def test_neither_the_response_url_nor_secret_values_reach_the_logs(
         invoke(make_event(response_endpoint, "Delete", docker, physical_id="docker-hub"))
     finally:
         logger.setLevel(logging.INFO)
-        logger.registered_handler.setStream(sys.stdout)
+        stream_handler.setStream(sys.stdout)
 
     logged = capsys.readouterr()
     everything = logged.out + logged.err + caplog.text + logged_json.getvalue()
@@ -110,7 +112,7 @@ def test_the_timeout_answer_and_a_late_result_make_one_answer(
 
     def hangs(request: Any, ecr: Any) -> Any:
         time.sleep(1.0)  # a call that outlives the Lambda; crhelper's timer answers first
-        return pull_through_cache_rule.Result("quay", {})
+        return Result("quay", {})
 
     monkeypatch.setattr(pull_through_cache_rule, "create", hangs)
     event = make_event(response_endpoint, "Create", QUAY)
@@ -132,7 +134,7 @@ def test_an_answer_too_large_for_cloudformation_fails_cleanly(
     monkeypatch.setattr(
         pull_through_cache_rule,
         "create",
-        lambda request, ecr: pull_through_cache_rule.Result("quay", {"Big": "x" * 5000}),
+        lambda request, ecr: Result("quay", {"Big": "x" * 5000}),
     )
     event = make_event(response_endpoint, "Create", QUAY)
 

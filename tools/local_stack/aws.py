@@ -7,7 +7,6 @@ cache rules, creation templates and repositories, saved after a run and restored
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
@@ -24,6 +23,7 @@ from moto.secretsmanager.models import secretsmanager_backends
 from tests import moto_ecr
 from tests.moto_ecr import faults
 from tests.support.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, start_response_endpoint
+from tests.support.lambda_emulator import start_lambda_emulator
 from tests.support.moto_server import start_moto_server
 
 __all__ = ["ACCOUNT_ID", "REGION", "LocalAws"]
@@ -36,20 +36,11 @@ STUB_SECRET_VALUE = json.dumps({"username": "local-stack", "accessToken": "not-a
 LambdaEmulatorStarter = Callable[[], tuple[str, Callable[[], None]]]
 
 
-def default_lambda_emulator() -> tuple[str, Callable[[], None]] | None:
-    """The emulator from tests/support/lambda_emulator.py, when that module exists (another issue adds it).
-
-    Expected interface: `start_lambda_emulator()` returning an object with `url` and `close()`; the handler reaches
-    it through AWS_ENDPOINT_URL_LAMBDA, so its lambda:Invoke continuations run in a thread here."""
-    try:
-        module = importlib.import_module("tests.support.lambda_emulator")
-    except ModuleNotFoundError:
-        return None
-    start = getattr(module, "start_lambda_emulator", None)
-    if start is None:
-        return None
-    emulator = start()
-    return str(emulator.url), emulator.close
+def default_lambda_emulator() -> tuple[str, Callable[[], None]]:
+    """The local Lambda Invoke endpoint (tests/support/lambda_emulator.py) serving the provider's handler, so that
+    a request it continues in an asynchronous self-invocation runs here too."""
+    emulator = start_lambda_emulator()
+    return emulator.url, emulator.close
 
 
 @dataclass
