@@ -28,6 +28,9 @@ CLIENT_CONFIG = Config(
     user_agent_extra="ecr-pull-through-cache-provider",
 )
 
+# The most DescribeRepositories returns in one page.
+REPOSITORIES_PER_PAGE = 1000
+
 # ECR may not see a secret created moments ago (SecretNotFoundException); retried with growing delays.
 SECRET_RETRY_BASE_SECONDS = 1.0
 SECRET_RETRY_MAX_SECONDS = 8.0
@@ -119,7 +122,7 @@ class EcrGateway:
     def repository_names(self) -> list[str]:
         """The names of every repository in the registry, sorted."""
         names: list[str] = []
-        arguments: dict[str, Any] = {"maxResults": 1000}
+        arguments: dict[str, Any] = {"maxResults": REPOSITORIES_PER_PAGE}
         while True:
             response = self._call("DescribeRepositories", **arguments)
             names += [repository["repositoryName"] for repository in response.get("repositories", [])]

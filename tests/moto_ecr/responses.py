@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from moto.core.responses import ActionResult
 
 from . import faults
+from .models import paginate
 from .validation import validate_request
 
 if TYPE_CHECKING:
@@ -109,6 +110,22 @@ def delete_repository_creation_template(self: ECRResponse) -> ActionResult:
     return ActionResult(_backend(self).delete_repository_creation_template(p["prefix"]))
 
 
+def describe_repositories(self: ECRResponse) -> ActionResult:
+    """moto answers every repository at once; ECR pages them (``maxResults`` 1 to 1,000, 100 by default, and
+    ``nextToken``) unless ``repositoryNames`` is given. Paging here keeps callers' pagination honest."""
+    p = _request(self, "DescribeRepositories")
+    repositories = _backend(self).describe_repositories(
+        registry_id=p.get("registryId"), repository_names=p.get("repositoryNames")
+    )
+    if p.get("repositoryNames"):
+        return ActionResult({"repositories": repositories, "failures": []})
+    page, token = paginate(repositories, lambda repository: repository.name, p.get("maxResults"), p.get("nextToken"))
+    out: dict[str, Any] = {"repositories": page}
+    if token:
+        out["nextToken"] = token
+    return ActionResult(out)
+
+
 #: Functions attached to ``ECRResponse`` by ``install()``.
 RESPONSE_METHODS = {
     f.__name__: f
@@ -122,6 +139,7 @@ RESPONSE_METHODS = {
         describe_repository_creation_templates,
         update_repository_creation_template,
         delete_repository_creation_template,
+        describe_repositories,
     )
 }
 

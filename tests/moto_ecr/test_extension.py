@@ -812,3 +812,30 @@ def test_server_templates_and_cached_pull(server_ecr: Any) -> None:
     moto_ecr.simulate_cached_pull(ACCOUNT, REGION, "quay/prometheus/node-exporter")
     policy = server_ecr.get_lifecycle_policy(repositoryName="quay/prometheus/node-exporter")
     assert policy["lifecyclePolicyText"] == LIFECYCLE
+
+
+def test_describe_repositories_pages_like_ecr(ecr: Any) -> None:
+    for index in range(7):
+        ecr.create_repository(repositoryName=f"cache/image-{index}")
+
+    first = ecr.describe_repositories(maxResults=3)
+    names = [repository["repositoryName"] for repository in first["repositories"]]
+    token = first["nextToken"]
+    while token:
+        page = ecr.describe_repositories(maxResults=3, nextToken=token)
+        names += [repository["repositoryName"] for repository in page["repositories"]]
+        token = page.get("nextToken")
+
+    assert names == [f"cache/image-{index}" for index in range(7)]
+    assert len(first["repositories"]) == 3
+    assert "nextToken" not in ecr.describe_repositories(repositoryNames=["cache/image-1"])
+
+
+def test_describe_repositories_returns_100_by_default(ecr: Any) -> None:
+    for index in range(101):
+        ecr.create_repository(repositoryName=f"many/image-{index:03d}")
+
+    response = ecr.describe_repositories()
+
+    assert len(response["repositories"]) == 100
+    assert "nextToken" in response

@@ -221,6 +221,19 @@ def test_current_selection_types_are_accepted(invoke: Invoke, response_endpoint:
     assert policies(cache)["ecr-public/library/nginx"] == by_pull
 
 
+def test_every_page_of_repositories_is_covered(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ecr_cache_provider import ecr
+
+    monkeypatch.setattr(ecr, "REPOSITORIES_PER_PAGE", 2)  # five repositories: three pages
+
+    answer = invoke(event(response_endpoint, "Create", props()))
+
+    assert answer["Data"]["RepositoriesUpdated"] == "3"
+    assert faults.count("DescribeRepositories") == 3
+
+
 def test_root_covers_every_repository(invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any) -> None:
     answer = invoke(event(response_endpoint, "Create", props(prefix="ROOT", ApplyToNewRepositories="false")))
 
