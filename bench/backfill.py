@@ -31,7 +31,7 @@ from tests import moto_ecr  # noqa: E402
 from tests.moto_ecr import faults  # noqa: E402
 from tests.support.cloudformation import ACCOUNT_ID, REGION, make_event, start_response_endpoint  # noqa: E402
 from tests.support.lambda_emulator import start_lambda_emulator  # noqa: E402
-from tests.support.moto_server import start_moto_server  # noqa: E402
+from tests.support.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server  # noqa: E402
 
 POLICY = {
     "rules": [
@@ -74,9 +74,7 @@ def main() -> None:
     parser.add_argument("--lambda-timeout", type=float, default=120.0, help="seconds each invocation may run")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
-    os.environ.update(
-        {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
-    )
+    os.environ.update(FAKE_AWS_ENVIRONMENT)
     if options.serve:
         serve(options)
         return
@@ -95,7 +93,6 @@ def main() -> None:
     os.environ.update(
         {
             "AWS_ENDPOINT_URL": endpoint_url,
-            "AWS_REGION": REGION,
             "SSL_CERT_FILE": responses.ca_file,
             "POWERTOOLS_LOG_LEVEL": "WARNING",
         }

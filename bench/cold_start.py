@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 from tests.support.cloudformation import make_event, start_response_endpoint  # noqa: E402
-from tests.support.moto_server import start_moto_server  # noqa: E402
+from tests.support.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server  # noqa: E402
 
 BASELINE = """
 import time
@@ -85,11 +85,8 @@ def main() -> None:
     env = {
         **os.environ,
         "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}",
+        **FAKE_AWS_ENVIRONMENT,
         "AWS_ENDPOINT_URL": endpoint_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
         "SSL_CERT_FILE": responses.ca_file,
         "POWERTOOLS_METRICS_NAMESPACE": "EcrPullThroughCache",
         "POWERTOOLS_SERVICE_NAME": "ecr-pull-through-cache",
@@ -97,13 +94,8 @@ def main() -> None:
     baseline, handler = [], []
     # Warm the emulation once (moto builds its ECR backend on first use, which the real ECR does not charge us);
     # each run then creates a rule under its own prefix.
-    boto3.client(
-        "ecr",
-        endpoint_url=endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    ).describe_pull_through_cache_rules()
+    os.environ.update(FAKE_AWS_ENVIRONMENT)
+    boto3.client("ecr", endpoint_url=endpoint_url).describe_pull_through_cache_rules()
     try:
         for run in range(options.runs):
             properties = {"EcrRepositoryPrefix": f"ecr-public-{run:02d}", "UpstreamRegistryUrl": "public.ecr.aws"}

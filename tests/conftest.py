@@ -9,16 +9,12 @@ from typing import Any
 
 import pytest
 
-from tests.support.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, start_response_endpoint
+from tests.support.cloudformation import REGION, ResponseEndpoint, start_response_endpoint
+from tests.support.moto_server import FAKE_AWS_ENVIRONMENT
 
 # Before anything creates a boto3 client: no real credentials, no real endpoints.
 for name, value in {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-    "MOTO_ACCOUNT_ID": ACCOUNT_ID,
+    **FAKE_AWS_ENVIRONMENT,
     "POWERTOOLS_SERVICE_NAME": "ecr-pull-through-cache",
     "POWERTOOLS_METRICS_NAMESPACE": "EcrPullThroughCache",
 }.items():

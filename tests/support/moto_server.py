@@ -7,6 +7,18 @@ import socket
 from moto.server import ThreadedMotoServer
 
 from tests import moto_ecr
+from tests.support.cloudformation import ACCOUNT_ID, REGION
+
+# What every process that plays against the local endpoint needs: fake credentials (never real ones) in our account
+# and Region. Endpoint URLs come on top, once the servers are up.
+FAKE_AWS_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "MOTO_ACCOUNT_ID": ACCOUNT_ID,
+}
 
 
 def free_port() -> int:

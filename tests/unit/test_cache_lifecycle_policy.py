@@ -358,6 +358,20 @@ def test_delete_removes_only_the_policy_this_resource_applied_and_its_template(
     assert found["team/app"] == policy()
 
 
+def test_delete_with_properties_that_no_longer_validate_still_cleans_up(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any
+) -> None:
+    invoke(event(response_endpoint, "Create", props()))
+
+    answer = invoke(
+        event(response_endpoint, "Delete", props(Unknown="x", ApplyToNewRepositories="maybe"), physical_id="ecr-public")
+    )
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert templates(cache) == {}
+    assert set(policies(cache).values()) == {None}
+
+
 def test_delete_leaves_a_template_it_does_not_own(
     invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any
 ) -> None:

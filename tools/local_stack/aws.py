@@ -24,7 +24,7 @@ from tests import moto_ecr
 from tests.moto_ecr import faults
 from tests.support.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, start_response_endpoint
 from tests.support.lambda_emulator import start_lambda_emulator
-from tests.support.moto_server import start_moto_server
+from tests.support.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server
 
 __all__ = ["ACCOUNT_ID", "REGION", "LocalAws"]
 
@@ -69,12 +69,7 @@ class LocalAws:
     def environment(self) -> dict[str, str]:
         """Fake credentials, every endpoint on moto, and trust in the response endpoint's local CA."""
         return {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-            "MOTO_ACCOUNT_ID": ACCOUNT_ID,
+            **FAKE_AWS_ENVIRONMENT,
             "AWS_ENDPOINT_URL": self.moto_url,
             "SSL_CERT_FILE": self.responses.ca_file,
         }
