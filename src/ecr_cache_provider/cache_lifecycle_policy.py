@@ -226,7 +226,7 @@ def create(request: Request, ecr: EcrGateway) -> Result:
         _claim_template(wanted, request, ecr)
         progress = Progress(phase="apply")
     if wanted.apply_to_existing:
-        progress = _apply_to_existing(wanted, None, progress, request, ecr)
+        progress = _apply_to_existing(wanted, None, progress, ecr)
     return _result(wanted, progress)
 
 
@@ -242,7 +242,7 @@ def update(request: Request, ecr: EcrGateway) -> Result:
         progress = Progress(phase="apply")
     if wanted.apply_to_existing:
         old_policy = _policy_or_none(request.old_properties.get("LifecyclePolicyText"))
-        progress = _apply_to_existing(wanted, old_policy, progress, request, ecr)
+        progress = _apply_to_existing(wanted, old_policy, progress, ecr)
     return _result(wanted, progress)
 
 
@@ -301,7 +301,6 @@ def _apply_to_existing(
     wanted: LifecycleProperties,
     old_policy: dict[str, Any] | None,
     progress: Progress,
-    request: Request,
     ecr: EcrGateway,
 ) -> Progress:
     def apply(repository: str) -> Outcome:
