@@ -45,6 +45,21 @@ def response_endpoint() -> Iterator[ResponseEndpoint]:
     endpoint.close()
 
 
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """moto in-process, with our ECR extension and no faults armed."""
+    from moto import mock_aws
+
+    from tests import moto_ecr
+    from tests.moto_ecr import faults
+
+    moto_ecr.install()
+    faults.reset()
+    with mock_aws():
+        yield
+    faults.reset()
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """moto's threaded server with our ECR extension, shared by the tests that reach AWS over HTTP."""

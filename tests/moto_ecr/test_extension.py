@@ -11,8 +11,6 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from moto import mock_aws
-from moto.server import ThreadedMotoServer
 
 from tests import moto_ecr
 from tests.moto_ecr import faults
@@ -59,21 +57,8 @@ def client(service: str, region: str = REGION, config: Config = NO_RETRY, endpoi
 
 
 @pytest.fixture
-def moto_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
-
-@pytest.fixture
-def moto_mock(moto_aws_env: None) -> Iterator[None]:
-    moto_ecr.install()
-    faults.reset()
-    with mock_aws():
-        yield
-    faults.reset()
+def moto_mock(aws: None) -> None:
+    """moto in-process with the extension (tests/conftest.py's `aws`; fake credentials are set there)."""
 
 
 @pytest.fixture
@@ -765,18 +750,14 @@ def test_fault_unknown_operation_rejected() -> None:
 # --------------------------------------------------------------------------- ThreadedMotoServer
 
 
-@pytest.fixture(scope="module")
-def moto_server_url() -> Iterator[str]:
-    moto_ecr.install()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+@pytest.fixture
+def moto_server_url(moto_endpoint: str) -> str:
+    """moto's threaded server with the extension (tests/conftest.py's `moto_endpoint`)."""
+    return moto_endpoint
 
 
 @pytest.fixture
-def server_ecr(moto_server_url: str, moto_aws_env: None) -> Iterator[Any]:
+def server_ecr(moto_server_url: str) -> Iterator[Any]:
     import requests
 
     faults.reset()

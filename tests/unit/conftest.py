@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-
-from tests import moto_ecr
-from tests.moto_ecr import faults
 
 Invoke = Callable[..., dict[str, Any]]
-
-
-@pytest.fixture
-def aws() -> Iterator[None]:
-    moto_ecr.install()
-    faults.reset()
-    with mock_aws():
-        yield
-    faults.reset()
 
 
 @pytest.fixture
