@@ -30,6 +30,7 @@ from ecr_cache_provider.resource import (
     ResourceFailure,
     Result,
     parse_properties,
+    without_trailing_slash,
 )
 
 logger = logging.getLogger(__name__)
@@ -79,9 +80,8 @@ class LifecycleProperties:
 
 def read_properties(raw: dict[str, Any]) -> LifecycleProperties:
     values = parse_properties(raw, SCHEMA)
-    prefix = values["RepositoryPrefix"]
     return LifecycleProperties(
-        prefix=prefix.rstrip("/") if prefix != "ROOT" else prefix,
+        prefix=without_trailing_slash(values["RepositoryPrefix"]),
         policy=read_policy(values["LifecyclePolicyText"]),
         apply_to_existing=values["ApplyToExistingRepositories"],
         apply_to_new=values["ApplyToNewRepositories"],

@@ -25,6 +25,7 @@ from ecr_cache_provider.resource import (
     ResourceFailure,
     Result,
     parse_properties,
+    without_trailing_slash,
 )
 
 logger = logging.getLogger(__name__)
@@ -115,21 +116,20 @@ class RuleProperties:
         )
 
     def create_arguments(self) -> dict[str, str]:
-        arguments = {
-            "ecrRepositoryPrefix": self.ecr_repository_prefix,
-            "upstreamRegistryUrl": self.upstream_registry_url,
-            "upstreamRegistry": self.upstream_registry,
-            "credentialArn": self.credential_arn,
-            "customRoleArn": self.custom_role_arn,
-            "upstreamRepositoryPrefix": self.upstream_repository_prefix,
-        }
-        return {name: value for name, value in arguments.items() if value}
+        return _present(
+            ecrRepositoryPrefix=self.ecr_repository_prefix,
+            upstreamRegistryUrl=self.upstream_registry_url,
+            upstreamRegistry=self.upstream_registry,
+            credentialArn=self.credential_arn,
+            customRoleArn=self.custom_role_arn,
+            upstreamRepositoryPrefix=self.upstream_repository_prefix,
+        )
 
 
 def read_properties(raw: dict[str, Any], request: Request) -> RuleProperties:
     """Validate every property with ECR's own rules, before anything is changed."""
     values = parse_properties(raw, SCHEMA)
-    prefix = _without_trailing_slash(values["EcrRepositoryPrefix"])
+    prefix = without_trailing_slash(values["EcrRepositoryPrefix"])
     url = values["UpstreamRegistryUrl"].strip().removeprefix("https://").rstrip("/")
     registry = values.get("UpstreamRegistry") or _registry_for_url(url)
     url_pattern, needs_credential = UPSTREAMS[registry]
@@ -153,7 +153,7 @@ def read_properties(raw: dict[str, Any], request: Request) -> RuleProperties:
             raise InvalidProperties("UpstreamRepositoryPrefix is only used with the ecr upstream")
         if prefix == "ROOT" and upstream_prefix != "ROOT":
             raise InvalidProperties("UpstreamRepositoryPrefix can be set only when EcrRepositoryPrefix is not ROOT")
-        upstream_prefix = _without_trailing_slash(upstream_prefix)
+        upstream_prefix = without_trailing_slash(upstream_prefix)
     if registry == "ecr" and not role and url_match.group(1) != request.account_id:
         raise InvalidProperties("CustomRoleArn is required to cache from another account's ECR registry")
     return RuleProperties(
@@ -334,10 +334,6 @@ def _registry_for_url(url: str) -> str:
 
 def _is_rule_prefix(physical_id: str) -> bool:
     return bool(re.match(PREFIX_PATTERN, physical_id)) and 2 <= len(physical_id) <= 30
-
-
-def _without_trailing_slash(prefix: str) -> str:
-    return prefix.rstrip("/") if prefix != "ROOT" else prefix
 
 
 def _present(**values: str | None) -> dict[str, str]:

@@ -23,6 +23,12 @@ CLOUDFORMATION_PROPERTIES = ("ServiceToken", "ServiceTimeout")
 # ECR's pattern for repository prefixes (botocore model: pull-through cache rules and creation templates alike).
 PREFIX_PATTERN = r"^([a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*\/?|ROOT)\Z"
 
+
+def without_trailing_slash(prefix: str) -> str:
+    """ECR implies a trailing '/' on a prefix, so 'quay/' and 'quay' are the same namespace."""
+    return prefix.rstrip("/") if prefix != "ROOT" else prefix
+
+
 # A failed Create answers this id. It is not a valid name of anything we manage, so the Delete that
 # follows in the rollback can recognise it and remove nothing.
 FAILED_CREATE_PREFIX = "failed-create:"
