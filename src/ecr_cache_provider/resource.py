@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
 
 from ecr_cache_provider.continuation import Progress
+from ecr_cache_provider.responder import FAILED_CREATE_PREFIX
 
 if TYPE_CHECKING:
     from ecr_cache_provider.deadline import Deadline
@@ -27,11 +28,6 @@ PREFIX_PATTERN = r"^([a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[
 def without_trailing_slash(prefix: str) -> str:
     """ECR implies a trailing '/' on a prefix, so 'quay/' and 'quay' are the same namespace."""
     return prefix.rstrip("/") if prefix != "ROOT" else prefix
-
-
-# A failed Create answers this id. It is not a valid name of anything we manage, so the Delete that
-# follows in the rollback can recognise it and remove nothing.
-FAILED_CREATE_PREFIX = "failed-create:"
 
 
 class ResourceFailure(Exception):
