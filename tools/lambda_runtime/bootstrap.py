@@ -5,8 +5,9 @@ this file runs inside that clean interpreter, started with -I so that no PYTHONP
     python -I bootstrap.py FUNCTION_DIR MODULE.FUNCTION TIMEOUT_SECONDS REPORT_FILE < event.json
 
 The handler's own output (its logs) goes to stdout and stderr as on Lambda. REPORT_FILE receives a JSON report:
-how the invocation ended, how long loading the handler and serving the event took, the botocore it ran with, and any module loaded from outside the function's folder,
-the runtime's packages and the standard library (which would not exist on Lambda).
+how the invocation ended, how long loading the handler and serving the event took, the botocore it ran with, and
+any module loaded from outside the function's folder, the runtime's packages and the standard library (which
+would not exist on Lambda).
 """
 
 from __future__ import annotations
