@@ -3,7 +3,6 @@ to the module of its ResourceType."""
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -16,14 +15,16 @@ helper = CloudFormationResponder()
 try:
     # Everything that can fail at import comes after the responder exists, so such a failure is still answered.
     from ecr_cache_provider import cache_lifecycle_policy, continuation, pull_through_cache_rule
-    from ecr_cache_provider.continuation import ContinueLater, Progress
+    from ecr_cache_provider.continuation import ContinueLater
     from ecr_cache_provider.deadline import Deadline
-    from ecr_cache_provider.ecr import EcrGateway
-    from ecr_cache_provider.resource import Request, ResourceFailure, issued_at
+    from ecr_cache_provider.failures import ResourceFailure, reason_for
+    from ecr_cache_provider.resource_type import Request, RequestContext, registry
 
-    RESOURCE_TYPES: dict[str, ModuleType] = {
-        module.RESOURCE_TYPE: module for module in (pull_through_cache_rule, cache_lifecycle_policy)
-    }
+    # The resource types this provider serves: one line each.
+    RESOURCE_TYPES = registry(
+        pull_through_cache_rule,
+        cache_lifecycle_policy,
+    )
 except Exception as error:  # any import failure must become a FAILED answer, never a silent stack
     logger.exception("The provider failed to load")
     helper.init_failure(error)
@@ -48,7 +49,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
 
 def handle(event: dict[str, Any], context: LambdaContext) -> str:
     """Carry out one request; what it returns is the physical id, what it raises becomes FAILED."""
-    request = _request(event, context)
+    request = Request.from_event(event)
     try:
         return _carry_out(request, event, context)
     except Exception as error:
@@ -59,7 +60,7 @@ def handle(event: dict[str, Any], context: LambdaContext) -> str:
         if isinstance(error, ResourceFailure):
             raise
         logger.exception("Unexpected error")
-        raise ResourceFailure(f"Unexpected {type(error).__name__}: {error}") from error
+        raise ResourceFailure(reason_for(error)) from error
 
 
 def _carry_out(request: Request, event: dict[str, Any], context: LambdaContext) -> str:
@@ -72,14 +73,14 @@ def _carry_out(request: Request, event: dict[str, Any], context: LambdaContext) 
             )
         physical_id = request.physical_id  # nothing of an unknown type was ever made; failing would wedge the stack
     else:
-        ecr = EcrGateway(request.deadline, request.region or None)
+        resource_context = RequestContext(request, Deadline.from_context(context))
         try:
             if request.request_type == "Delete":
-                resource.delete(request, ecr)
+                resource.delete(resource_context)
                 physical_id = request.physical_id
             else:
                 operation = resource.create if request.request_type == "Create" else resource.update
-                result = operation(request, ecr)
+                result = operation(resource_context)
                 helper.Data.update(result.data)
                 physical_id = result.physical_id
         except ContinueLater as pending:
@@ -107,19 +108,3 @@ def _hand_off(event: dict[str, Any], context: LambdaContext, request: Request, p
 helper.create(handle)
 helper.update(handle)
 helper.delete(handle)
-
-
-def _request(event: dict[str, Any], context: LambdaContext) -> Request:
-    return Request(
-        request_type=event["RequestType"],
-        resource_type=event.get("ResourceType", ""),
-        logical_id=event.get("LogicalResourceId", ""),
-        stack_id=event.get("StackId", ""),
-        request_id=event.get("RequestId", ""),
-        properties=dict(event.get("ResourceProperties") or {}),
-        old_properties=dict(event.get("OldResourceProperties") or {}),
-        physical_id=event.get("PhysicalResourceId", ""),
-        deadline=Deadline.from_context(context),
-        issued_at=issued_at(event.get("ResponseURL", "")),
-        progress=Progress.from_event(event),
-    )

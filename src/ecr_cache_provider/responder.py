@@ -18,7 +18,7 @@ from typing import Any
 
 import crhelper
 
-from ecr_cache_provider.resource import FAILED_CREATE_PREFIX
+from ecr_cache_provider.failures import FAILED_CREATE_PREFIX
 
 # crhelper's type stubs leave out the internals overridden here, so it is used untyped.
 CrHelperResource: Any = crhelper.CfnResource
