@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +36,14 @@ def invoke(response_endpoint: ResponseEndpoint, fast_retries: None) -> Callable[
         return response_endpoint.wait_for(event["RequestId"])
 
     return run
+
+
+@pytest.fixture(scope="session")
+def built_function(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The provider as it ships: `sam build` output, once per test process."""
+    from tools import lambda_runtime
+
+    return lambda_runtime.sam_build(tmp_path_factory.mktemp("sam") / "build")
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,6 @@
-"""How a request fails: every failure is a ResourceFailure, whose message becomes the FAILED answer's Reason.
-
-Standard library only: the responder imports this module before anything that could fail to import.
-"""
+"""How a request fails: every failure is a ResourceFailure, whose message becomes the FAILED answer's Reason."""
 
 from __future__ import annotations
-
-# A failed Create answers this id. It is not a valid name of anything we manage, so the Delete that
-# follows in the rollback can recognise it and remove nothing.
-FAILED_CREATE_PREFIX = "failed-create:"
 
 
 class ResourceFailure(Exception):

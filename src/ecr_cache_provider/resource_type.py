@@ -10,10 +10,11 @@ from functools import cached_property
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from ecr_cache_provider import sdk
 from ecr_cache_provider.continuation import Progress
 from ecr_cache_provider.deadline import Deadline
 from ecr_cache_provider.ecr import EcrGateway
-from ecr_cache_provider.failures import FAILED_CREATE_PREFIX
+from ecr_cache_provider.responder import FAILED_CREATE_PREFIX
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,10 @@ class RequestContext:
 
     @cached_property
     def ecr(self) -> EcrGateway:
-        return EcrGateway(self.deadline, self.request.region or None)
+        gateway = EcrGateway(self.deadline, self.request.region or None)
+        if self.request.request_type != "Delete":  # a Delete uses only long-standing operations: never block it
+            sdk.require_ecr_api(gateway.client)
+        return gateway
 
 
 class ResourceType(Protocol):

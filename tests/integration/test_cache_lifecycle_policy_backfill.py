@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 from tests import moto_ecr
+from tests.integration.conftest import IN_PROCESS_ONLY
 from tests.moto_ecr import faults
 from tests.support.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, load_event, make_event
 from tests.support.lambda_emulator import LambdaEmulator
@@ -84,6 +85,7 @@ def test_a_backfill_across_invocations_answers_once(
     assert ecr.describe_repository_creation_templates()["repositoryCreationTemplates"] == []
 
 
+@IN_PROCESS_ONLY
 def test_a_backfill_under_throttling_completes(
     invoke: Any, response_endpoint: ResponseEndpoint, ecr: Any, cached_repositories: list[str]
 ) -> None:

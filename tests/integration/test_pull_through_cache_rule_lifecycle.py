@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.conftest import IN_PROCESS_ONLY
 from tests.moto_ecr import faults
 from tests.support.cloudformation import ResponseEndpoint, load_event
 
@@ -94,6 +95,7 @@ def test_rejected_credentials_roll_back_cleanly(
     assert rules(ecr) == {}
 
 
+@IN_PROCESS_ONLY
 def test_throttling_over_http_is_retried(
     invoke: Any, response_endpoint: ResponseEndpoint, ecr: Any, arns: dict[str, str]
 ) -> None:

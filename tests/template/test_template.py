@@ -122,20 +122,6 @@ def test_sam_validate_lint_passes() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_sam_build_packages_the_provider_without_boto3(tmp_path: Path) -> None:
-    build_dir = tmp_path / "build"
-    result = run_sam("build", "--template-file", str(TEMPLATE), "--build-dir", str(build_dir))
-    assert result.returncode == 0, result.stdout + result.stderr
-
-    function_dir = build_dir / "ProviderFunction"
-    assert (function_dir / "ecr_cache_provider" / "handler.py").is_file()
-    assert (function_dir / "crhelper").is_dir()
-    assert (function_dir / "aws_lambda_powertools").is_dir()
-    # boto3 and botocore come from the python3.13 runtime: bundling them would only grow the package.
-    assert not (function_dir / "boto3").exists()
-    assert not (function_dir / "botocore").exists()
-
-
 # --- Structure ------------------------------------------------------------------------------------------
 
 
