@@ -20,4 +20,4 @@ lambda-runtimes: $(LAMBDA_RUNTIME_STAMPS) ## Create the clean Lambda-runtime int
 	fi
 	@touch "$@"
 
-test unit integration: lambda-runtimes
+test unit integration bench: lambda-runtimes

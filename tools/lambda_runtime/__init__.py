@@ -32,6 +32,7 @@ class Invocation:
     """How one invocation ended, what it printed, and what the clean interpreter saw."""
 
     outcome: str
+    seconds: float
     botocore: str | None
     foreign_modules: list[str]
     output: str
@@ -104,4 +105,4 @@ def invoke(
         if result.returncode != 0 or not report_file.exists():
             raise RuntimeError(f"the {runtime} Lambda runtime stopped (exit {result.returncode}):\n{output}")
         report = json.loads(report_file.read_text())
-    return Invocation(report["outcome"], report["botocore"], report["foreign_modules"], output)
+    return Invocation(report["outcome"], report["seconds"], report["botocore"], report["foreign_modules"], output)

@@ -5,7 +5,7 @@ this file runs inside that clean interpreter, started with -I so that no PYTHONP
     python -I bootstrap.py FUNCTION_DIR MODULE.FUNCTION TIMEOUT_SECONDS REPORT_FILE < event.json
 
 The handler's own output (its logs) goes to stdout and stderr as on Lambda. REPORT_FILE receives a JSON report:
-how the invocation ended, the botocore it ran with, and any module loaded from outside the function's folder,
+how the invocation ended, how long loading the handler and serving the event took, the botocore it ran with, and any module loaded from outside the function's folder,
 the runtime's packages and the standard library (which would not exist on Lambda).
 """
 
@@ -62,6 +62,7 @@ def main() -> int:
     event = json.load(sys.stdin)
     module_name, _, function_name = handler.rpartition(".")
     report: dict[str, Any] = {"outcome": "returned"}
+    started = time.perf_counter()
     try:
         function = getattr(importlib.import_module(module_name), function_name)
     except Exception as error:  # Lambda reports Runtime.ImportModuleError and the function never runs
@@ -73,6 +74,7 @@ def main() -> int:
         except Exception as error:  # Lambda reports the error; an asynchronous invocation is retried
             traceback.print_exc()
             report["outcome"] = f"raised: {type(error).__name__}: {error}"
+    report["seconds"] = time.perf_counter() - started  # the cold start: loading the handler and serving the event
     botocore = sys.modules.get("botocore")
     report["botocore"] = getattr(botocore, "__version__", None)
     report["foreign_modules"] = foreign_modules(function_dir)
