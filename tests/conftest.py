@@ -27,7 +27,7 @@ for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ECR"):
 @pytest.fixture
 def invoke(response_endpoint: ResponseEndpoint, fast_retries: None) -> Callable[..., dict[str, Any]]:
     """Run the Lambda handler on an event and return CloudFormation's one answer to it. The AWS it reaches is
-    the test's: moto in-process (tests/unit) or moto's server (tests/integration)."""
+    the test's: moto in-process (tests/handler) or moto's server (tests/integration)."""
     from ecr_cache_provider import handler
     from tests.support.cloudformation import LambdaContext
 

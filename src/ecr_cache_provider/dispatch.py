@@ -3,22 +3,23 @@ goes to the module of its ResourceType."""
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ecr_cache_provider import cache_lifecycle_policy, continuation, pull_through_cache_rule, sdk
-from ecr_cache_provider.continuation import ContinueLater, Progress
+from ecr_cache_provider import cache_lifecycle_policy, continuation, pull_through_cache_rule
+from ecr_cache_provider.continuation import ContinueLater
 from ecr_cache_provider.deadline import Deadline
-from ecr_cache_provider.ecr import EcrGateway
+from ecr_cache_provider.failures import ResourceFailure, reason_for
 from ecr_cache_provider.observability import count_outcome, logger, metrics
-from ecr_cache_provider.resource import Request, ResourceFailure, issued_at
+from ecr_cache_provider.resource_type import Request, RequestContext, registry
 from ecr_cache_provider.responder import CloudFormationResponder
 
-RESOURCE_TYPES: dict[str, ModuleType] = {
-    module.RESOURCE_TYPE: module for module in (pull_through_cache_rule, cache_lifecycle_policy)
-}
+# The resource types this provider serves: one line each.
+RESOURCE_TYPES = registry(
+    pull_through_cache_rule,
+    cache_lifecycle_policy,
+)
 
 helper: CloudFormationResponder  # the entry point's responder, set by attach()
 
@@ -50,7 +51,7 @@ def serve(event: dict[str, Any], context: LambdaContext) -> None:
 
 def handle(event: dict[str, Any], context: LambdaContext) -> str:
     """Carry out one request; what it returns is the physical id, what it raises becomes FAILED."""
-    request = _request(event, context)
+    request = Request.from_event(event)
     try:
         return _carry_out(request, event, context)
     except Exception as error:
@@ -61,7 +62,7 @@ def handle(event: dict[str, Any], context: LambdaContext) -> str:
         if isinstance(error, ResourceFailure):
             raise
         logger.exception("Unexpected error")
-        raise ResourceFailure(f"Unexpected {type(error).__name__}: {error}") from error
+        raise ResourceFailure(reason_for(error)) from error
 
 
 def _carry_out(request: Request, event: dict[str, Any], context: LambdaContext) -> str:
@@ -74,16 +75,14 @@ def _carry_out(request: Request, event: dict[str, Any], context: LambdaContext) 
             )
         physical_id = request.physical_id  # nothing of an unknown type was ever made; failing would wedge the stack
     else:
-        ecr = EcrGateway(request.deadline, request.region or None)
-        if request.request_type != "Delete":  # a Delete uses only long-standing operations: never block it
-            sdk.require_ecr_api(ecr.client)
+        resource_context = RequestContext(request, Deadline.from_context(context))
         try:
             if request.request_type == "Delete":
-                resource.delete(request, ecr)
+                resource.delete(resource_context)
                 physical_id = request.physical_id
             else:
                 operation = resource.create if request.request_type == "Create" else resource.update
-                result = operation(request, ecr)
+                result = operation(resource_context)
                 helper.Data.update(result.data)
                 physical_id = result.physical_id
         except ContinueLater as pending:
@@ -106,19 +105,3 @@ def _hand_off(event: dict[str, Any], context: LambdaContext, request: Request, p
         raise ResourceFailure(f"Could not continue in a follow-up invocation: {error}", pending.physical_id) from error
     count_outcome(request.resource_type, request.request_type, "Continued")
     helper.hand_off()
-
-
-def _request(event: dict[str, Any], context: LambdaContext) -> Request:
-    return Request(
-        request_type=event["RequestType"],
-        resource_type=event.get("ResourceType", ""),
-        logical_id=event.get("LogicalResourceId", ""),
-        stack_id=event.get("StackId", ""),
-        request_id=event.get("RequestId", ""),
-        properties=dict(event.get("ResourceProperties") or {}),
-        old_properties=dict(event.get("OldResourceProperties") or {}),
-        physical_id=event.get("PhysicalResourceId", ""),
-        deadline=Deadline.from_context(context),
-        issued_at=issued_at(event.get("ResponseURL", "")),
-        progress=Progress.from_event(event),
-    )

@@ -11,7 +11,7 @@ from typing import Any
 
 import botocore
 
-from ecr_cache_provider.resource import ResourceFailure
+from ecr_cache_provider.failures import ResourceFailure
 
 # The oldest botocore whose ECR model has every operation and parameter below: 1.37.11 added customRoleArn and
 # upstreamRepositoryPrefix (pull-through cache from another ECR registry). The built package is tested on exactly

@@ -14,7 +14,7 @@ from tests.integration.conftest import IN_PROCESS_ONLY
 from tests.moto_ecr import faults
 from tests.support.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, load_event, make_event
 from tests.support.lambda_emulator import LambdaEmulator
-from tests.unit.test_cache_lifecycle_policy import policy
+from tests.unit.test_lifecycle_policy import policy
 
 pytestmark = pytest.mark.integration
 

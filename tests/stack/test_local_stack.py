@@ -16,6 +16,8 @@ from tests.stack.conftest import ROOT, Play
 from tools.local_stack import LocalAws, RunResult, render
 from tools.local_stack.state import load_state
 
+pytestmark = pytest.mark.stack
+
 DEFAULT_RULES = {"ecr-public": "public.ecr.aws", "k8s": "registry.k8s.io", "quay": "quay.io"}
 
 

@@ -139,6 +139,27 @@ def test_every_custom_resource_has_service_token_and_timeout(template: dict[str,
         assert "ProviderLogGroup" in as_list(resource.get("DependsOn", [])), logical_id
 
 
+def test_the_cache_lifecycle_policies_are_one_valid_policy(template: dict[str, Any]) -> None:
+    """The six LifecyclePolicyText blocks are the same text, and with the parameters' values a policy ECR accepts."""
+    from ecr_cache_provider.lifecycle_policy import read_policy
+
+    texts = {
+        logical_id: resource["Properties"]["LifecyclePolicyText"]["Fn::Sub"]
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "Custom::CacheLifecyclePolicy"
+    }
+    assert len(texts) == len(CACHE_RULES)
+    assert len(set(texts.values())) == 1, sorted(texts)
+
+    parameters = template["Parameters"]
+    for values in ("Default", "MinValue", "MaxValue"):
+        text = next(iter(texts.values()))
+        for name in ("UntaggedImageExpiryDays", "MaxImagesPerRepository"):
+            text = text.replace(f"${{{name}}}", str(parameters[name][values]))
+        assert "${" not in text
+        assert read_policy(text)["rules"][1]["selection"]["countNumber"] == parameters["MaxImagesPerRepository"][values]
+
+
 @pytest.mark.parametrize("logical_id", sorted(CACHE_RULES))
 def test_cache_rule(template: dict[str, Any], logical_id: str) -> None:
     condition, registry, url, prefix_parameter, credential_parameter = CACHE_RULES[logical_id]

@@ -13,9 +13,9 @@ from typing import Any, cast
 
 import pytest
 
-from ecr_cache_provider.resource import Result
+from ecr_cache_provider.resource_type import Result
+from tests.handler.conftest import Invoke
 from tests.support.cloudformation import SIGNATURE, LambdaContext, ResponseEndpoint, make_event
-from tests.unit.conftest import Invoke
 
 QUAY = {"EcrRepositoryPrefix": "quay", "UpstreamRegistryUrl": "quay.io"}
 SECRET_TOKEN = "s3cr3t-t0ken-value"
@@ -111,7 +111,7 @@ def test_the_timeout_answer_and_a_late_result_make_one_answer(
 ) -> None:
     from ecr_cache_provider import handler, pull_through_cache_rule
 
-    def hangs(request: Any, ecr: Any) -> Any:
+    def hangs(context: Any) -> Any:
         time.sleep(1.0)  # a call that outlives the Lambda; crhelper's timer answers first
         return Result("quay", {})
 
@@ -135,7 +135,7 @@ def test_an_answer_too_large_for_cloudformation_fails_cleanly(
     monkeypatch.setattr(
         pull_through_cache_rule,
         "create",
-        lambda request, ecr: Result("quay", {"Big": "x" * 5000}),
+        lambda context: Result("quay", {"Big": "x" * 5000}),
     )
     event = make_event(response_endpoint, "Create", QUAY)
 
