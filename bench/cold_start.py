@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from tests.support.cloudformation import make_event, start_response_endpoint  # noqa: E402
-from tests.support.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server  # noqa: E402
+from emulation.cloudformation import make_event, start_response_endpoint  # noqa: E402
+from emulation.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server  # noqa: E402
 
 BASELINE = """
 import time
@@ -40,7 +40,7 @@ FIRST_REQUEST = """
 import json, sys, time
 started = time.perf_counter()
 from ecr_cache_provider import handler
-from tests.support.cloudformation import LambdaContext
+from emulation.cloudformation import LambdaContext
 handler.lambda_handler(json.loads(sys.argv[1]), LambdaContext())
 print(time.perf_counter() - started)
 """

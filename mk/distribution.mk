@@ -24,14 +24,7 @@ venv: checkov-venv
 checkov-venv: $(CHECKOV_STAMP) ## Create .venv-checkov (Python 3.13) with the pinned checkov
 
 $(CHECKOV_STAMP):
-	@if [ ! -x "$(CHECKOV_VENV)/bin/python" ]; then \
-	  if [ -z "$(PYTHON313)" ]; then \
-	    echo "Python 3.13 not found: put python3.13 on PATH or install it with pyenv (pyenv install 3.13)" >&2; exit 1; \
-	  fi; \
-	  echo "Creating $(CHECKOV_VENV) with $(PYTHON313)"; \
-	  "$(PYTHON313)" -m venv "$(CHECKOV_VENV)"; \
-	fi
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet "checkov==$(CHECKOV_VERSION)"
+	$(call setup_venv,$(CHECKOV_VENV),"checkov==$(CHECKOV_VERSION)",checkov $(CHECKOV_VERSION))
 	@rm -f $(CHECKOV_VENV)/.checkov-*.stamp
 	@touch "$@"
 

@@ -6,7 +6,7 @@ ARGS ?=
 .PHONY: local local-delete
 
 local: venv ## Play the stack locally (moto, no AWS account): create, or update what changed; ARGS="..." passes options
-	$(VENV_PY) -m tools.local_stack --config-env $(ENV) $(ARGS)
+	$(VENV_PY) -m tools.stack_player --config-env $(ENV) $(ARGS)
 
 local-delete: venv ## Delete the locally played stack (every custom resource in reverse order); ARGS="..." passes options
-	$(VENV_PY) -m tools.local_stack --config-env $(ENV) --delete $(ARGS)
+	$(VENV_PY) -m tools.stack_player --config-env $(ENV) --delete $(ARGS)

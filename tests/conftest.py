@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.cloudformation import REGION, ResponseEndpoint, start_response_endpoint
-from tests.support.moto_server import FAKE_AWS_ENVIRONMENT
+from emulation.cloudformation import REGION, ResponseEndpoint, start_response_endpoint
+from emulation.moto_server import FAKE_AWS_ENVIRONMENT
 
 # Before anything creates a boto3 client: no real credentials, no real endpoints.
 for name, value in {
@@ -28,7 +28,7 @@ def invoke(response_endpoint: ResponseEndpoint, fast_retries: None) -> Callable[
     """Run the Lambda handler on an event and return CloudFormation's one answer to it. The AWS it reaches is
     the test's: moto in-process (tests/unit) or moto's server (tests/integration)."""
     from ecr_cache_provider import handler
-    from tests.support.cloudformation import LambdaContext
+    from emulation.cloudformation import LambdaContext
 
     def run(event: dict[str, Any], remaining_seconds: float = 300.0) -> dict[str, Any]:
         handler.lambda_handler(event, LambdaContext(remaining_seconds))
@@ -50,8 +50,8 @@ def aws() -> Iterator[None]:
     """moto in-process, with our ECR extension and no faults armed."""
     from moto import mock_aws
 
-    from tests import moto_ecr
-    from tests.moto_ecr import faults
+    from emulation import moto_ecr
+    from emulation.moto_ecr import faults
 
     moto_ecr.install()
     faults.reset()
@@ -63,7 +63,7 @@ def aws() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """moto's threaded server with our ECR extension, shared by the tests that reach AWS over HTTP."""
-    from tests.support.moto_server import start_moto_server
+    from emulation.moto_server import start_moto_server
 
     server, url = start_moto_server()
     yield url

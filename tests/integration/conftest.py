@@ -9,8 +9,8 @@ import boto3
 import pytest
 import requests
 
-from tests.moto_ecr import faults
-from tests.support.lambda_emulator import LambdaEmulator, start_lambda_emulator
+from emulation.lambda_emulator import LambdaEmulator, start_lambda_emulator
+from emulation.moto_ecr import faults
 
 Invoke = Callable[..., dict[str, Any]]
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.moto_ecr import faults
-from tests.support.cloudformation import ResponseEndpoint, load_event
+from emulation.cloudformation import ResponseEndpoint, load_event
+from emulation.moto_ecr import faults
 
 pytestmark = pytest.mark.integration
 

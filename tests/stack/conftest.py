@@ -1,4 +1,4 @@
-"""Stack tests: template.yaml played by tools.local_stack against one moto server per worker, reset per test."""
+"""Stack tests: template.yaml played by tools.stack_player against one moto server per worker, reset per test."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.moto_ecr import faults
-from tests.support.cloudformation import ResponseEndpoint
-from tools.local_stack import LocalAws, Options, RunResult, run
+from emulation.cloudformation import ResponseEndpoint
+from emulation.moto_ecr import faults
+from tools.stack_player import LocalAws, Options, RunResult, run
 
 ROOT = Path(__file__).resolve().parents[2]
 Play = Callable[..., RunResult]

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.moto_ecr import faults
-from tests.support.cloudformation import ResponseEndpoint, make_event
+from emulation.cloudformation import ResponseEndpoint, make_event
+from emulation.moto_ecr import faults
 from tests.unit.conftest import Invoke
 from tests.unit.test_cache_lifecycle_policy import policy
 

@@ -13,7 +13,7 @@ from typing import Any, cast
 import pytest
 
 from ecr_cache_provider.resource import Result
-from tests.support.cloudformation import SIGNATURE, LambdaContext, ResponseEndpoint, make_event
+from emulation.cloudformation import SIGNATURE, LambdaContext, ResponseEndpoint, make_event
 from tests.unit.conftest import Invoke
 
 QUAY = {"EcrRepositoryPrefix": "quay", "UpstreamRegistryUrl": "quay.io"}

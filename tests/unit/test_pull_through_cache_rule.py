@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_event
+from emulation.moto_ecr import faults
 from tests.conftest import create_secret
-from tests.moto_ecr import faults
-from tests.support.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_event
 from tests.unit.conftest import Invoke
 
 ECR_PUBLIC = {"EcrRepositoryPrefix": "ecr-public", "UpstreamRegistryUrl": "public.ecr.aws"}

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.moto_ecr import faults
-from tests.support.cloudformation import ResponseEndpoint, make_event
+from emulation.cloudformation import ResponseEndpoint, make_event
+from emulation.moto_ecr import faults
 from tests.unit.conftest import Invoke
 
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf"

@@ -8,8 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from tools.local_stack.aws import LocalAws, registry_repositories
-from tools.local_stack.player import StackResult
+from tools.stack_player.aws import LocalAws, registry_repositories
+from tools.stack_player.player import StackResult
 
 
 @dataclass

@@ -6,8 +6,8 @@ import socket
 
 from moto.server import ThreadedMotoServer
 
-from tests import moto_ecr
-from tests.support.cloudformation import ACCOUNT_ID, REGION
+from emulation import moto_ecr
+from emulation.cloudformation import ACCOUNT_ID, REGION
 
 # What every process that plays against the local endpoint needs: fake credentials (never real ones) in our account
 # and Region. Endpoint URLs come on top, once the servers are up.

@@ -21,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tests.support.cloudformation import LambdaContext, ResponseEndpoint, as_cloudformation_sends
-from tools.local_stack.aws import ACCOUNT_ID, REGION
-from tools.local_stack.native import native_attribute, native_name
-from tools.local_stack.state import ResourceRecord, StackState
-from tools.local_stack.template import Renderer, Template, TemplateError
+from emulation.cloudformation import LambdaContext, ResponseEndpoint, as_cloudformation_sends
+from tools.stack_player.aws import ACCOUNT_ID, REGION
+from tools.stack_player.native import native_attribute, native_name
+from tools.stack_player.state import ResourceRecord, StackState
+from tools.stack_player.template import Renderer, Template, TemplateError
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tools.local_stack.aws import ACCOUNT_ID, REGION
+from tools.stack_player.aws import ACCOUNT_ID, REGION
 
 # The property that names a resource, when the template sets it; Ref returns that name.
 NAME_PROPERTIES = {

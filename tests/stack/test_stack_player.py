@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from emulation.moto_ecr import faults
 from tests.conftest import create_secret
-from tests.moto_ecr import faults
 from tests.stack.conftest import ROOT, Play
-from tools.local_stack import LocalAws, RunResult, render
-from tools.local_stack.state import load_state
+from tools.stack_player import LocalAws, RunResult, render
+from tools.stack_player.state import load_state
 
 DEFAULT_RULES = {"ecr-public": "public.ecr.aws", "k8s": "registry.k8s.io", "quay": "quay.io"}
 

@@ -1,4 +1,4 @@
-"""python -m tools.local_stack: play template.yaml's stack against a local AWS (see docs/local.md)."""
+"""python -m tools.stack_player: play template.yaml's stack against a local AWS (see docs/local.md)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ import os
 import sys
 from pathlib import Path
 
-from tools.local_stack.aws import LocalAws
-from tools.local_stack.config import ConfigError
-from tools.local_stack.report import Progress, render
-from tools.local_stack.runner import Options, run
-from tools.local_stack.template import Template, TemplateError
+from tools.stack_player.aws import LocalAws
+from tools.stack_player.config import ConfigError
+from tools.stack_player.report import Progress, render
+from tools.stack_player.runner import Options, run
+from tools.stack_player.template import Template, TemplateError
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tools.local_stack", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.stack_player", description=__doc__)
     parser.add_argument("--template", type=Path, default=Path("template.yaml"), help="default: template.yaml")
     parser.add_argument("--config-file", type=Path, help="samconfig.toml (default: next to the template)")
     parser.add_argument("--config-env", default="default", help="samconfig.toml environment (default: default)")

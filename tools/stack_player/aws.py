@@ -20,27 +20,17 @@ import requests
 from moto.ecr.models import ecr_backends
 from moto.secretsmanager.models import secretsmanager_backends
 
-from tests import moto_ecr
-from tests.moto_ecr import faults
-from tests.support.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, start_response_endpoint
-from tests.support.lambda_emulator import start_lambda_emulator
-from tests.support.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server
+from emulation import moto_ecr
+from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, start_response_endpoint
+from emulation.lambda_emulator import start_lambda_emulator
+from emulation.moto_ecr import faults
+from emulation.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server
 
 __all__ = ["ACCOUNT_ID", "REGION", "LocalAws"]
 
 SECRET_ARN = re.compile(r"^arn:aws[\w-]*:secretsmanager:[\w-]+:\d{12}:secret:(?P<id>.+)$")
 # A stub secret for a credential the local endpoint cannot read: ECR only checks its shape.
 STUB_SECRET_VALUE = json.dumps({"username": "local-stack", "accessToken": "not-a-real-token"})
-
-# Starts the Lambda Invoke emulator and returns its URL and how to stop it.
-LambdaEmulatorStarter = Callable[[], tuple[str, Callable[[], None]]]
-
-
-def default_lambda_emulator() -> tuple[str, Callable[[], None]]:
-    """The local Lambda Invoke endpoint (tests/support/lambda_emulator.py) serving the provider's handler, so that
-    a request it continues in an asynchronous self-invocation runs here too."""
-    emulator = start_lambda_emulator()
-    return emulator.url, emulator.close
 
 
 @dataclass
@@ -51,19 +41,18 @@ class LocalAws:
     _stops: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
-    def start(
-        cls, lambda_emulator: Callable[[], tuple[str, Callable[[], None]] | None] = default_lambda_emulator
-    ) -> LocalAws:
-        """Start everything and point this process's AWS clients at it (the handler creates its clients later)."""
+    def start(cls) -> LocalAws:
+        """Start everything and point this process's AWS clients at it (the handler creates its clients later).
+        The Lambda Invoke emulator serves the provider's handler, so that a request it continues in an
+        asynchronous self-invocation runs here too."""
         server, moto_url = start_moto_server()
         responses = start_response_endpoint()
         local = cls(moto_url=moto_url, responses=responses, _stops=[server.stop, responses.close])
         os.environ.update(local.environment())
-        emulator = lambda_emulator()
-        if emulator is not None:
-            local.lambda_url, stop = emulator
-            local._stops.append(stop)
-            os.environ["AWS_ENDPOINT_URL_LAMBDA"] = local.lambda_url
+        emulator = start_lambda_emulator()
+        local.lambda_url = emulator.url
+        local._stops.append(emulator.close)
+        os.environ["AWS_ENDPOINT_URL_LAMBDA"] = emulator.url
         return local
 
     def environment(self) -> dict[str, str]:

@@ -7,12 +7,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.local_stack.aws import LocalAws
-from tools.local_stack.config import load_config
-from tools.local_stack.player import Hooks, Player, StackResult
-from tools.local_stack.report import Progress, Registry
-from tools.local_stack.state import ResourceRecord, load_exports, load_state, save_state
-from tools.local_stack.template import Template, TemplateError, resolve_parameters
+from tools.stack_player.aws import LocalAws
+from tools.stack_player.config import load_config
+from tools.stack_player.player import Hooks, Player, StackResult
+from tools.stack_player.report import Progress, Registry
+from tools.stack_player.state import ResourceRecord, load_exports, load_state, save_state
+from tools.stack_player.template import Template, TemplateError, resolve_parameters
 
 RULE_TYPE = "Custom::PullThroughCacheRule"
 
