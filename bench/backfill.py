@@ -95,6 +95,7 @@ def main() -> None:
             "AWS_ENDPOINT_URL": endpoint_url,
             "SSL_CERT_FILE": responses.ca_file,
             "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_METRICS_DISABLED": "true",  # the report, not a line of EMF JSON per invocation
         }
     )
     lambda_service = start_lambda_emulator(timeout_seconds=options.lambda_timeout)

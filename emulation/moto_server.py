@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 
 from moto.server import ThreadedMotoServer
@@ -29,6 +30,7 @@ def free_port() -> int:
 
 def start_moto_server() -> tuple[ThreadedMotoServer, str]:
     moto_ecr.install()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request on the console
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -14,7 +14,7 @@ CODE_URI ?= s3://change-me-code-bucket-$${AWS::Region}/ecr-pull-through-cache/pr
 EXPORT_PREFIX ?= ecr-pull-through-cache
 # Optional: a template already written by `sam package` (its CodeUri is an S3 URI); wins over CODE_URI.
 PACKAGED_TEMPLATE ?=
-STACKSET_TEMPLATE := .aws-sam/stackset/template.yaml
+STACKSET_TEMPLATE ?= .aws-sam/stackset/template.yaml
 
 .PHONY: checkov-venv checkov stackset-template
 
@@ -29,7 +29,7 @@ $(CHECKOV_STAMP):
 	@touch "$@"
 
 stackset-template: venv ## Render a transform-free template for StackSets (CODE_URI=s3://... or PACKAGED_TEMPLATE=...)
-	$(VENV_PY) tools/render_stackset.py --template "$(or $(PACKAGED_TEMPLATE),template.yaml)" \
+	$(VENV_PY) -m tools.render_stackset --template "$(or $(PACKAGED_TEMPLATE),template.yaml)" \
 	  $(if $(PACKAGED_TEMPLATE),,--code-uri '$(CODE_URI)') --export-prefix "$(EXPORT_PREFIX)" \
 	  --output "$(STACKSET_TEMPLATE)"
 	$(VENV)/bin/cfn-lint "$(STACKSET_TEMPLATE)"

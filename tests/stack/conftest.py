@@ -11,6 +11,7 @@ import pytest
 from emulation.cloudformation import ResponseEndpoint
 from emulation.moto_ecr import faults
 from tools.stack_player import LocalAws, Options, RunResult, run
+from tools.stack_player.progress import Progress
 
 ROOT = Path(__file__).resolve().parents[2]
 Play = Callable[..., RunResult]
@@ -30,11 +31,12 @@ def local_aws(
 
 @pytest.fixture
 def play(local_aws: LocalAws, tmp_path: Path) -> Play:
-    """One `make local` run: play(*"KEY=VALUE", delete=False, template=..., seed_repositories=0)."""
+    """One `make local` run: play(*"KEY=VALUE", delete=False, template=..., seed_repositories=0, progress=None)."""
 
-    def run_stack(*overrides: str, **options: Any) -> RunResult:
+    def run_stack(*overrides: str, progress: Progress | None = None, **options: Any) -> RunResult:
         options.setdefault("template", ROOT / "template.yaml")
         options.setdefault("samconfig", ROOT / "samconfig.toml")
-        return run(Options(parameter_overrides=list(overrides), state_dir=tmp_path / "state", **options), local_aws)
+        state_dir = tmp_path / "state"
+        return run(Options(parameter_overrides=list(overrides), state_dir=state_dir, **options), local_aws, progress)
 
     return run_stack

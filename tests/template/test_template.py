@@ -314,3 +314,29 @@ def test_samconfig_parameter_overrides_fit_the_template(template: dict[str, Any]
             assert allowed(spec["AllowedPattern"]).fullmatch(value), override
         if "MinValue" in spec:
             assert spec["MinValue"] <= int(value) <= spec["MaxValue"], override
+
+
+def test_every_constrained_parameter_says_what_it_accepts(template: dict[str, Any]) -> None:
+    """CloudFormation shows ConstraintDescription instead of the raw pattern when a value is refused."""
+    constraints = {"AllowedValues", "AllowedPattern", "MinLength", "MaxLength", "MinValue", "MaxValue"}
+    for name, spec in template["Parameters"].items():
+        if constraints & set(spec):
+            assert spec.get("ConstraintDescription", "").startswith("must "), name
+
+
+@pytest.mark.parametrize(
+    ("name", "lowest", "highest"),
+    [("UntaggedImageExpiryDays", 1, 3650), ("MaxImagesPerRepository", 1, 10000), ("ResourceTimeoutSeconds", 60, 3600)],
+)
+def test_whole_number_parameters_accept_exactly_their_range(
+    template: dict[str, Any], name: str, lowest: int, highest: int
+) -> None:
+    """A Number parameter would take 1.5 (ECR then refuses countNumber): these are digit patterns over a range."""
+    spec = template["Parameters"][name]
+    pattern = allowed(spec["AllowedPattern"])
+    accepted = [number for number in range(highest * 2) if pattern.fullmatch(str(number))]
+    assert accepted == list(range(lowest, highest + 1))
+    assert pattern.fullmatch(str(spec["Default"]))
+    for bad in (f"{lowest}.0", "1.5", f"0{lowest}", f" {lowest}", "-1", ""):
+        assert not pattern.fullmatch(bad), bad
+    assert f"from {lowest} to {highest}" in spec["ConstraintDescription"]

@@ -3,16 +3,22 @@ local endpoint cannot read, play the stack (or delete it), seed repositories, ke
 
 from __future__ import annotations
 
-import time
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tools.stack_player.aws import LocalAws
-from tools.stack_player.config import load_config
+from tools.stack_player.config import DeployConfig, load_config
 from tools.stack_player.player import Hooks, Player, StackResult
-from tools.stack_player.report import Progress, Registry
+from tools.stack_player.progress import Progress
+from tools.stack_player.report import Registry
 from tools.stack_player.state import ResourceRecord, load_exports, load_state, save_state
-from tools.stack_player.template import Template, TemplateError, resolve_parameters
+from tools.stack_player.template import Template, resolve_parameters
 
 RULE_TYPE = "Custom::PullThroughCacheRule"
 
@@ -26,6 +32,8 @@ class Options:
     state_dir: Path = Path(".local-stack")
     seed_repositories: int = 0
     delete: bool = False
+    # Restore the registry from the state folder before the run and save it after (moto forgets it on exit).
+    keep_registry: bool = False
 
 
 @dataclass
@@ -39,35 +47,75 @@ class RunResult:
         return self.stack.succeeded
 
 
-def run(options: Options, aws: LocalAws, progress: Progress | None = None) -> RunResult:
-    """Play the stack once against `aws` (whose environment this process's AWS clients must already use).
-    Raises ConfigError or TemplateError when the template or samconfig.toml cannot be read."""
-    progress = progress or Progress(None)
+@dataclass(frozen=True)
+class Plan:
+    """What a run plays: the template, its samconfig.toml environment, and the parameter values (None for a
+    delete, which needs none)."""
+
+    template: Template
+    config: DeployConfig
+    parameters: dict[str, Any] | None
+
+
+def plan(options: Options) -> Plan:
+    """Read the template, samconfig.toml and the parameters, before anything starts. Raises ConfigError, or
+    TemplateError (ParameterError naming each parameter at fault)."""
     template = Template.load(options.template)
     samconfig = options.samconfig or options.template.parent / "samconfig.toml"
     config = load_config(samconfig, options.config_env, options.parameter_overrides, options.template.stem)
-    state = load_state(options.state_dir, config.stack_name)
-    notes: list[str] = []
+    parameters = None if options.delete else resolve_parameters(template, config.parameter_overrides)
+    return Plan(template, config, parameters)
+
+
+def run(options: Options, aws: LocalAws, progress: Progress | None = None) -> RunResult:
+    """Play the stack once against `aws` (whose environment this process's AWS clients must already use).
+    Raises ConfigError or TemplateError, before anything changes, when the template, samconfig.toml or a
+    parameter cannot be used."""
+    progress = progress or Progress(None)
+    planned = plan(options)
+    stack_name, parameters = planned.config.stack_name, planned.parameters
+    if options.keep_registry:
+        aws.restore_registry(options.state_dir / "registry.json", progress)
+    state = load_state(options.state_dir, stack_name)
     seeding = _Seeding(aws, options.seed_repositories, progress)
-    hooks = Hooks(before_custom=seeding.before_custom, waiting=_WaitingBar(aws, progress).show)
-    player = Player(template, state, aws.responses, hooks, imports=load_exports(options.state_dir, config.stack_name))
-    if options.delete:
+    hooks = Hooks(before_custom=seeding.before_custom, backlog=aws.lifecycle_policy_counts, invocations=aws.invocations)
+    imports = load_exports(options.state_dir, stack_name)
+    player = Player(planned.template, state, aws.responses, hooks, imports=imports, progress=progress)
+    if parameters is None:
         result = player.delete()
+        notes = aws.delete_stub_secrets(stack_name) if result.succeeded else []
     else:
-        try:
-            parameters = resolve_parameters(template, config.parameter_overrides)
-        except TemplateError as error:
-            result = StackResult(config.stack_name, "VALIDATION_FAILED", succeeded=False, warnings=[str(error)])
-            return RunResult(result, Registry.read(aws))
-        stubbed = aws.ensure_secrets(value for value in parameters.values() if isinstance(value, str))
-        notes += [f"created a stub secret for {arn} (the local endpoint cannot read the real one)" for arn in stubbed]
+        notes = aws.ensure_secrets((value for value in parameters.values() if isinstance(value, str)), stack_name)
         result = player.deploy(parameters)
         seeding.at_end(state.resources)
-    progress.done()
-    save_state(options.state_dir, state)
+    with interrupts_deferred():  # the stack and the registry are saved together, or neither is
+        save_state(options.state_dir, state)
+        if options.keep_registry:
+            aws.save_registry(options.state_dir / "registry.json", progress)
     if seeding.count:
         notes.append(f"seeded {seeding.count} cached repositories under {', '.join(seeding.prefixes)}")
-    return RunResult(result, Registry.read(aws), notes)
+    return RunResult(result, Registry.read(aws, progress), notes)
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C during the block takes effect when it ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def defer(signum: int, frame: object) -> None:
+        received.append(signum)
+        print("Ctrl-C: stopping once the state is saved", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, defer)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 class _Seeding:
@@ -89,30 +137,4 @@ class _Seeding:
             return
         self._done = True
         self.prefixes = [record.physical_id for record in records.values() if record.resource_type == RULE_TYPE]
-
-        def show(done: int, total: int) -> None:
-            self.progress.bar("Seeding repositories", done, total, f"{done}/{total}")
-
-        self.count = self.aws.seed_repositories(self.prefixes, self.wanted, show)
-        self.progress.done()
-
-
-class _WaitingBar:
-    """While an answer takes more than a second: time waited against ServiceTimeout, and how many repositories
-    have a lifecycle policy (a backfill at work), counted once a second."""
-
-    def __init__(self, aws: LocalAws, progress: Progress) -> None:
-        self.aws, self.progress = aws, progress
-        self._counted_at = 0.0
-        self._counts = ""
-
-    def show(self, logical_id: str, waited: float, timeout: float) -> None:
-        if waited < 1.0 or self.progress.stream is None:
-            return
-        if time.monotonic() - self._counted_at > 1.0:
-            with_policy, total = self.aws.lifecycle_policy_counts()
-            self._counts = f", lifecycle policy on {with_policy}/{total} repositories" if total else ""
-            self._counted_at = time.monotonic()
-        self.progress.bar(
-            f"Waiting for {logical_id}", waited, timeout, f"{waited:.0f}s of {timeout:.0f}s{self._counts}"
-        )
+        self.count = self.aws.seed_repositories(self.prefixes, self.wanted, self.progress)
