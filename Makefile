@@ -51,7 +51,7 @@ define setup_venv
 	echo "$(1): ready in $$(( elapsed / 10 )).$$(( elapsed % 10 )) s"
 endef
 
-.PHONY: help venv test unit integration template-test lint format build deploy bench clean distclean
+.PHONY: help venv test unit integration stack-test template-test lint format build deploy bench clean distclean
 
 help: ## List the targets
 	@echo "Usage: make <target> [ENV=default|prod]"
@@ -64,14 +64,17 @@ $(VENV_STAMP): requirements-dev.txt
 	$(call setup_venv,$(VENV),-r requirements-dev.txt,requirements-dev.txt ($(shell grep -c '==' requirements-dev.txt) pinned packages))
 	@touch "$@"
 
-test: venv ## Run every test (unit, integration, template) in parallel
+test: venv ## Run every test (unit, handler, integration, stack, template) in parallel
 	$(VENV_PY) -m pytest -n auto tests $(PYTEST_ARGS)
 
-unit: venv ## Run the unit tests only
-	$(VENV_PY) -m pytest -n auto tests -m "not integration and not template" $(PYTEST_ARGS)
+unit: venv ## Run the in-process tests: pure functions, the handler against in-process moto, the ECR emulation
+	$(VENV_PY) -m pytest -n auto tests -m "not integration and not stack and not template" $(PYTEST_ARGS)
 
 integration: venv ## Run the integration tests (handler over HTTP against a moto server)
 	$(VENV_PY) -m pytest -n auto tests -m integration $(PYTEST_ARGS)
+
+stack-test: venv ## Run the stack tests (whole stacks played by the local runner against a moto server)
+	$(VENV_PY) -m pytest -n auto tests -m stack $(PYTEST_ARGS)
 
 template-test: venv ## Run the template tests (cfn-lint, sam validate, sam build)
 	$(VENV_PY) -m pytest -n auto tests -m template $(PYTEST_ARGS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ECR"):
 @pytest.fixture
 def invoke(response_endpoint: ResponseEndpoint, fast_retries: None) -> Callable[..., dict[str, Any]]:
     """Run the Lambda handler on an event and return CloudFormation's one answer to it. The AWS it reaches is
-    the test's: moto in-process (tests/unit) or moto's server (tests/integration)."""
+    the test's: moto in-process (tests/handler) or moto's server (tests/integration)."""
     from ecr_cache_provider import handler
     from emulation.cloudformation import LambdaContext
 
@@ -35,6 +36,14 @@ def invoke(response_endpoint: ResponseEndpoint, fast_retries: None) -> Callable[
         return response_endpoint.wait_for(event["RequestId"])
 
     return run
+
+
+@pytest.fixture(scope="session")
+def built_function(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The provider as it ships: `sam build` output, once per test process."""
+    from tools import lambda_runtime
+
+    return lambda_runtime.sam_build(tmp_path_factory.mktemp("sam") / "build")
 
 
 @pytest.fixture(scope="session")

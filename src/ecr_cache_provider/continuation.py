@@ -9,7 +9,7 @@ starts the next step at once and keeps the event inside Lambda's own payload.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import boto3
@@ -24,9 +24,8 @@ MAX_INVOCATIONS = 100
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a long piece of work stands: its phase, the last item done, and the counts so far."""
+    """Where a long piece of work stands: the last item done, and the counts so far."""
 
-    phase: str
     cursor: str = ""
     updated: int = 0
     skipped: int = 0
@@ -35,7 +34,11 @@ class Progress:
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Progress | None:
         saved = event.get(PROGRESS_KEY)
-        return cls(**saved) if isinstance(saved, dict) else None
+        if not isinstance(saved, dict):
+            return None
+        # Fields this version does not know (an event from an earlier version) are left out.
+        known = {field.name for field in fields(cls)}
+        return cls(**{name: value for name, value in saved.items() if name in known})
 
 
 class ContinueLater(Exception):

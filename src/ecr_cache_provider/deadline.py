@@ -6,16 +6,11 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from ecr_cache_provider.resource import ResourceFailure
+from ecr_cache_provider.failures import DeadlineApproaching
 
 
 class LambdaContextLike(Protocol):
     def get_remaining_time_in_millis(self) -> int: ...
-
-
-class DeadlineApproaching(ResourceFailure):
-    """Raised before starting work that might not finish before the Lambda is stopped. A ResourceFailure, so
-    that what the request made so far is undone, or handed to the rollback, as for any other failure."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ecr_cache_provider.resource import ResourceFailure
+from ecr_cache_provider.failures import EcrError
 
 if TYPE_CHECKING:
     from ecr_cache_provider.deadline import Deadline
@@ -47,26 +47,29 @@ NOT_FOUND = frozenset(
 )
 
 
-class EcrError(ResourceFailure):
-    """An ECR error that is the answer, not a transient fault."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}" if message else code)
-        self.code = code
-
-
 @dataclass(frozen=True)
-class CacheRule:
-    """A pull-through cache rule as ECR describes it."""
+class RuleSettings:
+    """What makes a pull-through cache rule: what CreatePullThroughCacheRule takes."""
 
     ecr_repository_prefix: str
     upstream_registry_url: str
-    upstream_registry: str | None
-    credential_arn: str | None
-    custom_role_arn: str | None
-    upstream_repository_prefix: str | None
-    registry_id: str
-    created_at: datetime | None
+    upstream_registry: str | None = None
+    credential_arn: str | None = None
+    custom_role_arn: str | None = None
+    upstream_repository_prefix: str | None = None
+
+    @property
+    def access(self) -> tuple[str | None, str | None]:
+        """How ECR authenticates upstream; UpdatePullThroughCacheRule changes this in place."""
+        return (self.credential_arn, self.custom_role_arn)
+
+
+@dataclass(frozen=True)
+class CacheRule(RuleSettings):
+    """A pull-through cache rule as ECR describes it."""
+
+    registry_id: str = ""
+    created_at: datetime | None = None
 
     @classmethod
     def from_api(cls, rule: dict[str, Any]) -> CacheRule:
@@ -88,6 +91,25 @@ class Validation:
     failure: str
 
 
+@dataclass(frozen=True)
+class CreationTemplate:
+    """A repository creation template, with the settings this provider manages."""
+
+    prefix: str
+    description: str = ""
+    lifecycle_policy: str = ""
+    applied_for: tuple[str, ...] = ()
+
+    @classmethod
+    def from_api(cls, template: dict[str, Any]) -> CreationTemplate:
+        return cls(
+            prefix=template["prefix"],
+            description=template.get("description", ""),
+            lifecycle_policy=template.get("lifecyclePolicy", ""),
+            applied_for=tuple(template.get("appliedFor", ())),
+        )
+
+
 class EcrGateway:
     """ECR operations the resource types need, each stopping in time for the Lambda to answer."""
 
@@ -102,12 +124,23 @@ class EcrGateway:
         rules = [CacheRule.from_api(rule) for rule in (response or {}).get("pullThroughCacheRules", [])]
         return next((rule for rule in rules if rule.ecr_repository_prefix == prefix), None)
 
-    def create_rule(self, **arguments: str) -> CacheRule:
-        response = self._call_retrying_secret("CreatePullThroughCacheRule", **arguments)
-        return CacheRule.from_api(response)
+    def create_rule(self, rule: RuleSettings) -> CacheRule:
+        arguments = _present(
+            ecrRepositoryPrefix=rule.ecr_repository_prefix,
+            upstreamRegistryUrl=rule.upstream_registry_url,
+            upstreamRegistry=rule.upstream_registry,
+            credentialArn=rule.credential_arn,
+            customRoleArn=rule.custom_role_arn,
+            upstreamRepositoryPrefix=rule.upstream_repository_prefix,
+        )
+        return CacheRule.from_api(self._call_retrying_secret("CreatePullThroughCacheRule", **arguments))
 
-    def update_rule(self, prefix: str, **arguments: str) -> None:
-        self._call_retrying_secret("UpdatePullThroughCacheRule", ecrRepositoryPrefix=prefix, **arguments)
+    def update_rule_access(self, rule: RuleSettings) -> None:
+        """Set the rule's credential and role to those of `rule`; its upstream cannot change in place."""
+        access = _present(credentialArn=rule.credential_arn, customRoleArn=rule.custom_role_arn)
+        self._call_retrying_secret(
+            "UpdatePullThroughCacheRule", ecrRepositoryPrefix=rule.ecr_repository_prefix, **access
+        )
 
     def delete_rule(self, prefix: str) -> bool:
         """Delete the rule; False when there was none."""
@@ -144,16 +177,20 @@ class EcrGateway:
 
     # Repository creation templates
 
-    def find_template(self, prefix: str) -> dict[str, Any] | None:
+    def find_template(self, prefix: str) -> CreationTemplate | None:
         response = self._call("DescribeRepositoryCreationTemplates", prefixes=[prefix])
-        templates = response.get("repositoryCreationTemplates", [])
-        return next((template for template in templates if template.get("prefix") == prefix), None)
+        templates = [
+            CreationTemplate.from_api(template) for template in response.get("repositoryCreationTemplates", [])
+        ]
+        return next((template for template in templates if template.prefix == prefix), None)
 
-    def create_template(self, prefix: str, **settings: Any) -> None:
-        self._call("CreateRepositoryCreationTemplate", prefix=prefix, **settings)
+    def create_template(self, template: CreationTemplate) -> None:
+        applied_for = list(template.applied_for)
+        self._call("CreateRepositoryCreationTemplate", **_template_settings(template), appliedFor=applied_for)
 
-    def update_template(self, prefix: str, **settings: Any) -> None:
-        self._call("UpdateRepositoryCreationTemplate", prefix=prefix, **settings)
+    def update_template(self, template: CreationTemplate) -> None:
+        """Update the description and lifecycle policy; what the template applies to stays as it was made."""
+        self._call("UpdateRepositoryCreationTemplate", **_template_settings(template))
 
     def delete_template(self, prefix: str) -> None:
         self._call_unless_missing("DeleteRepositoryCreationTemplate", prefix=prefix)
@@ -194,3 +231,16 @@ class EcrGateway:
 
 def _snake_case(operation: str) -> str:
     return "".join(f"_{char.lower()}" if char.isupper() else char for char in operation).lstrip("_")
+
+
+def _present(**values: str | None) -> dict[str, str]:
+    """The arguments that have a value: ECR takes an absent setting as unset, an empty one as invalid."""
+    return {name: value for name, value in values.items() if value}
+
+
+def _template_settings(template: CreationTemplate) -> dict[str, str]:
+    return {
+        "prefix": template.prefix,
+        "description": template.description,
+        "lifecyclePolicy": template.lifecycle_policy,
+    }

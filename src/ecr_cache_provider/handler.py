@@ -1,125 +1,26 @@
-"""The Lambda entry point: crhelper answers CloudFormation, Powertools logs and counts, and each request goes
-to the module of its ResourceType."""
+"""The Lambda entry point. It imports only the standard library and crhelper before its responder exists, so that
+a failure to load anything else (Powertools, the schema validator, a resource module, a missing library in the
+package) is still answered FAILED, naming what is missing, instead of leaving the stack waiting for an hour."""
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from ecr_cache_provider.observability import count_outcome, logger, metrics
 from ecr_cache_provider.responder import CloudFormationResponder
 
 helper = CloudFormationResponder()
 
 try:
-    # Everything that can fail at import comes after the responder exists, so such a failure is still answered.
-    from ecr_cache_provider import cache_lifecycle_policy, continuation, pull_through_cache_rule
-    from ecr_cache_provider.continuation import ContinueLater, Progress
-    from ecr_cache_provider.deadline import Deadline
-    from ecr_cache_provider.ecr import EcrGateway
-    from ecr_cache_provider.resource import Request, ResourceFailure, issued_at
-
-    RESOURCE_TYPES: dict[str, ModuleType] = {
-        module.RESOURCE_TYPE: module for module in (pull_through_cache_rule, cache_lifecycle_policy)
-    }
-except Exception as error:  # any import failure must become a FAILED answer, never a silent stack
-    logger.exception("The provider failed to load")
+    from ecr_cache_provider import dispatch
+except Exception as error:
     helper.init_failure(error)
+    dispatch = None  # type: ignore[assignment]
+else:
+    dispatch.attach(helper)
 
 
-@logger.inject_lambda_context(correlation_id_path="RequestId", clear_state=True)
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
-    logger.append_keys(
-        RequestId=event.get("RequestId"),
-        LogicalResourceId=event.get("LogicalResourceId"),
-        ResourceType=event.get("ResourceType"),
-        RequestType=event.get("RequestType"),
-    )
-    # Never the whole event: its ResponseURL lets whoever holds it answer for the stack.
-    logger.debug(
-        "Received request",
-        extra={"PhysicalResourceId": event.get("PhysicalResourceId"), "properties": event.get("ResourceProperties")},
-    )
-    helper(event, context)
-
-
-def handle(event: dict[str, Any], context: LambdaContext) -> str:
-    """Carry out one request; what it returns is the physical id, what it raises becomes FAILED."""
-    request = _request(event, context)
-    try:
-        return _carry_out(request, event, context)
-    except Exception as error:
-        count_outcome(request.resource_type, request.request_type, "Failed")
-        if request.request_type == "Create":
-            failed_id = error.physical_id if isinstance(error, ResourceFailure) else None
-            helper.PhysicalResourceId = failed_id or request.failed_create_id
-        if isinstance(error, ResourceFailure):
-            raise
-        logger.exception("Unexpected error")
-        raise ResourceFailure(f"Unexpected {type(error).__name__}: {error}") from error
-
-
-def _carry_out(request: Request, event: dict[str, Any], context: LambdaContext) -> str:
-    resource = RESOURCE_TYPES.get(request.resource_type)
-    if resource is None:
-        if request.request_type != "Delete":
-            raise ResourceFailure(
-                f"Unsupported resource type {request.resource_type!r}; this provider serves "
-                + ", ".join(RESOURCE_TYPES)
-            )
-        physical_id = request.physical_id  # nothing of an unknown type was ever made; failing would wedge the stack
+def lambda_handler(event: dict[str, Any], context: Any) -> None:
+    if dispatch is None:
+        helper(event, context)  # answers FAILED with the load error
     else:
-        ecr = EcrGateway(request.deadline, request.region or None)
-        try:
-            if request.request_type == "Delete":
-                resource.delete(request, ecr)
-                physical_id = request.physical_id
-            else:
-                operation = resource.create if request.request_type == "Create" else resource.update
-                result = operation(request, ecr)
-                helper.Data.update(result.data)
-                physical_id = result.physical_id
-        except ContinueLater as pending:
-            _hand_off(event, context, request, pending)
-            return pending.physical_id
-    count_outcome(request.resource_type, request.request_type, "Succeeded")
-    return str(physical_id)
-
-
-def _hand_off(event: dict[str, Any], context: LambdaContext, request: Request, pending: ContinueLater) -> None:
-    """Pass the rest of the work to a follow-up invocation, which will answer; this one does not."""
-    if pending.progress.invocation >= continuation.MAX_INVOCATIONS:
-        raise ResourceFailure(
-            f"Gave up after {pending.progress.invocation} invocations without finishing", pending.physical_id
-        )
-    logger.info("Continuing in a follow-up invocation", extra={"progress": pending.progress})
-    try:
-        continuation.hand_off(event, context.invoked_function_arn, pending.progress)
-    except Exception as error:
-        raise ResourceFailure(f"Could not continue in a follow-up invocation: {error}", pending.physical_id) from error
-    count_outcome(request.resource_type, request.request_type, "Continued")
-    helper.hand_off()
-
-
-helper.create(handle)
-helper.update(handle)
-helper.delete(handle)
-
-
-def _request(event: dict[str, Any], context: LambdaContext) -> Request:
-    return Request(
-        request_type=event["RequestType"],
-        resource_type=event.get("ResourceType", ""),
-        logical_id=event.get("LogicalResourceId", ""),
-        stack_id=event.get("StackId", ""),
-        request_id=event.get("RequestId", ""),
-        properties=dict(event.get("ResourceProperties") or {}),
-        old_properties=dict(event.get("OldResourceProperties") or {}),
-        physical_id=event.get("PhysicalResourceId", ""),
-        deadline=Deadline.from_context(context),
-        issued_at=issued_at(event.get("ResponseURL", "")),
-        progress=Progress.from_event(event),
-    )
+        dispatch.serve(event, context)

@@ -10,6 +10,7 @@ from typing import Literal
 
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.ecr import EcrGateway
+from ecr_cache_provider.prefix import covers
 
 Outcome = Literal["updated", "skipped", "unchanged"]
 
@@ -19,11 +20,6 @@ CONCURRENCY = 8
 BATCH_SIZE = 64
 # Seconds of the invocation kept back (beyond the answer margin) to finish a batch and hand off the rest.
 HAND_OFF_SECONDS = 30.0
-
-
-def covers(prefix: str, repository: str) -> bool:
-    """`docker-hub` covers `docker-hub/library/nginx`, never `docker-hubx/...`; ROOT covers every repository."""
-    return prefix == "ROOT" or repository.startswith(prefix + "/")
 
 
 def work_through(

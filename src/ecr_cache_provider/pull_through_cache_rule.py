@@ -17,16 +17,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from ecr_cache_provider.ecr import CacheRule, EcrError, EcrGateway
-from ecr_cache_provider.resource import (
-    PREFIX_PATTERN,
-    InvalidProperties,
-    Request,
-    ResourceFailure,
-    Result,
-    parse_properties,
-    without_trailing_slash,
-)
+from ecr_cache_provider.ecr import CacheRule, EcrGateway, RuleSettings
+from ecr_cache_provider.failures import EcrError, InvalidProperties, ResourceFailure
+from ecr_cache_provider.prefix import PREFIX_PATTERN, ROOT, is_prefix, without_trailing_slash
+from ecr_cache_provider.properties import parse_properties
+from ecr_cache_provider.resource_type import Request, RequestContext, Result
 
 logger = logging.getLogger(__name__)
 
@@ -93,36 +88,17 @@ REPLAY_CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
-class RuleProperties:
-    ecr_repository_prefix: str
-    upstream_registry_url: str
-    upstream_registry: str
-    credential_arn: str | None
-    custom_role_arn: str | None
-    upstream_repository_prefix: str | None
-    validate: bool
+class RuleProperties(RuleSettings):
+    """The rule's settings as the properties give them, and whether ECR should validate the upstream."""
 
-    @property
-    def access(self) -> tuple[str | None, str | None]:
-        """How ECR authenticates upstream; UpdatePullThroughCacheRule changes this in place."""
-        return (self.credential_arn, self.custom_role_arn)
+    validate: bool = True
 
     def matches(self, rule: CacheRule) -> bool:
         return (
             rule.upstream_registry_url == self.upstream_registry_url
             and (rule.upstream_registry or self.upstream_registry) == self.upstream_registry
-            and (rule.upstream_repository_prefix or "ROOT") == (self.upstream_repository_prefix or "ROOT")
-            and (rule.credential_arn, rule.custom_role_arn) == self.access
-        )
-
-    def create_arguments(self) -> dict[str, str]:
-        return _present(
-            ecrRepositoryPrefix=self.ecr_repository_prefix,
-            upstreamRegistryUrl=self.upstream_registry_url,
-            upstreamRegistry=self.upstream_registry,
-            credentialArn=self.credential_arn,
-            customRoleArn=self.custom_role_arn,
-            upstreamRepositoryPrefix=self.upstream_repository_prefix,
+            and (rule.upstream_repository_prefix or ROOT) == (self.upstream_repository_prefix or ROOT)
+            and rule.access == self.access
         )
 
 
@@ -151,7 +127,7 @@ def read_properties(raw: dict[str, Any], request: Request) -> RuleProperties:
     if upstream_prefix is not None:
         if registry != "ecr":
             raise InvalidProperties("UpstreamRepositoryPrefix is only used with the ecr upstream")
-        if prefix == "ROOT" and upstream_prefix != "ROOT":
+        if prefix == ROOT and upstream_prefix != ROOT:
             raise InvalidProperties("UpstreamRepositoryPrefix can be set only when EcrRepositoryPrefix is not ROOT")
         upstream_prefix = without_trailing_slash(upstream_prefix)
     if registry == "ecr" and not role and url_match.group(1) != request.account_id:
@@ -167,8 +143,9 @@ def read_properties(raw: dict[str, Any], request: Request) -> RuleProperties:
     )
 
 
-def create(request: Request, ecr: EcrGateway) -> Result:
+def create(context: RequestContext) -> Result:
     """Create the rule. A rule already at the prefix fails the request and is left exactly as it was."""
+    request, ecr = context.request, context.ecr
     wanted = read_properties(request.properties, request)
     try:
         return _result(_create_and_validate(wanted, ecr), request)
@@ -186,16 +163,17 @@ def create(request: Request, ecr: EcrGateway) -> Result:
     )
 
 
-def update(request: Request, ecr: EcrGateway) -> Result:
+def update(context: RequestContext) -> Result:
     """Change the rule: credentials in place, the upstream by replacement under the same prefix,
     and a new prefix by a new rule (a new physical id; CloudFormation then deletes the old one)."""
+    request, ecr = context.request, context.ecr
     wanted = read_properties(request.properties, request)
     if wanted.ecr_repository_prefix != request.physical_id:
         previous = ecr.find_rule(wanted.ecr_repository_prefix)
         if previous and wanted.matches(previous):
             # A rollback of a rename: the rule this resource had before is still there, exactly as wanted.
             return _result(previous, request)
-        return create(request, ecr)
+        return create(context)
 
     current = ecr.find_rule(wanted.ecr_repository_prefix)
     if current is None:
@@ -209,13 +187,13 @@ def update(request: Request, ecr: EcrGateway) -> Result:
     return _result(_replace(current, wanted, ecr), request)
 
 
-def delete(request: Request, ecr: EcrGateway) -> None:
+def delete(context: RequestContext) -> None:
     """Delete the rule this resource made. Already gone, or never made (a failed Create), is success."""
-    prefix = request.physical_id
-    if not _is_rule_prefix(prefix):
+    prefix = context.request.physical_id
+    if not (is_prefix(prefix) and 2 <= len(prefix) <= 30):
         logger.info("Nothing to delete: the physical id names no rule this resource made")
         return
-    ecr.delete_rule(prefix)
+    context.ecr.delete_rule(prefix)
 
 
 # How each change is made
@@ -223,9 +201,9 @@ def delete(request: Request, ecr: EcrGateway) -> None:
 
 def _can_update_in_place(current: CacheRule, wanted: RuleProperties) -> bool:
     """UpdatePullThroughCacheRule sets a credential or role; it cannot change the upstream or remove either."""
-    same_upstream = (current.upstream_registry_url, current.upstream_repository_prefix or "ROOT") == (
+    same_upstream = (current.upstream_registry_url, current.upstream_repository_prefix or ROOT) == (
         wanted.upstream_registry_url,
-        wanted.upstream_repository_prefix or "ROOT",
+        wanted.upstream_repository_prefix or ROOT,
     )
     removes_access = (current.credential_arn and not wanted.credential_arn) or (
         current.custom_role_arn and not wanted.custom_role_arn
@@ -235,7 +213,7 @@ def _can_update_in_place(current: CacheRule, wanted: RuleProperties) -> bool:
 
 def _create_and_validate(wanted: RuleProperties, ecr: EcrGateway) -> CacheRule:
     """Create the rule and, when asked, let ECR check the upstream accepts it; a rejected rule is removed again."""
-    rule = ecr.create_rule(**wanted.create_arguments())
+    rule = ecr.create_rule(wanted)
     try:
         _check_with_ecr(wanted, ecr)
     except ResourceFailure as failure:
@@ -246,8 +224,7 @@ def _create_and_validate(wanted: RuleProperties, ecr: EcrGateway) -> CacheRule:
 
 def _update_access_in_place(current: CacheRule, wanted: RuleProperties, ecr: EcrGateway) -> None:
     """Rotate the credential or role with UpdatePullThroughCacheRule: the rule never disappears."""
-    credential, role = wanted.access
-    ecr.update_rule(wanted.ecr_repository_prefix, **_present(credentialArn=credential, customRoleArn=role))
+    ecr.update_rule_access(wanted)
     try:
         _check_with_ecr(wanted, ecr)
     except ResourceFailure as failure:
@@ -262,18 +239,17 @@ def _replace(current: CacheRule, wanted: RuleProperties, ecr: EcrGateway) -> Cac
     try:
         return _create_and_validate(wanted, ecr)
     except ResourceFailure as failure:
-        _undo(lambda: ecr.create_rule(**_arguments_of(current)), failure)
+        _undo(lambda: ecr.create_rule(current), failure)
         raise
 
 
 def _restore(previous: CacheRule, ecr: EcrGateway) -> None:
     """Put the previous credential and role back; a rule that had neither can only be made again."""
-    access = _present(credentialArn=previous.credential_arn, customRoleArn=previous.custom_role_arn)
-    if access:
-        ecr.update_rule(previous.ecr_repository_prefix, **access)
+    if any(previous.access):
+        ecr.update_rule_access(previous)
     else:
         ecr.delete_rule(previous.ecr_repository_prefix)
-        ecr.create_rule(**_arguments_of(previous))
+        ecr.create_rule(previous)
 
 
 def _check_with_ecr(wanted: RuleProperties, ecr: EcrGateway) -> None:
@@ -287,13 +263,15 @@ def _check_with_ecr(wanted: RuleProperties, ecr: EcrGateway) -> None:
 
 
 def _undo(action: Callable[[], object], failure: ResourceFailure, physical_id: str | None = None) -> None:
-    """Undo a change after a failure. If the undo fails too, say so, and hand the rollback what to delete."""
+    """Undo a change after `failure`, which the caller then raises. If the undo fails too, raise a failure that
+    says so, chained to it, and hand the rollback what to delete."""
     try:
         action()
     except ResourceFailure as undo_failure:
         logger.error("Could not undo the change", extra={"error": str(undo_failure)})
-        failure.args = (f"{failure} (and undoing the change failed: {undo_failure})",)
-        failure.physical_id = physical_id
+        raise ResourceFailure(
+            f"{failure} (and undoing the change failed: {undo_failure})", physical_id
+        ) from undo_failure
 
 
 # Small helpers
@@ -309,7 +287,7 @@ def _result(rule: CacheRule, request: Request) -> Result:
         "UpstreamRegistryUrl": rule.upstream_registry_url,
         "UpstreamRegistry": rule.upstream_registry or _registry_for_url(rule.upstream_registry_url),
         "RegistryId": registry_id,
-        "RepositoryUriPrefix": host if prefix == "ROOT" else f"{host}/{prefix}",
+        "RepositoryUriPrefix": host if prefix == ROOT else f"{host}/{prefix}",
     }
     return Result(physical_id=prefix, data=data)
 
@@ -329,23 +307,4 @@ def _registry_for_url(url: str) -> str:
     raise InvalidProperties(
         f"Unsupported UpstreamRegistryUrl {url!r}: set UpstreamRegistry, or use one of public.ecr.aws, quay.io, "
         "registry.k8s.io, registry-1.docker.io, ghcr.io, registry.gitlab.com, <name>.azurecr.io, cgr.dev"
-    )
-
-
-def _is_rule_prefix(physical_id: str) -> bool:
-    return bool(re.match(PREFIX_PATTERN, physical_id)) and 2 <= len(physical_id) <= 30
-
-
-def _present(**values: str | None) -> dict[str, str]:
-    return {name: value for name, value in values.items() if value}
-
-
-def _arguments_of(rule: CacheRule) -> dict[str, str]:
-    return _present(
-        ecrRepositoryPrefix=rule.ecr_repository_prefix,
-        upstreamRegistryUrl=rule.upstream_registry_url,
-        upstreamRegistry=rule.upstream_registry,
-        credentialArn=rule.credential_arn,
-        customRoleArn=rule.custom_role_arn,
-        upstreamRepositoryPrefix=rule.upstream_repository_prefix,
     )

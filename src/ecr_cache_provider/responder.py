@@ -5,6 +5,9 @@
 - No event or ResponseURL in the logs at any level (crhelper logs both at DEBUG), no 120 s sleep on Delete.
 - The answer stays under CloudFormation's 4,096-byte limit; FAILED answers carry no attributes.
 - An invocation can hand its work to a follow-up invocation and not answer at all.
+- When the provider failed to load, every request is answered FAILED with the error, except the rollback's Delete
+  of a failed Create, which has nothing to remove and is answered SUCCESS (so the stack does not wedge).
+- It imports only the standard library and crhelper: it must exist before anything that could fail to load.
 - No clients for crhelper's polling mode, which we do not use (its EventBridge rules would hold the ResponseURL).
 """
 
@@ -18,13 +21,15 @@ from typing import Any
 
 import crhelper
 
-from ecr_cache_provider.resource import FAILED_CREATE_PREFIX
-
 # crhelper's type stubs leave out the internals overridden here, so it is used untyped.
 CrHelperResource: Any = crhelper.CfnResource
 FAILED = "FAILED"
 MAX_RESPONSE_BYTES = 4096
 MAX_REASON_CHARACTERS = 256  # crhelper keeps only the tail of a longer Reason; we keep the head, which names the cause
+
+# A failed Create answers this id. It is not a valid name of anything we manage, so the Delete that
+# follows in the rollback can recognise it and remove nothing.
+FAILED_CREATE_PREFIX = "failed-create:"
 
 
 class CloudFormationResponder(CrHelperResource):  # type: ignore[misc]
@@ -34,6 +39,7 @@ class CloudFormationResponder(CrHelperResource):  # type: ignore[misc]
     PhysicalResourceId: str
     Data: dict[str, Any]
     _event: dict[str, Any]
+    _init_failed: BaseException | None
 
     def __init__(self) -> None:
         # crhelper makes Lambda, EventBridge and CloudWatch Logs clients for its polling mode, which we do not use;
@@ -56,7 +62,18 @@ class CloudFormationResponder(CrHelperResource):  # type: ignore[misc]
     def __call__(self, event: dict[str, Any], context: Any) -> None:
         self._answered = False
         self._handed_off = False
-        super().__call__(event, context)
+        load_failure = self._init_failed
+        if load_failure is not None and _deletes_a_failed_create(event):
+            self._init_failed = None  # nothing was made, so nothing of the provider is needed to answer
+            self.delete(lambda event, context: None)
+        try:
+            super().__call__(event, context)
+        finally:
+            self._init_failed = load_failure
+
+    def init_failure(self, error: BaseException) -> None:
+        """The provider could not be loaded: every request is answered FAILED with this Reason."""
+        super().init_failure(RuntimeError(f"The provider failed to load: {type(error).__name__}: {error}"))
 
     def hand_off(self) -> None:
         """This invocation passed the request on to another one, which will answer."""
@@ -94,6 +111,12 @@ class CloudFormationResponder(CrHelperResource):  # type: ignore[misc]
             "NoEcho": self.NoEcho,
         }
         return len(json.dumps(body).encode())
+
+
+def _deletes_a_failed_create(event: dict[str, Any]) -> bool:
+    return event.get("RequestType") == "Delete" and str(event.get("PhysicalResourceId", "")).startswith(
+        FAILED_CREATE_PREFIX
+    )
 
 
 def _shorten(text: str) -> str:

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 import requests
 
+from emulation.cloudformation import ResponseEndpoint
 from emulation.lambda_emulator import LambdaEmulator, start_lambda_emulator
 from emulation.moto_ecr import faults
+from tools import lambda_runtime
 
 Invoke = Callable[..., dict[str, Any]]
+
+# For tests that throttle: a built package's process waits botocore's real backoff, which `fast_retries` shrinks only
+# in this process.
+IN_PROCESS_ONLY = pytest.mark.parametrize("invoke", ["in-process"], indirect=True)
 
 
 @pytest.fixture
@@ -35,10 +42,30 @@ def secrets(aws_endpoint: str) -> Any:
     return boto3.client("secretsmanager", endpoint_url=aws_endpoint)
 
 
-@pytest.fixture
-def invoke(aws_endpoint: str, invoke: Invoke) -> Invoke:
-    """The shared `invoke`, with every client on the moto server."""
-    return invoke
+@pytest.fixture(
+    params=[
+        "in-process",
+        pytest.param("built-oldest", marks=pytest.mark.built),
+        pytest.param("built-newest", marks=pytest.mark.built),
+    ]
+)
+def invoke(
+    request: pytest.FixtureRequest, aws_endpoint: str, invoke: Invoke, response_endpoint: ResponseEndpoint
+) -> Invoke:
+    """The handler run on each request, with every client on the moto server: in this process (from src/), and as
+    it ships (the sam-built package in a clean python3.13 with only the oldest or the newest supported boto3)."""
+    if request.param == "in-process":
+        return invoke
+    function_dir: Path = request.getfixturevalue("built_function")
+    runtime = request.param.removeprefix("built-")
+    environment = lambda_runtime.lambda_environment(aws_endpoint, response_endpoint.ca_file)
+
+    def run(event: dict[str, Any], remaining_seconds: float = 300.0) -> dict[str, Any]:
+        invocation = lambda_runtime.invoke(function_dir, event, environment, runtime, remaining_seconds)
+        assert invocation.outcome == "returned", invocation.output
+        return response_endpoint.wait_for(event["RequestId"])
+
+    return run
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from emulation import moto_ecr
 from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, load_event, make_event
 from emulation.lambda_emulator import LambdaEmulator
 from emulation.moto_ecr import faults
-from tests.unit.test_cache_lifecycle_policy import policy
+from tests.integration.conftest import IN_PROCESS_ONLY
+from tests.unit.test_lifecycle_policy import policy
 
 pytestmark = pytest.mark.integration
 
@@ -84,6 +85,7 @@ def test_a_backfill_across_invocations_answers_once(
     assert ecr.describe_repository_creation_templates()["repositoryCreationTemplates"] == []
 
 
+@IN_PROCESS_ONLY
 def test_a_backfill_under_throttling_completes(
     invoke: Any, response_endpoint: ResponseEndpoint, ecr: Any, cached_repositories: list[str]
 ) -> None:

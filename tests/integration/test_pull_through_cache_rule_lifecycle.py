@@ -8,6 +8,7 @@ import pytest
 
 from emulation.cloudformation import ResponseEndpoint, load_event
 from emulation.moto_ecr import faults
+from tests.integration.conftest import IN_PROCESS_ONLY
 
 pytestmark = pytest.mark.integration
 
@@ -94,6 +95,7 @@ def test_rejected_credentials_roll_back_cleanly(
     assert rules(ecr) == {}
 
 
+@IN_PROCESS_ONLY
 def test_throttling_over_http_is_retried(
     invoke: Any, response_endpoint: ResponseEndpoint, ecr: Any, arns: dict[str, str]
 ) -> None:

@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.stack.conftest import ROOT
+
+pytestmark = pytest.mark.stack
 
 
 def test_ctrl_c_ends_with_one_line_and_keeps_the_last_state(tmp_path: Path) -> None:

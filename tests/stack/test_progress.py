@@ -6,9 +6,13 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
+
 from emulation.moto_ecr import faults
 from tests.stack.conftest import Play
 from tools.stack_player.progress import Progress
+
+pytestmark = pytest.mark.stack
 
 
 class Clock:

@@ -20,6 +20,8 @@ from tools.stack_player.progress import Progress
 from tools.stack_player.state import load_state
 from tools.stack_player.template import ParameterError, Template
 
+pytestmark = pytest.mark.stack
+
 DEFAULT_RULES = {"ecr-public": "public.ecr.aws", "k8s": "registry.k8s.io", "quay": "quay.io"}
 
 

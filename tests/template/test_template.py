@@ -122,20 +122,6 @@ def test_sam_validate_lint_passes() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_sam_build_packages_the_provider_without_boto3(tmp_path: Path) -> None:
-    build_dir = tmp_path / "build"
-    result = run_sam("build", "--template-file", str(TEMPLATE), "--build-dir", str(build_dir))
-    assert result.returncode == 0, result.stdout + result.stderr
-
-    function_dir = build_dir / "ProviderFunction"
-    assert (function_dir / "ecr_cache_provider" / "handler.py").is_file()
-    assert (function_dir / "crhelper").is_dir()
-    assert (function_dir / "aws_lambda_powertools").is_dir()
-    # boto3 and botocore come from the python3.13 runtime: bundling them would only grow the package.
-    assert not (function_dir / "boto3").exists()
-    assert not (function_dir / "botocore").exists()
-
-
 # --- Structure ------------------------------------------------------------------------------------------
 
 
@@ -151,6 +137,40 @@ def test_every_custom_resource_has_service_token_and_timeout(template: dict[str,
         assert props.get("ServiceTimeout") == {"Ref": "ResourceTimeoutSeconds"}, logical_id
         assert props.get("ServiceToken") == {"Fn::GetAtt": ["ProviderFunction", "Arn"]}, logical_id
         assert "ProviderLogGroup" in as_list(resource.get("DependsOn", [])), logical_id
+
+
+# Parameters that take a whole number in a range (lowest, highest): String parameters with a digit pattern, since a
+# Number parameter cannot have one and would take 1.5 (which ECR then refuses as a countNumber).
+WHOLE_NUMBERS = {
+    "UntaggedImageExpiryDays": (1, 3650),
+    "MaxImagesPerRepository": (1, 10000),
+    "ResourceTimeoutSeconds": (60, 3600),
+}
+
+
+def test_the_cache_lifecycle_policies_are_one_valid_policy(template: dict[str, Any]) -> None:
+    """The six LifecyclePolicyText blocks are the same text, and with the parameters' values a policy ECR accepts."""
+    from ecr_cache_provider.lifecycle_policy import read_policy
+
+    texts = {
+        logical_id: resource["Properties"]["LifecyclePolicyText"]["Fn::Sub"]
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "Custom::CacheLifecyclePolicy"
+    }
+    assert len(texts) == len(CACHE_RULES)
+    assert len(set(texts.values())) == 1, sorted(texts)
+
+    parameters = template["Parameters"]
+    for which in ("Default", "lowest", "highest"):
+        values = {
+            name: int(parameters[name]["Default"]) if which == "Default" else WHOLE_NUMBERS[name][which == "highest"]
+            for name in ("UntaggedImageExpiryDays", "MaxImagesPerRepository")
+        }
+        text = next(iter(texts.values()))
+        for name, value in values.items():
+            text = text.replace(f"${{{name}}}", str(value))
+        assert "${" not in text
+        assert read_policy(text)["rules"][1]["selection"]["countNumber"] == values["MaxImagesPerRepository"]
 
 
 @pytest.mark.parametrize("logical_id", sorted(CACHE_RULES))
@@ -324,10 +344,7 @@ def test_every_constrained_parameter_says_what_it_accepts(template: dict[str, An
             assert spec.get("ConstraintDescription", "").startswith("must "), name
 
 
-@pytest.mark.parametrize(
-    ("name", "lowest", "highest"),
-    [("UntaggedImageExpiryDays", 1, 3650), ("MaxImagesPerRepository", 1, 10000), ("ResourceTimeoutSeconds", 60, 3600)],
-)
+@pytest.mark.parametrize(("name", "lowest", "highest"), [(name, *ends) for name, ends in WHOLE_NUMBERS.items()])
 def test_whole_number_parameters_accept_exactly_their_range(
     template: dict[str, Any], name: str, lowest: int, highest: int
 ) -> None:

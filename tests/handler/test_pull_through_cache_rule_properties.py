@@ -8,7 +8,7 @@ import pytest
 
 from emulation.cloudformation import ResponseEndpoint, make_event
 from emulation.moto_ecr import faults
-from tests.unit.conftest import Invoke
+from tests.handler.conftest import Invoke
 
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf"
 OTHER_REGION_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf"

@@ -1,4 +1,5 @@
-"""Every bad lifecycle policy or property answers FAILED, names the rule and field, and changes nothing."""
+"""ECR's lifecycle policy grammar, called directly: what it accepts, what it converts, and the Reason for each
+policy ECR would reject. tests/handler plays the same bad policies through the handler."""
 
 from __future__ import annotations
 
@@ -9,10 +10,32 @@ from typing import Any
 
 import pytest
 
-from emulation.cloudformation import ResponseEndpoint, make_event
-from emulation.moto_ecr import faults
-from tests.unit.conftest import Invoke
-from tests.unit.test_cache_lifecycle_policy import policy
+from ecr_cache_provider.failures import InvalidProperties
+from ecr_cache_provider.lifecycle_policy import MAX_POLICY_LENGTH, policy_text, read_policy
+
+
+def policy(days: int = 14, keep: int = 50) -> dict[str, Any]:
+    return {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": f"Expire untagged images after {days} days",
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": days,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 2,
+                "description": f"Keep at most {keep} images",
+                "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep},
+                "action": {"type": "expire"},
+            },
+        ]
+    }
 
 
 def changed(change: Callable[[dict[str, Any]], Any]) -> str:
@@ -111,49 +134,52 @@ BAD_POLICIES: dict[str, tuple[str, str]] = {
     ),
 }
 
-BAD_PROPERTIES: dict[str, tuple[dict[str, Any], str]] = {
-    "prefix missing": ({"LifecyclePolicyText": json.dumps(policy())}, "Missing required property: RepositoryPrefix"),
-    "policy missing": ({"RepositoryPrefix": "quay"}, "Missing required property: LifecyclePolicyText"),
-    "prefix uppercase": (
-        {"RepositoryPrefix": "Quay", "LifecyclePolicyText": json.dumps(policy())},
-        "Invalid RepositoryPrefix 'Quay'",
-    ),
-    "prefix too long": (
-        {"RepositoryPrefix": "a" * 257, "LifecyclePolicyText": json.dumps(policy())},
-        "must be shorter than or equal to 256 characters",
-    ),
-    "unknown property": (
-        {"RepositoryPrefix": "quay", "LifecyclePolicyText": json.dumps(policy()), "Policy": "x"},
-        "Unknown property Policy",
-    ),
-    "boolean not a boolean": (
-        {"RepositoryPrefix": "quay", "LifecyclePolicyText": json.dumps(policy()), "OverwriteExistingPolicies": "yes"},
-        "Invalid OverwriteExistingPolicies 'yes': must be boolean",
-    ),
-}
-
-
-def assert_failed_and_unchanged(answer: dict[str, Any], reason: str, ecr: Any) -> None:
-    assert answer["Status"] == "FAILED"
-    assert reason in answer["Reason"]
-    assert answer["PhysicalResourceId"].startswith("failed-create:")
-    assert ecr.describe_repository_creation_templates()["repositoryCreationTemplates"] == []
-    assert faults.count("PutLifecyclePolicy") == faults.count("CreateRepositoryCreationTemplate") == 0
-
 
 @pytest.mark.parametrize(("text", "reason"), list(BAD_POLICIES.values()), ids=list(BAD_POLICIES))
-def test_bad_policy(invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any, text: str, reason: str) -> None:
-    properties = {"RepositoryPrefix": "quay", "LifecyclePolicyText": text}
+def test_bad_policy_is_rejected_with_its_reason(text: str, reason: str) -> None:
+    with pytest.raises(InvalidProperties) as raised:
+        read_policy(text)
 
-    answer = invoke(make_event(response_endpoint, "Create", properties, resource_type="Custom::CacheLifecyclePolicy"))
-
-    assert_failed_and_unchanged(answer, reason, ecr)
+    assert reason in str(raised.value)
 
 
-@pytest.mark.parametrize(("properties", "reason"), list(BAD_PROPERTIES.values()), ids=list(BAD_PROPERTIES))
-def test_bad_property(
-    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any, properties: dict[str, Any], reason: str
-) -> None:
-    answer = invoke(make_event(response_endpoint, "Create", properties, resource_type="Custom::CacheLifecyclePolicy"))
+def test_a_good_policy_reads_the_same_as_text_or_object() -> None:
+    assert read_policy(json.dumps(policy())) == policy()
+    assert read_policy(policy()) == policy()
 
-    assert_failed_and_unchanged(answer, reason, ecr)
+
+def one_rule(selection: dict[str, Any], action: dict[str, Any], priority: Any = 1) -> dict[str, Any]:
+    return {"rules": [{"rulePriority": priority, "selection": selection, "action": action}]}
+
+
+def test_numbers_sent_as_strings_become_numbers_and_tags_stay_text() -> None:
+    """CloudFormation sends the numbers of a YAML policy object as strings; a tag prefix "2024" is text."""
+    selection = {"tagStatus": "tagged", "tagPrefixList": ["2024"], "countType": "imageCountMoreThan"}
+    sent = one_rule({**selection, "countNumber": "5"}, {"type": "expire"}, priority="1")
+    original = copy.deepcopy(sent)
+
+    assert read_policy(sent) == one_rule({**selection, "countNumber": 5}, {"type": "expire"}, priority=1)
+    assert sent == original  # the caller's value is not changed
+
+
+def test_archive_transition_rules_are_accepted() -> None:
+    selection = {"tagStatus": "any", "countType": "sinceImagePulled", "countUnit": "days", "countNumber": 90}
+    archive = one_rule(selection, {"type": "transition", "targetStorageClass": "archive"})
+
+    assert read_policy(archive) == archive
+
+
+def test_policy_text_is_compact_json() -> None:
+    text = policy_text(policy())
+
+    assert '": ' not in text
+    assert ', "' not in text
+    assert json.loads(text) == policy()
+
+
+def test_the_length_limit_is_counted_on_the_compact_text() -> None:
+    """Whitespace in the property does not count: ECR receives the compact text."""
+    padded = json.dumps(policy(), indent=MAX_POLICY_LENGTH // 20)
+
+    assert len(padded) > MAX_POLICY_LENGTH
+    assert read_policy(padded) == policy()

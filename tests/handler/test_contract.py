@@ -8,13 +8,14 @@ import io
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
 
-from ecr_cache_provider.resource import Result
+from ecr_cache_provider.resource_type import Result
 from emulation.cloudformation import SIGNATURE, LambdaContext, ResponseEndpoint, make_event
-from tests.unit.conftest import Invoke
+from tests.handler.conftest import Invoke
 
 QUAY = {"EcrRepositoryPrefix": "quay", "UpstreamRegistryUrl": "quay.io"}
 SECRET_TOKEN = "s3cr3t-t0ken-value"
@@ -110,7 +111,7 @@ def test_the_timeout_answer_and_a_late_result_make_one_answer(
 ) -> None:
     from ecr_cache_provider import handler, pull_through_cache_rule
 
-    def hangs(request: Any, ecr: Any) -> Any:
+    def hangs(context: Any) -> Any:
         time.sleep(1.0)  # a call that outlives the Lambda; crhelper's timer answers first
         return Result("quay", {})
 
@@ -134,7 +135,7 @@ def test_an_answer_too_large_for_cloudformation_fails_cleanly(
     monkeypatch.setattr(
         pull_through_cache_rule,
         "create",
-        lambda request, ecr: Result("quay", {"Big": "x" * 5000}),
+        lambda context: Result("quay", {"Big": "x" * 5000}),
     )
     event = make_event(response_endpoint, "Create", QUAY)
 
@@ -152,24 +153,44 @@ def test_long_reasons_keep_their_beginning(invoke: Invoke, response_endpoint: Re
     assert len(answer["Reason"]) <= 256
 
 
-def test_an_import_failure_is_answered(
-    invoke: Invoke, response_endpoint: ResponseEndpoint, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def provider_that_fails_to_load(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The entry point loaded again while a module the provider needs cannot be imported."""
     import ecr_cache_provider
     from ecr_cache_provider import handler
 
+    monkeypatch.delitem(sys.modules, "ecr_cache_provider.dispatch")
+    monkeypatch.delattr(ecr_cache_provider, "dispatch")
     monkeypatch.setitem(sys.modules, "ecr_cache_provider.pull_through_cache_rule", None)
     monkeypatch.delattr(ecr_cache_provider, "pull_through_cache_rule")
     broken = importlib.reload(handler)
-    try:
-        answer = invoke(make_event(response_endpoint, "Create", QUAY))
-    finally:
-        monkeypatch.undo()
-        importlib.reload(broken)
+    yield
+    monkeypatch.undo()
+    importlib.reload(broken)
+
+
+@pytest.mark.usefixtures("provider_that_fails_to_load")
+def test_an_import_failure_is_answered(invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any) -> None:
+    answer = invoke(make_event(response_endpoint, "Create", QUAY))
 
     assert answer["Status"] == "FAILED"
+    assert answer["Reason"].startswith("The provider failed to load: ")
     assert "pull_through_cache_rule" in answer["Reason"]
     assert answer["PhysicalResourceId"].startswith("failed-create:")
+    assert ecr.describe_pull_through_cache_rules()["pullThroughCacheRules"] == []
+
+
+@pytest.mark.usefixtures("provider_that_fails_to_load")
+def test_after_an_import_failure_the_rollback_delete_succeeds_and_other_deletes_fail(
+    invoke: Invoke, response_endpoint: ResponseEndpoint
+) -> None:
+    rollback = invoke(make_event(response_endpoint, "Delete", QUAY, physical_id="failed-create:earlier-request"))
+    real_delete = invoke(make_event(response_endpoint, "Delete", QUAY, physical_id="quay"))
+
+    assert rollback["Status"] == "SUCCESS"
+    assert rollback["PhysicalResourceId"] == "failed-create:earlier-request"
+    assert real_delete["Status"] == "FAILED"
+    assert real_delete["Reason"].startswith("The provider failed to load: ")
 
 
 def test_nothing_carries_over_between_warm_invocations(invoke: Invoke, response_endpoint: ResponseEndpoint) -> None:

@@ -1,4 +1,4 @@
-"""Unit tests: the real handler in-process against moto (with our ECR extension), answers caught over HTTPS."""
+"""Handler tests: the real handler in-process against moto (with our ECR extension), answers caught over HTTPS."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import pytest
 from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_event
 from emulation.moto_ecr import faults
 from tests.conftest import create_secret
-from tests.unit.conftest import Invoke
+from tests.handler.conftest import Invoke
 
 ECR_PUBLIC = {"EcrRepositoryPrefix": "ecr-public", "UpstreamRegistryUrl": "public.ecr.aws"}
 QUAY = {"EcrRepositoryPrefix": "quay", "UpstreamRegistryUrl": "quay.io", "UpstreamRegistry": "quay"}
@@ -457,7 +457,8 @@ def test_delete_of_a_failed_create_touches_nothing(
 def test_time_running_out_after_the_rule_was_made_hands_it_to_the_rollback(
     invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ecr_cache_provider.deadline import Deadline, DeadlineApproaching
+    from ecr_cache_provider.deadline import Deadline
+    from ecr_cache_provider.failures import DeadlineApproaching
 
     real_check = Deadline.check
 

@@ -10,33 +10,10 @@ import pytest
 from emulation import moto_ecr
 from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_event
 from emulation.moto_ecr import faults
-from tests.unit.conftest import Invoke
+from tests.handler.conftest import Invoke
+from tests.unit.test_lifecycle_policy import policy
 
 TYPE = "Custom::CacheLifecyclePolicy"
-
-
-def policy(days: int = 14, keep: int = 50) -> dict[str, Any]:
-    return {
-        "rules": [
-            {
-                "rulePriority": 1,
-                "description": f"Expire untagged images after {days} days",
-                "selection": {
-                    "tagStatus": "untagged",
-                    "countType": "sinceImagePushed",
-                    "countUnit": "days",
-                    "countNumber": days,
-                },
-                "action": {"type": "expire"},
-            },
-            {
-                "rulePriority": 2,
-                "description": f"Keep at most {keep} images",
-                "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep},
-                "action": {"type": "expire"},
-            },
-        ]
-    }
 
 
 POLICY = json.dumps(policy())
@@ -508,7 +485,7 @@ def test_a_chain_that_never_ends_is_stopped(
 
     request = continuation.follow_up_event(
         event(response_endpoint, "Create", props()),
-        continuation.Progress(phase="apply", invocation=continuation.MAX_INVOCATIONS - 1),
+        continuation.Progress(invocation=continuation.MAX_INVOCATIONS - 1),
     )
 
     handler.lambda_handler(request, LambdaContext())

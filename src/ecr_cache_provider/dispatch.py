@@ -1,0 +1,107 @@
+"""What the entry point (handler.py) loads once its responder exists: Powertools logs and counts, and each request
+goes to the module of its ResourceType."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ecr_cache_provider import cache_lifecycle_policy, continuation, pull_through_cache_rule
+from ecr_cache_provider.continuation import ContinueLater
+from ecr_cache_provider.deadline import Deadline
+from ecr_cache_provider.failures import ResourceFailure, reason_for
+from ecr_cache_provider.observability import count_outcome, logger, metrics
+from ecr_cache_provider.resource_type import Request, RequestContext, registry
+from ecr_cache_provider.responder import CloudFormationResponder
+
+# The resource types this provider serves: one line each.
+RESOURCE_TYPES = registry(
+    pull_through_cache_rule,
+    cache_lifecycle_policy,
+)
+
+helper: CloudFormationResponder  # the entry point's responder, set by attach()
+
+
+def attach(responder: CloudFormationResponder) -> None:
+    """Serve the entry point's responder: crhelper calls `handle` for Create, Update and Delete."""
+    global helper  # noqa: PLW0603 - one responder per Lambda execution environment, made by the entry point
+    helper = responder
+    for register in (responder.create, responder.update, responder.delete):
+        register(handle)
+
+
+@logger.inject_lambda_context(correlation_id_path="RequestId", clear_state=True)
+@metrics.log_metrics
+def serve(event: dict[str, Any], context: LambdaContext) -> None:
+    logger.append_keys(
+        RequestId=event.get("RequestId"),
+        LogicalResourceId=event.get("LogicalResourceId"),
+        ResourceType=event.get("ResourceType"),
+        RequestType=event.get("RequestType"),
+    )
+    # Never the whole event: its ResponseURL lets whoever holds it answer for the stack.
+    logger.debug(
+        "Received request",
+        extra={"PhysicalResourceId": event.get("PhysicalResourceId"), "properties": event.get("ResourceProperties")},
+    )
+    helper(event, context)
+
+
+def handle(event: dict[str, Any], context: LambdaContext) -> str:
+    """Carry out one request; what it returns is the physical id, what it raises becomes FAILED."""
+    request = Request.from_event(event)
+    try:
+        return _carry_out(request, event, context)
+    except Exception as error:
+        count_outcome(request.resource_type, request.request_type, "Failed")
+        if request.request_type == "Create":
+            failed_id = error.physical_id if isinstance(error, ResourceFailure) else None
+            helper.PhysicalResourceId = failed_id or request.failed_create_id
+        if isinstance(error, ResourceFailure):
+            raise
+        logger.exception("Unexpected error")
+        raise ResourceFailure(reason_for(error)) from error
+
+
+def _carry_out(request: Request, event: dict[str, Any], context: LambdaContext) -> str:
+    resource = RESOURCE_TYPES.get(request.resource_type)
+    if resource is None:
+        if request.request_type != "Delete":
+            raise ResourceFailure(
+                f"Unsupported resource type {request.resource_type!r}; this provider serves "
+                + ", ".join(RESOURCE_TYPES)
+            )
+        physical_id = request.physical_id  # nothing of an unknown type was ever made; failing would wedge the stack
+    else:
+        resource_context = RequestContext(request, Deadline.from_context(context))
+        try:
+            if request.request_type == "Delete":
+                resource.delete(resource_context)
+                physical_id = request.physical_id
+            else:
+                operation = resource.create if request.request_type == "Create" else resource.update
+                result = operation(resource_context)
+                helper.Data.update(result.data)
+                physical_id = result.physical_id
+        except ContinueLater as pending:
+            _hand_off(event, context, request, pending)
+            return pending.physical_id
+    count_outcome(request.resource_type, request.request_type, "Succeeded")
+    return str(physical_id)
+
+
+def _hand_off(event: dict[str, Any], context: LambdaContext, request: Request, pending: ContinueLater) -> None:
+    """Pass the rest of the work to a follow-up invocation, which will answer; this one does not."""
+    if pending.progress.invocation >= continuation.MAX_INVOCATIONS:
+        raise ResourceFailure(
+            f"Gave up after {pending.progress.invocation} invocations without finishing", pending.physical_id
+        )
+    logger.info("Continuing in a follow-up invocation", extra={"progress": pending.progress})
+    try:
+        continuation.hand_off(event, context.invoked_function_arn, pending.progress)
+    except Exception as error:
+        raise ResourceFailure(f"Could not continue in a follow-up invocation: {error}", pending.physical_id) from error
+    count_outcome(request.resource_type, request.request_type, "Continued")
+    helper.hand_off()

@@ -1,0 +1,38 @@
+"""How a request fails: every failure is a ResourceFailure, whose message becomes the FAILED answer's Reason."""
+
+from __future__ import annotations
+
+
+class ResourceFailure(Exception):
+    """The request cannot be carried out; the message becomes the FAILED response's Reason.
+
+    `physical_id` is set when the failure leaves something behind that the rollback's Delete must remove.
+    """
+
+    def __init__(self, message: str, physical_id: str | None = None) -> None:
+        super().__init__(message)
+        self.physical_id = physical_id
+
+
+class InvalidProperties(ResourceFailure):
+    """The properties break a rule; nothing was changed."""
+
+
+class DeadlineApproaching(ResourceFailure):
+    """Raised before starting work that might not finish before the Lambda is stopped. A ResourceFailure, so
+    that what the request made so far is undone, or handed to the rollback, as for any other failure."""
+
+
+class EcrError(ResourceFailure):
+    """An ECR error that is the answer, not a transient fault."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+
+
+def reason_for(error: Exception) -> str:
+    """The Reason for any error: a ResourceFailure's own message; anything else named as unexpected."""
+    if isinstance(error, ResourceFailure):
+        return str(error)
+    return f"Unexpected {type(error).__name__}: {error}"
