@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from emulation.cloudformation import make_event, start_response_endpoint  # noqa: E402
 from emulation.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server  # noqa: E402
+from emulation.ownership import create_ownership_table  # noqa: E402
 from tools import lambda_runtime  # noqa: E402
 
 BASELINE = """
@@ -70,9 +71,10 @@ def main() -> None:
 
     server, endpoint_url = start_moto_server()
     responses = start_response_endpoint()
-    environment = lambda_runtime.lambda_environment(endpoint_url, responses.ca_file) | environment_extra
-    # Warm the emulation once (moto builds its ECR backend on first use, which the real ECR does not charge us).
     os.environ.update(FAKE_AWS_ENVIRONMENT)
+    table = create_ownership_table(endpoint_url)
+    environment = lambda_runtime.lambda_environment(endpoint_url, responses.ca_file, table) | environment_extra
+    # Warm the emulation once (moto builds its ECR backend on first use, which the real ECR does not charge us).
     boto3.client("ecr", endpoint_url=endpoint_url).describe_pull_through_cache_rules()
     baseline, provider = [], []
     try:

@@ -12,10 +12,12 @@ import pytest
 
 from emulation.cloudformation import REGION, ResponseEndpoint, start_response_endpoint
 from emulation.moto_server import FAKE_AWS_ENVIRONMENT
+from emulation.ownership import TABLE_NAME
 
 # Before anything creates a boto3 client: no real credentials, no real endpoints.
 for name, value in {
     **FAKE_AWS_ENVIRONMENT,
+    "OWNERSHIP_TABLE": TABLE_NAME,
     "POWERTOOLS_SERVICE_NAME": "ecr-pull-through-cache",
     "POWERTOOLS_METRICS_NAMESPACE": "EcrPullThroughCache",
 }.items():
@@ -56,15 +58,17 @@ def response_endpoint() -> Iterator[ResponseEndpoint]:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    """moto in-process, with our ECR extension and no faults armed."""
+    """moto in-process, with our ECR extension, the provider's ownership table, and no faults armed."""
     from moto import mock_aws
 
     from emulation import moto_ecr
     from emulation.moto_ecr import faults
+    from emulation.ownership import create_ownership_table
 
     moto_ecr.install()
     faults.reset()
     with mock_aws():
+        create_ownership_table()
         yield
     faults.reset()
 

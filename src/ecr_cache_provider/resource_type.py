@@ -14,6 +14,7 @@ from ecr_cache_provider import sdk
 from ecr_cache_provider.continuation import Progress
 from ecr_cache_provider.deadline import Deadline
 from ecr_cache_provider.ecr import EcrGateway
+from ecr_cache_provider.ownership import Ledger, Owner
 from ecr_cache_provider.responder import FAILED_CREATE_PREFIX
 
 
@@ -61,6 +62,11 @@ class Request:
     def failed_create_id(self) -> str:
         return FAILED_CREATE_PREFIX + self.request_id
 
+    @property
+    def owner(self) -> Owner:
+        """This resource, as the ownership ledger records it."""
+        return Owner(self.stack_id, self.logical_id, self.request_id)
+
 
 @dataclass(frozen=True)
 class Result:
@@ -86,6 +92,10 @@ class RequestContext:
         if self.request.request_type != "Delete":  # a Delete uses only long-standing operations: never block it
             sdk.require_ecr_api(gateway.client)
         return gateway
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        return Ledger(self.deadline)
 
 
 class ResourceType(Protocol):

@@ -13,6 +13,7 @@ import requests
 from emulation.cloudformation import ResponseEndpoint
 from emulation.lambda_emulator import LambdaEmulator, start_lambda_emulator
 from emulation.moto_ecr import faults
+from emulation.ownership import TABLE_NAME, create_ownership_table
 from tools import lambda_runtime
 
 Invoke = Callable[..., dict[str, Any]]
@@ -27,6 +28,7 @@ def aws_endpoint(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
     """Every boto3 client created in the test (the handler's included) talks to the moto server."""
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
     faults.reset()
+    create_ownership_table(moto_endpoint)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     yield moto_endpoint
     faults.reset()
@@ -58,7 +60,7 @@ def invoke(
         return invoke
     function_dir: Path = request.getfixturevalue("built_function")
     runtime = request.param.removeprefix("built-")
-    environment = lambda_runtime.lambda_environment(aws_endpoint, response_endpoint.ca_file)
+    environment = lambda_runtime.lambda_environment(aws_endpoint, response_endpoint.ca_file, TABLE_NAME)
 
     def run(event: dict[str, Any], remaining_seconds: float = 300.0) -> dict[str, Any]:
         invocation = lambda_runtime.invoke(function_dir, event, environment, runtime, remaining_seconds)

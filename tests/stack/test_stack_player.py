@@ -63,7 +63,7 @@ def test_default_parameters_create_the_three_public_caches(play: Play, local_aws
     natives = {outcome.logical_id: outcome.status for outcome in result.stack.outcomes if outcome.action == "Native"}
     # The resources CloudFormation creates once the SAM transform has run (samtranslator), not the raw template's.
     assert natives == dict.fromkeys(
-        ["ProviderLogGroup", "ProviderRole", "ProviderFunction", "ProviderFunctionEventInvokeConfig",
+        ["ProviderLogGroup", "OwnershipTable", "ProviderRole", "ProviderFunction", "ProviderFunctionEventInvokeConfig",
          "CacheConsumerPolicy"],
         "NOT EMULATED",
     )  # fmt: skip

@@ -59,10 +59,11 @@ def sam_build(build_dir: Path) -> Path:
     return build_dir / FUNCTION
 
 
-def lambda_environment(aws_endpoint: str, ca_file: str) -> dict[str, str]:
+def lambda_environment(aws_endpoint: str, ca_file: str, ownership_table: str) -> dict[str, str]:
     """What the function's process is given, and nothing else of this machine's: fake credentials in the test
     account, the local AWS endpoint, the CA of the local response endpoint, and the template's variables."""
     return {
+        "OWNERSHIP_TABLE": ownership_table,
         "PATH": "/usr/bin:/bin",
         "LANG": "C.UTF-8",
         "AWS_ACCESS_KEY_ID": "testing",

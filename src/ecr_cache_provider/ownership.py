@@ -1,0 +1,164 @@
+"""The ownership ledger: which resource owns each thing the provider manages, proved by a claim written before the
+thing is made, never inferred from timestamps or matching settings.
+
+One DynamoDB item per managed thing (a pull-through cache rule's prefix, a repository creation template's prefix,
+a schedule, ...) in the table the provider stack creates (its name in OWNERSHIP_TABLE), shared by every stack that
+uses the provider's ServiceToken. The item names the owner: StackId, LogicalResourceId and the RequestId that
+claimed it. A conditional write lets exactly one claimant win, even when two stacks race for the same prefix.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ecr_cache_provider.failures import ResourceFailure
+
+if TYPE_CHECKING:
+    from ecr_cache_provider.deadline import Deadline
+
+logger = logging.getLogger(__name__)
+
+TABLE_VARIABLE = "OWNERSHIP_TABLE"
+CLIENT_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=5, read_timeout=10)
+# The claim's owner may change only when nobody holds it, or when the same resource already does.
+FREE_OR_SAME_RESOURCE = "attribute_not_exists(Id) OR (StackId = :stack AND LogicalResourceId = :logical)"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A CloudFormation resource, and the request with which it claimed a thing."""
+
+    stack_id: str
+    logical_id: str
+    request_id: str
+
+    def is_same_resource(self, other: Owner) -> bool:
+        return (self.stack_id, self.logical_id) == (other.stack_id, other.logical_id)
+
+    def __str__(self) -> str:
+        # StackId is arn:...:stack/<name>/<id>: the name is what a person recognises.
+        parts = self.stack_id.split("/")
+        stack = parts[1] if len(parts) > 2 else self.stack_id
+        return f"{self.logical_id} in stack {stack}"
+
+
+@dataclass(frozen=True)
+class Thing:
+    """Something the provider makes in the account: its kind and its name (e.g. a rule's prefix)."""
+
+    kind: str  # as a person says it: "pull-through cache rule", "repository creation template"
+    name: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name!r}"
+
+
+class OwnedByAnother(ResourceFailure):
+    """Another resource holds the claim: this one may neither make nor change the thing."""
+
+    def __init__(self, thing: Thing, owner: Owner) -> None:
+        super().__init__(f"The {thing} belongs to {owner} (claimed by request {owner.request_id})")
+        self.owner = owner
+
+
+class Ledger:
+    """Claims in the ownership table, each call stopping in time for the Lambda to answer."""
+
+    def __init__(self, deadline: Deadline, table: str | None = None, client: Any | None = None) -> None:
+        self.deadline = deadline
+        self.table = table or os.environ.get(TABLE_VARIABLE, "")
+        if not self.table:
+            raise ResourceFailure(f"The provider's ownership table is not configured ({TABLE_VARIABLE} is not set)")
+        self.client = client or boto3.client("dynamodb", config=CLIENT_CONFIG)
+
+    def owner_of(self, thing: Thing) -> Owner | None:
+        response = self._call("get_item", Key=_key(thing), ConsistentRead=True)
+        return _owner(response.get("Item"))
+
+    def claim(self, thing: Thing, owner: Owner) -> Owner | None:
+        """Record `owner` as the thing's owner; what held the claim before (None when nobody did).
+
+        Succeeds when nobody holds the claim, or the same resource does (a replayed or a later request of it);
+        raises OwnedByAnother, naming the owner, when another resource does."""
+        item = _key(thing) | {
+            "Kind": {"S": thing.kind},
+            "Name": {"S": thing.name},
+            "StackId": {"S": owner.stack_id},
+            "LogicalResourceId": {"S": owner.logical_id},
+            "RequestId": {"S": owner.request_id},
+            "ClaimedAt": {"S": datetime.now(UTC).isoformat(timespec="seconds")},
+        }
+        for _ in range(3):  # a claim released between the two calls below is tried again
+            try:
+                response = self._call(
+                    "put_item",
+                    Item=item,
+                    ConditionExpression=FREE_OR_SAME_RESOURCE,
+                    ExpressionAttributeValues=_resource_values(owner),
+                    ReturnValues="ALL_OLD",
+                )
+            except _ConditionFailed:
+                holder = self.owner_of(thing)
+                if holder is not None:
+                    raise OwnedByAnother(thing, holder) from None
+            else:
+                return _owner(response.get("Attributes"))
+        raise ResourceFailure(f"Could not claim the {thing}: its claim kept changing")
+
+    def release(self, thing: Thing, owner: Owner) -> bool:
+        """Remove the claim if this resource holds it; False (and a log line) when it does not."""
+        try:
+            self._call(
+                "delete_item",
+                Key=_key(thing),
+                ConditionExpression="StackId = :stack AND LogicalResourceId = :logical",
+                ExpressionAttributeValues=_resource_values(owner),
+            )
+        except _ConditionFailed:
+            logger.warning("Claim not released: it is not this resource's", extra={"thing": thing.key})
+            return False
+        return True
+
+    def _call(self, operation: str, **arguments: Any) -> dict[str, Any]:
+        self.deadline.check(f"calling DynamoDB {operation}")
+        try:
+            response: dict[str, Any] = getattr(self.client, operation)(TableName=self.table, **arguments)
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", "Unknown"))
+            if code == "ConditionalCheckFailedException":
+                raise _ConditionFailed from None
+            message = error.response.get("Error", {}).get("Message", "")
+            raise ResourceFailure(f"Ownership table {self.table}: {code}: {message}") from None
+        except BotoCoreError as error:
+            raise ResourceFailure(f"Ownership table {self.table}: {type(error).__name__}: {error}") from None
+        return response
+
+
+class _ConditionFailed(Exception):
+    """The conditional write did not apply."""
+
+
+def _key(thing: Thing) -> dict[str, Any]:
+    return {"Id": {"S": thing.key}}
+
+
+def _resource_values(owner: Owner) -> dict[str, Any]:
+    return {":stack": {"S": owner.stack_id}, ":logical": {"S": owner.logical_id}}
+
+
+def _owner(item: dict[str, Any] | None) -> Owner | None:
+    if not item:
+        return None
+    return Owner(item["StackId"]["S"], item["LogicalResourceId"]["S"], item.get("RequestId", {}).get("S", ""))

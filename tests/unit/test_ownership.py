@@ -1,0 +1,104 @@
+"""The ownership ledger against DynamoDB (moto in-process): one owner per thing, proved by a conditional write."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from ecr_cache_provider.deadline import Deadline
+from ecr_cache_provider.failures import ResourceFailure
+from ecr_cache_provider.ownership import Ledger, OwnedByAnother, Owner, Thing
+
+STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/cache-stack/5b1a6c80"
+OTHER_STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/prod-stack/77aa0000"
+RULE = Thing("pull-through cache rule", "quay")
+
+
+@pytest.fixture
+def ledger(aws: None) -> Ledger:
+    return Ledger(Deadline(time.monotonic() + 300))
+
+
+def test_a_free_thing_is_claimed(ledger: Ledger) -> None:
+    owner = Owner(STACK, "QuayCacheRule", "request-1")
+
+    assert ledger.claim(RULE, owner) is None
+    assert ledger.owner_of(RULE) == owner
+
+
+def test_a_replayed_request_finds_its_own_claim(ledger: Ledger) -> None:
+    owner = Owner(STACK, "QuayCacheRule", "request-1")
+    ledger.claim(RULE, owner)
+
+    assert ledger.claim(RULE, owner) == owner
+
+
+def test_a_later_request_of_the_same_resource_takes_the_claim_over(ledger: Ledger) -> None:
+    ledger.claim(RULE, Owner(STACK, "QuayCacheRule", "request-1"))
+
+    previous = ledger.claim(RULE, Owner(STACK, "QuayCacheRule", "request-2"))
+
+    assert previous == Owner(STACK, "QuayCacheRule", "request-1")
+    assert ledger.owner_of(RULE) == Owner(STACK, "QuayCacheRule", "request-2")
+
+
+@pytest.mark.parametrize(
+    "claimant", [Owner(OTHER_STACK, "QuayCacheRule", "request-9"), Owner(STACK, "OtherCacheRule", "request-9")]
+)
+def test_another_resource_is_refused_with_the_owner_named(ledger: Ledger, claimant: Owner) -> None:
+    ledger.claim(RULE, Owner(STACK, "QuayCacheRule", "request-1"))
+
+    with pytest.raises(OwnedByAnother) as refused:
+        ledger.claim(RULE, claimant)
+
+    assert str(refused.value) == (
+        "The pull-through cache rule 'quay' belongs to QuayCacheRule in stack cache-stack "
+        "(claimed by request request-1)"
+    )
+    assert ledger.owner_of(RULE) == Owner(STACK, "QuayCacheRule", "request-1")
+
+
+def test_only_the_owner_releases(ledger: Ledger) -> None:
+    owner = Owner(STACK, "QuayCacheRule", "request-1")
+    ledger.claim(RULE, owner)
+
+    assert ledger.release(RULE, Owner(OTHER_STACK, "QuayCacheRule", "request-9")) is False
+    assert ledger.owner_of(RULE) == owner
+    assert ledger.release(RULE, Owner(STACK, "QuayCacheRule", "a-later-request")) is True
+    assert ledger.owner_of(RULE) is None
+    assert ledger.release(RULE, owner) is False  # nothing left to release
+
+
+def test_in_a_race_exactly_one_claimant_wins(ledger: Ledger) -> None:
+    claimants = [Owner(f"{STACK}-{number}", "QuayCacheRule", f"request-{number}") for number in range(8)]
+    outcomes: list[Any] = []
+    start = threading.Barrier(len(claimants))
+
+    def claim(owner: Owner) -> None:
+        start.wait()
+        try:
+            outcomes.append(ledger.claim(RULE, owner))
+        except OwnedByAnother as refused:
+            outcomes.append(refused)
+
+    threads = [threading.Thread(target=claim, args=(owner,)) for owner in claimants]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    winners = [outcome for outcome in outcomes if outcome is None]
+    assert len(winners) == 1
+    winner = ledger.owner_of(RULE)
+    assert winner in claimants
+    assert all(refused.owner == winner for refused in outcomes if refused is not None)
+
+
+def test_without_a_table_the_request_fails_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OWNERSHIP_TABLE")
+
+    with pytest.raises(ResourceFailure, match="OWNERSHIP_TABLE is not set"):
+        Ledger(Deadline(time.monotonic() + 300))
