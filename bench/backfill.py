@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from tests import moto_ecr  # noqa: E402
-from tests.moto_ecr import faults  # noqa: E402
-from tests.support.cloudformation import ACCOUNT_ID, REGION, make_event, start_response_endpoint  # noqa: E402
-from tests.support.lambda_emulator import start_lambda_emulator  # noqa: E402
-from tests.support.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server  # noqa: E402
+from emulation import moto_ecr  # noqa: E402
+from emulation.cloudformation import ACCOUNT_ID, REGION, make_event, start_response_endpoint  # noqa: E402
+from emulation.lambda_emulator import start_lambda_emulator  # noqa: E402
+from emulation.moto_ecr import faults  # noqa: E402
+from emulation.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server  # noqa: E402
 
 POLICY = {
     "rules": [
@@ -95,6 +95,7 @@ def main() -> None:
             "AWS_ENDPOINT_URL": endpoint_url,
             "SSL_CERT_FILE": responses.ca_file,
             "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_METRICS_DISABLED": "true",  # the report, not a line of EMF JSON per invocation
         }
     )
     lambda_service = start_lambda_emulator(timeout_seconds=options.lambda_timeout)

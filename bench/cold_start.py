@@ -24,9 +24,9 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.cloudformation import make_event, start_response_endpoint  # noqa: E402
-from tests.support.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server  # noqa: E402
-from tests.support.ownership import create_ownership_table  # noqa: E402
+from emulation.cloudformation import make_event, start_response_endpoint  # noqa: E402
+from emulation.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server  # noqa: E402
+from emulation.ownership import create_ownership_table  # noqa: E402
 from tools import lambda_runtime  # noqa: E402
 
 BASELINE = """

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests import moto_ecr
+from emulation import moto_ecr
+from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_event
+from emulation.moto_ecr import faults
 from tests.handler.conftest import Invoke
-from tests.moto_ecr import faults
-from tests.support.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_event
 from tests.unit.test_lifecycle_policy import policy
 
 TYPE = "Custom::CacheLifecyclePolicy"
@@ -406,7 +406,7 @@ def play_until_answered(
     first: dict[str, Any], handed: list[dict[str, Any]], response_endpoint: ResponseEndpoint
 ) -> tuple[dict[str, Any], int]:
     from ecr_cache_provider import handler
-    from tests.support.cloudformation import LambdaContext
+    from emulation.cloudformation import LambdaContext
 
     invocations = 0
     pending = [first]
@@ -458,7 +458,7 @@ def test_a_failed_hand_off_answers_failed_with_what_was_made(
     response_endpoint: ResponseEndpoint, cache: Any, monkeypatch: pytest.MonkeyPatch, fast_retries: None
 ) -> None:
     from ecr_cache_provider import continuation, handler, namespace
-    from tests.support.cloudformation import LambdaContext
+    from emulation.cloudformation import LambdaContext
 
     monkeypatch.setattr(namespace, "BATCH_SIZE", 1)
     monkeypatch.setattr(namespace, "HAND_OFF_SECONDS", 1e9)
@@ -481,7 +481,7 @@ def test_a_chain_that_never_ends_is_stopped(
     response_endpoint: ResponseEndpoint, cache: Any, one_batch_per_invocation: list[dict[str, Any]], fast_retries: None
 ) -> None:
     from ecr_cache_provider import continuation, handler
-    from tests.support.cloudformation import LambdaContext
+    from emulation.cloudformation import LambdaContext
 
     request = continuation.follow_up_event(
         event(response_endpoint, "Create", props()),

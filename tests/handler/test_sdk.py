@@ -9,8 +9,8 @@ import boto3
 import pytest
 
 from ecr_cache_provider import sdk
+from emulation.cloudformation import ResponseEndpoint, make_event
 from tests.handler.conftest import Invoke
-from tests.support.cloudformation import ResponseEndpoint, make_event
 
 QUAY = {"EcrRepositoryPrefix": "quay", "UpstreamRegistryUrl": "quay.io"}
 

@@ -9,11 +9,11 @@ from typing import Any
 import boto3
 import pytest
 
-from tests import moto_ecr
+from emulation import moto_ecr
+from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, load_event, make_event
+from emulation.lambda_emulator import LambdaEmulator
+from emulation.moto_ecr import faults
 from tests.integration.conftest import IN_PROCESS_ONLY
-from tests.moto_ecr import faults
-from tests.support.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, load_event, make_event
-from tests.support.lambda_emulator import LambdaEmulator
 from tests.unit.test_lifecycle_policy import policy
 
 pytestmark = pytest.mark.integration
