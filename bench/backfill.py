@@ -32,6 +32,7 @@ from emulation.cloudformation import ACCOUNT_ID, REGION, make_event, start_respo
 from emulation.lambda_emulator import start_lambda_emulator  # noqa: E402
 from emulation.moto_ecr import faults  # noqa: E402
 from emulation.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server  # noqa: E402
+from emulation.ownership import TABLE_NAME, create_ownership_table  # noqa: E402
 
 POLICY = {
     "rules": [
@@ -49,6 +50,7 @@ def serve(options: argparse.Namespace) -> None:
     """The ECR side, in its own process: seed the namespace, arm latency and throttling, serve until stdin
     closes, then print the call counts."""
     server, endpoint_url = start_moto_server()
+    create_ownership_table(endpoint_url)
     boto3.client("ecr", endpoint_url=endpoint_url).create_pull_through_cache_rule(
         ecrRepositoryPrefix="docker-hub", upstreamRegistryUrl="public.ecr.aws"
     )
@@ -93,6 +95,7 @@ def main() -> None:
     os.environ.update(
         {
             "AWS_ENDPOINT_URL": endpoint_url,
+            "OWNERSHIP_TABLE": TABLE_NAME,
             "SSL_CERT_FILE": responses.ca_file,
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "POWERTOOLS_METRICS_DISABLED": "true",  # the report, not a line of EMF JSON per invocation

@@ -8,11 +8,14 @@ STATE_DIR ?= .local-stack
 
 .PHONY: local local-delete local-reset
 
-local: venv ## Play the stack locally (moto, no AWS account): create, or update what changed; ARGS="..." passes options
-	$(VENV_PY) -m tools.stack_player --config-env $(ENV) --state-dir $(STATE_DIR) $(ARGS)
+# What ships: the `sam build` output, run in a clean python3.13 with only the Lambda runtime's boto3.
+BUILT_FUNCTION := .aws-sam/build/ProviderFunction
 
-local-delete: venv ## Delete the locally played stack (every custom resource in reverse order, then its stub secrets)
-	$(VENV_PY) -m tools.stack_player --config-env $(ENV) --state-dir $(STATE_DIR) --delete $(ARGS)
+local: venv build lambda-runtimes ## Play the stack locally (moto, no AWS account): create, or update what changed; ARGS="..." passes options
+	$(VENV_PY) -m tools.stack_player --config-env $(ENV) --state-dir $(STATE_DIR) --built-function $(BUILT_FUNCTION) $(ARGS)
+
+local-delete: venv build lambda-runtimes ## Delete the locally played stack (every custom resource in reverse order, then its stub secrets)
+	$(VENV_PY) -m tools.stack_player --config-env $(ENV) --state-dir $(STATE_DIR) --built-function $(BUILT_FUNCTION) --delete $(ARGS)
 
 local-reset: ## Forget every locally played stack and the local registry: the next make local starts from an empty account
 	rm -rf -- "$(STATE_DIR)"

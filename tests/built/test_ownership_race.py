@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.support.cloudformation import STACK_ID, ResponseEndpoint, make_event
-from tests.support.ownership import TABLE_NAME
+from emulation.cloudformation import STACK_ID, ResponseEndpoint, make_event
+from emulation.ownership import TABLE_NAME
 from tools import lambda_runtime
 
 pytestmark = [pytest.mark.integration, pytest.mark.built]

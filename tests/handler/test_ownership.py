@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from emulation.cloudformation import STACK_ID, ResponseEndpoint, make_event
+from emulation.moto_ecr import faults
 from tests.handler.conftest import Invoke
-from tests.moto_ecr import faults
-from tests.support.cloudformation import STACK_ID, ResponseEndpoint, make_event
 
 QUAY = {"EcrRepositoryPrefix": "quay", "UpstreamRegistryUrl": "quay.io", "UpstreamRegistry": "quay"}
 PROD_STACK = STACK_ID.replace("stack/cache-stack/", "stack/prod-stack/")

@@ -85,6 +85,9 @@ class Hooks:
     invocations the Lambda emulator has served (the provider's continuations)."""
 
     before_custom: Callable[[str, dict[str, ResourceRecord]], None] = lambda resource_type, records: None
+    # A native resource the local AWS emulates (its type, physical id and evaluated properties): the runner makes
+    # the ownership table and takes the provider function's environment from it.
+    native: Callable[[str, str, dict[str, Any]], None] = lambda resource_type, physical_id, properties: None
     backlog: Callable[[], tuple[int, int]] = lambda: (0, 0)
     invocations: Callable[[], int] = lambda: 0
 
@@ -95,6 +98,8 @@ class Player:
     state: StackState
     responses: ResponseEndpoint
     hooks: Hooks = field(default_factory=Hooks)
+    # The provider function: called with the event and a Lambda context (LocalAws.invoke_provider).
+    function: Callable[[dict[str, Any], Any], Any] = lambda event, context: None
     imports: dict[str, Any] = field(default_factory=dict)
     progress: Progress = field(default_factory=lambda: Progress(None))
     # The records of the operation in progress: what Ref and Fn::GetAtt read.
@@ -178,6 +183,11 @@ class Player:
         resource_type = str(resource["Type"])
         if not is_custom(resource_type):
             record = self._native_record(logical_id, renderer)
+            try:
+                properties = renderer.evaluate(resource.get("Properties", {}))
+            except TemplateError:
+                properties = {}  # a native property this evaluator cannot resolve matters to no emulated resource
+            self.hooks.native(resource_type, record.physical_id, properties)
             return Outcome(logical_id, resource_type, "Native", "NOT EMULATED", physical_id=record.physical_id), None
         self.hooks.before_custom(resource_type, self._records)
         before = previous if previous is not None and previous.resource_type == resource_type else None
@@ -272,9 +282,6 @@ class Player:
         physical_id: str | None = None,
     ) -> Answer:
         """Build the request as CloudFormation does, invoke the handler, and wait for the one answer."""
-        # Imported at the first request, once the environment points at the local AWS (as in a cold start).
-        from ecr_cache_provider import handler  # noqa: PLC0415
-
         request_id = str(uuid.uuid4())
         self._request_ids.append(request_id)
         event: dict[str, Any] = {
@@ -296,7 +303,7 @@ class Player:
 
         def invoke() -> None:
             try:
-                handler.lambda_handler(event, LambdaContext(lambda_timeout))
+                self.function(event, LambdaContext(lambda_timeout))
             except Exception:  # Lambda would log the error; CloudFormation only ever sees the response endpoint
                 logger.exception("The handler raised; waiting for an answer all the same")
 
