@@ -1,4 +1,5 @@
-"""moto 5 extension: ECR pull-through cache rules, repository creation templates, fault injection.
+"""moto 5 extension: ECR pull-through cache rules, repository creation templates, the registry policy and scanning
+configuration as ECR validates them, fault injection.
 
 Usage::
 
@@ -32,6 +33,7 @@ from .models import (
     infer_upstream_registry,
     simulate_cached_pull,
 )
+from .registry import REGISTRY_RESPONSE_METHODS
 from .responses import RESPONSE_METHODS, wrap_call_action
 
 __all__ = [
@@ -75,7 +77,10 @@ def _accept_current_lifecycle_policy_syntax() -> None:
 def install() -> None:
     """Add the operations and the fault hook to moto's ECR classes.  Safe to call repeatedly."""
     with _install_lock:
-        methods: dict[type, dict[str, Any]] = {ECRBackend: BACKEND_METHODS, ECRResponse: RESPONSE_METHODS}
+        methods: dict[type, dict[str, Any]] = {
+            ECRBackend: BACKEND_METHODS,
+            ECRResponse: RESPONSE_METHODS | REGISTRY_RESPONSE_METHODS,
+        }
         for cls, funcs in methods.items():
             for name, func in funcs.items():
                 setattr(cls, name, func)

@@ -7,7 +7,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ecr_cache_provider import cache_lifecycle_policy, continuation, pull_through_cache_rule
+from ecr_cache_provider import (
+    cache_lifecycle_policy,
+    continuation,
+    pull_through_cache_rule,
+    registry_policy_statements,
+    registry_scanning_filters,
+)
 from ecr_cache_provider.continuation import ContinueLater
 from ecr_cache_provider.deadline import Deadline
 from ecr_cache_provider.failures import ResourceFailure, reason_for
@@ -19,6 +25,8 @@ from ecr_cache_provider.responder import CloudFormationResponder
 RESOURCE_TYPES = registry(
     pull_through_cache_rule,
     cache_lifecycle_policy,
+    registry_policy_statements,
+    registry_scanning_filters,
 )
 
 helper: CloudFormationResponder  # the entry point's responder, set by attach()

@@ -43,6 +43,7 @@ NOT_FOUND = frozenset(
         "LifecyclePolicyNotFoundException",
         "RepositoryNotFoundException",
         "TemplateNotFoundException",
+        "RegistryPolicyNotFoundException",
     }
 )
 
@@ -108,6 +109,14 @@ class CreationTemplate:
             lifecycle_policy=template.get("lifecyclePolicy", ""),
             applied_for=tuple(template.get("appliedFor", ())),
         )
+
+
+@dataclass(frozen=True)
+class ScanningConfiguration:
+    """The registry's scanning: BASIC or ENHANCED, and each rule's wildcard filters by scan frequency."""
+
+    scan_type: str
+    rules: dict[str, tuple[str, ...]]
 
 
 class EcrGateway:
@@ -194,6 +203,37 @@ class EcrGateway:
 
     def delete_template(self, prefix: str) -> None:
         self._call_unless_missing("DeleteRepositoryCreationTemplate", prefix=prefix)
+
+    # Registry-wide settings: one of each per registry, which a write replaces whole
+
+    def registry_policy(self) -> str | None:
+        """The registry policy's text; None when the registry has none."""
+        response = self._call_unless_missing("GetRegistryPolicy")
+        return str(response["policyText"]) if response else None
+
+    def put_registry_policy(self, text: str) -> None:
+        self._call("PutRegistryPolicy", policyText=text)
+
+    def delete_registry_policy(self) -> None:
+        self._call_unless_missing("DeleteRegistryPolicy")
+
+    def scanning_configuration(self) -> ScanningConfiguration:
+        configuration = self._call("GetRegistryScanningConfiguration").get("scanningConfiguration", {})
+        rules = {
+            rule["scanFrequency"]: tuple(item["filter"] for item in rule.get("repositoryFilters", []))
+            for rule in configuration.get("rules", [])
+        }
+        return ScanningConfiguration(configuration.get("scanType", "BASIC"), rules)
+
+    def put_scanning_configuration(self, configuration: ScanningConfiguration) -> None:
+        rules = [
+            {
+                "scanFrequency": frequency,
+                "repositoryFilters": [{"filter": f, "filterType": "WILDCARD"} for f in filters],
+            }
+            for frequency, filters in configuration.rules.items()
+        ]
+        self._call("PutRegistryScanningConfiguration", scanType=configuration.scan_type, rules=rules)
 
     # Plumbing
 

@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import logging
 import os
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -30,6 +35,13 @@ TABLE_VARIABLE = "OWNERSHIP_TABLE"
 CLIENT_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=5, read_timeout=10)
 # The claim's owner may change only when nobody holds it, or when the same resource already does.
 FREE_OR_SAME_RESOURCE = "attribute_not_exists(Id) OR (StackId = :stack AND LogicalResourceId = :logical)"
+# A lock is taken when nobody holds it or its holder's time ran out (a holder that stopped never releases it).
+FREE_OR_EXPIRED = "attribute_not_exists(Id) OR ExpiresAt < :now"
+# How long a lock holds without its holder releasing it: longer than one read-modify-write of a registry setting.
+LOCK_SECONDS = 60
+# Backoff while another request holds the lock, growing to the maximum, with jitter.
+LOCK_RETRY_BASE_SECONDS = 0.05
+LOCK_RETRY_MAX_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -130,6 +142,50 @@ class Ledger:
             logger.warning("Claim not released: it is not this resource's", extra={"thing": thing.key})
             return False
         return True
+
+    @contextmanager
+    def lock(self, name: str, owner: Owner, seconds: int = LOCK_SECONDS) -> Iterator[None]:
+        """Hold the lock `name` (one item of the ledger) while the block runs; wait while another request holds it.
+
+        Serialises a read-modify-write of a registry-wide setting across stacks. The lock expires after `seconds`,
+        so a holder that was stopped cannot block the others for longer; waiting stops at the invocation's
+        deadline (DeadlineApproaching, a ResourceFailure)."""
+        key = {"Id": {"S": f"lock/{name}"}}
+        token = uuid.uuid4().hex
+        delay = LOCK_RETRY_BASE_SECONDS
+        while True:
+            now = time.time()
+            item = key | {
+                "Token": {"S": token},
+                "ExpiresAt": {"N": str(int(now) + seconds)},
+                "StackId": {"S": owner.stack_id},
+                "LogicalResourceId": {"S": owner.logical_id},
+                "RequestId": {"S": owner.request_id},
+            }
+            try:
+                self._call(
+                    "put_item",
+                    Item=item,
+                    ConditionExpression=FREE_OR_EXPIRED,
+                    ExpressionAttributeValues={":now": {"N": str(int(now))}},
+                )
+                break
+            except _ConditionFailed:
+                time.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not cryptography
+                delay = min(delay * 2, LOCK_RETRY_MAX_SECONDS)
+        try:
+            yield
+        finally:
+            try:
+                self._call(
+                    "delete_item",
+                    Key=key,
+                    ConditionExpression="#token = :token",
+                    ExpressionAttributeNames={"#token": "Token"},
+                    ExpressionAttributeValues={":token": {"S": token}},
+                )
+            except _ConditionFailed:
+                logger.warning("Lock expired before it was released", extra={"lock": name})
 
     def _call(self, operation: str, **arguments: Any) -> dict[str, Any]:
         self.deadline.check(f"calling DynamoDB {operation}")

@@ -41,6 +41,11 @@ ECR_API: dict[str, tuple[str, ...]] = {
     "UpdateRepositoryCreationTemplate": ("prefix", "description", "lifecyclePolicy", "appliedFor"),
     "DescribeRepositoryCreationTemplates": ("prefixes",),
     "DeleteRepositoryCreationTemplate": ("prefix",),
+    "GetRegistryPolicy": (),
+    "PutRegistryPolicy": ("policyText",),
+    "DeleteRegistryPolicy": (),
+    "GetRegistryScanningConfiguration": (),
+    "PutRegistryScanningConfiguration": ("scanType", "rules"),
 }
 
 _checked: list[str] | None = None  # the answer for this execution environment's botocore, found once

@@ -305,7 +305,7 @@ def test_portfolio_wires_product_principal_and_launch_constraint() -> None:
     assert by_type["AWS::ServiceCatalog::LaunchRoleConstraint"]["RoleArn"] == {"Fn::GetAtt": ["LaunchRole", "Arn"]}
 
 
-# --- Native registry resources in template.yaml ---------------------------------------------------------
+# --- Registry-wide and native resources in template.yaml ---------------------------------------------------------
 
 
 def prefix_entries(entries: list[Any]) -> dict[str, Any]:
@@ -320,10 +320,10 @@ def prefix_entries(entries: list[Any]) -> dict[str, Any]:
 
 def test_native_resources_cover_every_cache_prefix() -> None:
     resources = load(TEMPLATE)["Resources"]
-    scanning = resources["RegistryScanningConfiguration"]["Properties"]["Rules"][0]
-    registry_policy = resources["OrganizationRegistryPolicy"]["Properties"]["PolicyText"]["Statement"][0]
+    scanning = resources["RegistryScanningFilters"]["Properties"]
+    registry_policy = resources["OrganizationRegistryPolicyStatements"]["Properties"]["Statements"][0]
     consumer = resources["CacheConsumerPolicy"]["Properties"]["PolicyDocument"]["Statement"][1]
-    for entries in (scanning["RepositoryFilters"], registry_policy["Resource"], consumer["Resource"]):
+    for entries in (scanning["Filters"], registry_policy["Resource"], consumer["Resource"]):
         by_condition = prefix_entries(entries)
         assert sorted(by_condition) == sorted(f"{name}CacheEnabled" for name in CACHE_RULES)
         for condition, value in by_condition.items():
@@ -333,7 +333,7 @@ def test_native_resources_cover_every_cache_prefix() -> None:
 
 def test_native_resources_grant_only_cache_actions() -> None:
     resources = load(TEMPLATE)["Resources"]
-    registry_policy = resources["OrganizationRegistryPolicy"]["Properties"]["PolicyText"]["Statement"][0]
+    registry_policy = resources["OrganizationRegistryPolicyStatements"]["Properties"]["Statements"][0]
     assert registry_policy["Action"] == ["ecr:CreateRepository", "ecr:BatchImportUpstreamImage"]
     assert registry_policy["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}}
     login, pull = resources["CacheConsumerPolicy"]["Properties"]["PolicyDocument"]["Statement"]
@@ -345,7 +345,8 @@ def test_native_resources_grant_only_cache_actions() -> None:
         "ecr:CreateRepository",
         "ecr:BatchImportUpstreamImage",
     }
-    assert resources["RegistryScanningConfiguration"]["DeletionPolicy"] == "Retain"
+    assert resources["RegistryScanningFilters"]["Type"] == "Custom::RegistryScanningFilters"
+    assert resources["OrganizationRegistryPolicyStatements"]["Type"] == "Custom::RegistryPolicyStatements"
 
 
 def test_consumer_policy_is_exported() -> None:

@@ -102,3 +102,60 @@ def test_without_a_table_the_request_fails_clearly(monkeypatch: pytest.MonkeyPat
 
     with pytest.raises(ResourceFailure, match="OWNERSHIP_TABLE is not set"):
         Ledger(Deadline(time.monotonic() + 300))
+
+
+# The lock: a short critical section across stacks (registry-wide settings)
+
+
+def test_the_lock_lets_one_holder_in_at_a_time(ledger: Ledger) -> None:
+    inside: list[int] = []
+    overlaps: list[int] = []
+
+    def hold(index: int) -> None:
+        with ledger.lock("registry policy", Owner(STACK, f"Statements{index}", f"request-{index}")):
+            inside.append(index)
+            if len(inside) > 1:
+                overlaps.append(index)
+            time.sleep(0.02)  # stay inside long enough for the others to try
+            inside.remove(index)
+
+    threads = [threading.Thread(target=hold, args=(index,)) for index in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert overlaps == []
+    assert ledger.client.get_item(TableName=ledger.table, Key={"Id": {"S": "lock/registry policy"}}).get("Item") is None
+
+
+def test_the_lock_is_released_when_the_block_fails(ledger: Ledger) -> None:
+    owner = Owner(STACK, "Statements", "request-1")
+    with pytest.raises(ValueError, match="boom"), ledger.lock("registry policy", owner):
+        raise ValueError("boom")
+
+    with ledger.lock("registry policy", owner):
+        pass  # taken again at once
+
+
+def test_an_expired_lock_is_taken_over(ledger: Ledger) -> None:
+    stopped = Owner(OTHER_STACK, "Statements", "request-0")
+    holder = ledger.lock("registry policy", stopped, seconds=-5)  # a holder stopped long ago
+    holder.__enter__()
+
+    with ledger.lock("registry policy", Owner(STACK, "Statements", "request-1")):
+        item = ledger.client.get_item(TableName=ledger.table, Key={"Id": {"S": "lock/registry policy"}})["Item"]
+        assert item["RequestId"]["S"] == "request-1"
+
+
+def test_waiting_for_a_held_lock_stops_at_the_deadline(aws: None) -> None:
+    patient = Ledger(Deadline(time.monotonic() + 300))
+    hurried = Ledger(Deadline(time.monotonic() + 30.3))  # the deadline keeps a 30 s margin for the answer
+    with patient.lock("registry policy", Owner(OTHER_STACK, "Statements", "request-0")):
+        started = time.monotonic()
+        with (
+            pytest.raises(ResourceFailure, match="calling DynamoDB put_item"),
+            hurried.lock("registry policy", Owner(STACK, "Statements", "request-1")),
+        ):
+            pass
+        assert time.monotonic() - started < 5

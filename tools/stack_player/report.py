@@ -3,6 +3,7 @@ now has it."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,9 @@ class Registry:
     rules: list[dict[str, Any]] = field(default_factory=list)
     templates: list[dict[str, Any]] = field(default_factory=list)
     repositories: list[dict[str, Any]] = field(default_factory=list)
+    # Registry-wide settings, merged by the provider's types: the registry policy's statements, and the scanning.
+    policy_statements: list[dict[str, Any]] = field(default_factory=list)
+    scanning: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def read(cls, aws: LocalAws, progress: Progress | None = None) -> Registry:
@@ -27,7 +31,13 @@ class Registry:
                  for rule in page["pullThroughCacheRules"]]  # fmt: skip
         templates = ecr.describe_repository_creation_templates().get("repositoryCreationTemplates", [])
         repositories = registry_repositories(ecr, progress or Progress(None), "Reading the registry")
-        return cls(rules=rules, templates=templates, repositories=repositories)
+        try:
+            statements = json.loads(ecr.get_registry_policy()["policyText"]).get("Statement", [])
+        except ecr.exceptions.RegistryPolicyNotFoundException:
+            statements = []
+        scanning = ecr.get_registry_scanning_configuration()["scanningConfiguration"]
+        return cls(rules=rules, templates=templates, repositories=repositories, policy_statements=statements,
+                   scanning=scanning)  # fmt: skip
 
 
 def table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -78,6 +88,17 @@ def _registry_lines(registry: Registry) -> list[str]:
         lines += table(["Prefix", "Applied for", "Lifecycle policy"], rows)
     else:
         lines.append("  (none)")
+    lines += ["", "Registry policy statements"]
+    if registry.policy_statements:
+        rows = [[str(statement.get("Sid", "-")), ",".join(_listed(statement.get("Action"))),
+                 str(len(_listed(statement.get("Resource"))))] for statement in registry.policy_statements]  # fmt: skip
+        lines += table(["Sid", "Actions", "Resources"], rows)
+    else:
+        lines.append("  (no registry policy)")
+    lines += ["", f"Registry scanning: {registry.scanning.get('scanType', 'BASIC')}"]
+    rows = [[rule["scanFrequency"], " ".join(item["filter"] for item in rule["repositoryFilters"])]
+            for rule in registry.scanning.get("rules", [])]  # fmt: skip
+    lines += table(["Frequency", "Filters"], rows) if rows else ["  (no rules)"]
     lines += ["", f"Repositories: {len(registry.repositories)}"]
     if registry.repositories:
         totals: Counter[str] = Counter()
@@ -89,3 +110,7 @@ def _registry_lines(registry: Registry) -> list[str]:
         rows = [[top, str(totals[top]), str(with_policy[top])] for top in sorted(totals)]
         lines += table(["First path component", "Repositories", "With a lifecycle policy"], rows)
     return lines
+
+
+def _listed(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])

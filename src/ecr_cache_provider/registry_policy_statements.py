@@ -1,0 +1,124 @@
+"""Custom::RegistryPolicyStatements: statements of the registry policy, merged with everyone else's.
+
+ECR has one registry policy per registry, and AWS::ECR::RegistryPolicy replaces it whole: replication permissions
+or another stack's statements are lost. This resource puts exactly its own statements (each with a Sid) into the
+registry policy and leaves every other statement as it was; Delete takes out only its own, and deletes the
+registry policy only when nothing else is left in it.
+
+Properties: Statements (required): a list of IAM policy statements, each with a Sid unique in the list (letters
+and digits), Effect, Principal and Action. Each Sid is claimed in the ownership ledger before its statement is
+written; a Sid that is already in the registry policy and is not this resource's fails the request. Changes are
+serialised across stacks by a lock in the ledger and read back after writing.
+
+The physical id is registry-policy/<stack name>/<logical id>. Attribute: StatementIds (comma-separated Sids).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ecr_cache_provider.ecr import EcrGateway
+from ecr_cache_provider.failures import InvalidProperties
+from ecr_cache_provider.properties import parse_properties
+from ecr_cache_provider.registry_setting import delete_resource_parts, listed, put_resource_parts
+from ecr_cache_provider.resource_type import RequestContext, Result
+
+RESOURCE_TYPE = "Custom::RegistryPolicyStatements"
+PHYSICAL_ID_PREFIX = "registry-policy/"
+POLICY_VERSION = "2012-10-17"
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["Statements"],
+    "properties": {
+        "Statements": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 20,
+            "items": {
+                "type": "object",
+                "required": ["Sid", "Effect", "Principal", "Action"],
+                "properties": {
+                    "Sid": {"type": "string", "pattern": "^[A-Za-z0-9]{1,100}$"},
+                    "Effect": {"enum": ["Allow", "Deny"]},
+                    "Principal": {"type": ["string", "object"]},
+                    "Action": {"type": ["string", "array"]},
+                },
+            },
+            "description": "IAM statements, each with a Sid of letters and digits, Effect, Principal and Action",
+        },
+    },
+}
+
+
+class RegistryPolicy:
+    """The registry policy as a MergedSetting: its statements by Sid; None when the registry has no policy."""
+
+    part_kind = "registry policy statement"
+    lock_name = "registry policy"
+
+    def read(self, ecr: EcrGateway) -> dict[str, Any] | None:
+        text = ecr.registry_policy()
+        return json.loads(text) if text else None
+
+    def parts(self, state: dict[str, Any] | None) -> set[str]:
+        return {str(statement["Sid"]) for statement in _statements(state) if "Sid" in statement}
+
+    def merged(self, state: dict[str, Any] | None, put: dict[str, Any], remove: set[str]) -> dict[str, Any] | None:
+        kept = [statement for statement in _statements(state) if statement.get("Sid") not in remove]
+        replaced = [put.get(str(statement.get("Sid")), statement) for statement in kept]
+        added = [statement for sid, statement in put.items() if sid not in self.parts(state)]
+        statements = replaced + added
+        if not statements:
+            return None  # nothing left: the registry has no policy
+        return {"Version": (state or {}).get("Version", POLICY_VERSION), "Statement": statements}
+
+    def write(self, ecr: EcrGateway, state: dict[str, Any] | None) -> None:
+        if state is None:
+            ecr.delete_registry_policy()
+        else:
+            ecr.put_registry_policy(json.dumps(state))
+
+
+def read_statements(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The statements by Sid, in their order."""
+    statements = parse_properties(raw, SCHEMA)["Statements"]
+    by_sid = {statement["Sid"]: statement for statement in statements}
+    if len(by_sid) != len(statements):
+        raise InvalidProperties("Invalid Statements: each statement needs its own Sid")
+    return by_sid
+
+
+def create(context: RequestContext) -> Result:
+    wanted = read_statements(context.request.properties)
+    return put_resource_parts(context, RegistryPolicy(), wanted, (), id_prefix=PHYSICAL_ID_PREFIX, data=_data(wanted))
+
+
+def update(context: RequestContext) -> Result:
+    """Statements whose Sid is gone from the properties are taken out; the others are put in place."""
+    wanted = read_statements(context.request.properties)
+    previous = _sids(context.request.old_properties)
+    return put_resource_parts(
+        context, RegistryPolicy(), wanted, previous, id_prefix=PHYSICAL_ID_PREFIX, data=_data(wanted)
+    )
+
+
+def delete(context: RequestContext) -> None:
+    delete_resource_parts(context, RegistryPolicy(), _sids(context.request.properties), PHYSICAL_ID_PREFIX)
+
+
+def _data(wanted: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {"StatementIds": ",".join(wanted)}
+
+
+def _sids(properties: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(
+        str(item["Sid"]) for item in listed(properties.get("Statements")) if isinstance(item, dict) and item.get("Sid")
+    )
+
+
+def _statements(state: dict[str, Any] | None) -> list[dict[str, Any]]:
+    statements = (state or {}).get("Statement", [])
+    return [statements] if isinstance(statements, dict) else list(statements)
