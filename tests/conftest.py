@@ -94,6 +94,8 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(ecr, "SECRET_RETRY_BASE_SECONDS", 0.01)
     monkeypatch.setattr(ecr, "SECRET_RETRY_MAX_SECONDS", 0.02)
+    monkeypatch.setattr(ecr, "THROTTLE_BACKOFF_BASE_SECONDS", 0.001)
+    monkeypatch.setattr(ecr, "THROTTLE_BACKOFF_MAX_SECONDS", 0.02)
     monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.01)
     monkeypatch.setattr(TokenBucket, "acquire", lambda self, amount=1, block=True: True)  # adaptive mode's pacing
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ecr_cache_provider.failures import EcrError
 
@@ -34,6 +36,25 @@ REPOSITORIES_PER_PAGE = 1000
 # ECR may not see a secret created moments ago (SecretNotFoundException); retried with growing delays.
 SECRET_RETRY_BASE_SECONDS = 1.0
 SECRET_RETRY_MAX_SECONDS = 8.0
+
+# When a call stays throttled past the client's own retries, the work waits longer and longer (with jitter) before
+# trying again: 1, 2, 4 ... seconds, at most 30.
+THROTTLE_BACKOFF_BASE_SECONDS = 1.0
+THROTTLE_BACKOFF_MAX_SECONDS = 30.0
+
+# The error codes that mean "slow down" (ECR answers ThrottlingException; the rest are botocore's list of
+# throttling codes across services, in case ECR ever uses one of them).
+THROTTLING = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+    }
+)
 
 
 # The errors that mean "nothing there", which reads and deletes take as an answer rather than a failure.
@@ -110,12 +131,40 @@ class CreationTemplate:
         )
 
 
+class Backoff:
+    """Pauses before trying again what ECR throttled: jittered exponential, never past the deadline less `keep`."""
+
+    def __init__(self, deadline: Deadline, keep_seconds: float = 0.0) -> None:
+        self.deadline = deadline
+        self.keep_seconds = keep_seconds
+        self.attempts = 0
+
+    def pause(self) -> bool:
+        """Wait before the next attempt; False, without waiting, when the deadline leaves no time for one."""
+        room = self.deadline.remaining() - self.keep_seconds
+        if room <= 0:
+            return False
+        time.sleep(min(room, _jittered(THROTTLE_BACKOFF_BASE_SECONDS, THROTTLE_BACKOFF_MAX_SECONDS, self.attempts)))
+        self.attempts += 1
+        return True
+
+    def reset(self) -> None:
+        """ECR answered again: the next pause starts short."""
+        self.attempts = 0
+
+
 class EcrGateway:
-    """ECR operations the resource types need, each stopping in time for the Lambda to answer."""
+    """ECR operations the resource types need, each stopping in time for the Lambda to answer.
+
+    Every throttled response is counted, including those botocore retried by itself (`throttled_calls`)."""
 
     def __init__(self, deadline: Deadline, region: str | None = None, client: Any | None = None) -> None:
         self.deadline = deadline
         self.client = client or boto3.client("ecr", region_name=region or None, config=CLIENT_CONFIG)
+        self.throttled_calls = 0
+        self._count_lock = threading.Lock()
+        # needs-retry is emitted after every attempt, the ones botocore retries and the last one alike.
+        self.client.meta.events.register("needs-retry.ecr", self._count_throttled)
 
     # Pull-through cache rules
 
@@ -152,12 +201,14 @@ class EcrGateway:
 
     # Repositories and their lifecycle policies
 
-    def repository_names(self) -> list[str]:
-        """The names of every repository in the registry, sorted."""
+    def repository_names(self, keep_seconds: float = 0.0) -> list[str]:
+        """The names of every repository in the registry, sorted. A page ECR keeps throttling is asked for again,
+        after a pause, until the deadline less `keep_seconds`; then the transient EcrError is raised."""
         names: list[str] = []
         arguments: dict[str, Any] = {"maxResults": REPOSITORIES_PER_PAGE}
+        backoff = Backoff(self.deadline, keep_seconds)
         while True:
-            response = self._call("DescribeRepositories", **arguments)
+            response = self._call_through_transient_errors(backoff, "DescribeRepositories", **arguments)
             names += [repository["repositoryName"] for repository in response.get("repositories", [])]
             if not response.get("nextToken"):
                 break
@@ -204,9 +255,31 @@ class EcrGateway:
             return method(**arguments)
         except ClientError as error:
             details = error.response.get("Error", {})
-            raise EcrError(str(details.get("Code", "Unknown")), str(details.get("Message", ""))) from None
+            code = str(details.get("Code", "Unknown"))
+            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+            transient = code in THROTTLING or status >= 500
+            raise EcrError(code, str(details.get("Message", "")), transient=transient) from None
         except BotoCoreError as error:
-            raise EcrError(type(error).__name__, str(error)) from None
+            transient = isinstance(error, BotoConnectionError | HTTPClientError)  # no answer reached us
+            raise EcrError(type(error).__name__, str(error), transient=transient) from None
+
+    def _call_through_transient_errors(self, backoff: Backoff, operation: str, **arguments: Any) -> dict[str, Any]:
+        """A call that is only worth repeating (a read): asked again after each pause while ECR throttles."""
+        while True:
+            try:
+                response = self._call(operation, **arguments)
+            except EcrError as error:
+                if not error.transient or not backoff.pause():
+                    raise
+            else:
+                backoff.reset()
+                return response
+
+    def _count_throttled(self, response: tuple[Any, dict[str, Any]] | None = None, **kwargs: Any) -> None:
+        """botocore event hook: count a throttled attempt. Returns None, so it never changes botocore's retries."""
+        if response is not None and response[1].get("Error", {}).get("Code") in THROTTLING:
+            with self._count_lock:
+                self.throttled_calls += 1
 
     def _call_unless_missing(self, operation: str, **arguments: Any) -> dict[str, Any] | None:
         """The call's response, or None when ECR says what it names does not exist."""
@@ -218,15 +291,22 @@ class EcrGateway:
             raise
 
     def _call_retrying_secret(self, operation: str, **arguments: Any) -> dict[str, Any]:
-        delay = SECRET_RETRY_BASE_SECONDS
+        attempt = 0
         while True:
             try:
                 return self._call(operation, **arguments)
             except EcrError as error:
-                if error.code != "SecretNotFoundException" or self.deadline.remaining() < delay * 2:
+                longest = min(SECRET_RETRY_MAX_SECONDS, SECRET_RETRY_BASE_SECONDS * 2**attempt)
+                if error.code != "SecretNotFoundException" or self.deadline.remaining() < longest * 2:
                     raise
-            time.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not cryptography
-            delay = min(delay * 2, SECRET_RETRY_MAX_SECONDS)
+            time.sleep(_jittered(SECRET_RETRY_BASE_SECONDS, SECRET_RETRY_MAX_SECONDS, attempt))
+            attempt += 1
+
+
+def _jittered(base: float, cap: float, attempt: int) -> float:
+    """Exponential backoff with "equal jitter": between half and all of base * 2**attempt, at most cap."""
+    delay: float = min(cap, base * 2.0**attempt)
+    return delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
 
 
 def _snake_case(operation: str) -> str:
