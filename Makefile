@@ -1,5 +1,5 @@
 # Developer entry points. `make` (or `make help`) lists the targets; each target's `## ` comment is its help line.
-# Other issues add targets (local, local-delete, stackset-template, ...) here or in mk/*.mk, which is included below.
+# Targets of one area (make local, distribution) live in mk/*.mk, included at the end.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -31,6 +31,26 @@ PYTHON313 ?= $(shell \
 	  fi; \
 	done)
 
+# uv makes the venvs and installs the lock in seconds; without it, python -m venv and pip install the same lock.
+UV ?= $(shell command -v uv 2>/dev/null)
+
+# $(call setup_venv,<dir>,<pip arguments>,<what, for the message>): create <dir> with Python 3.13 when it has no
+# interpreter yet (with pip in it: sam build runs pip from the python3.13 on PATH), install into it, and say what
+# was installed, with which tool, and how long it took.
+define setup_venv
+	@started=$$(date +%s%N); \
+	if [ ! -x "$(1)/bin/python" ]; then \
+	  if [ -z "$(PYTHON313)" ]; then \
+	    echo "Python 3.13 not found: put python3.13 on PATH or install it with pyenv (pyenv install 3.13)" >&2; exit 1; \
+	  fi; \
+	  $(if $(UV),"$(UV)" venv -q --seed -p "$(PYTHON313)" "$(1)","$(PYTHON313)" -m venv "$(1)"); \
+	fi; \
+	echo "$(1): installing $(3) with $(if $(UV),$$("$(UV)" --version),pip (uv not found: slower))"; \
+	$(if $(UV),VIRTUAL_ENV="$(1)" "$(UV)" pip install -q $(2),"$(1)/bin/python" -m pip install -q $(2)); \
+	elapsed=$$(( ($$(date +%s%N) - started) / 100000000 )); \
+	echo "$(1): ready in $$(( elapsed / 10 )).$$(( elapsed % 10 )) s"
+endef
+
 .PHONY: help venv test unit integration stack-test template-test lint format build deploy bench clean distclean
 
 help: ## List the targets
@@ -41,14 +61,7 @@ help: ## List the targets
 venv: $(VENV_STAMP) ## Create .venv (Python 3.13) with requirements-dev.txt; reinstalls only when that file changes
 
 $(VENV_STAMP): requirements-dev.txt
-	@if [ ! -x "$(VENV_PY)" ]; then \
-	  if [ -z "$(PYTHON313)" ]; then \
-	    echo "Python 3.13 not found: put python3.13 on PATH or install it with pyenv (pyenv install 3.13)" >&2; exit 1; \
-	  fi; \
-	  echo "Creating $(VENV) with $(PYTHON313)"; \
-	  "$(PYTHON313)" -m venv "$(VENV)"; \
-	fi
-	$(VENV_PY) -m pip install --quiet -r requirements-dev.txt
+	$(call setup_venv,$(VENV),-r requirements-dev.txt,requirements-dev.txt ($(shell grep -c '==' requirements-dev.txt) pinned packages))
 	@touch "$@"
 
 test: venv ## Run every test (unit, handler, integration, stack, template) in parallel
@@ -96,5 +109,4 @@ clean: ## Remove build output and tool caches (keeps .venv)
 distclean: clean ## clean, and remove .venv too
 	rm -rf $(VENV)
 
-# Targets added by later issues (local, local-delete, stackset-template, ...) may live in mk/*.mk.
 -include $(wildcard mk/*.mk)

@@ -4,7 +4,7 @@ the same run: no throttling (the baseline), a sustained request-rate limit on Ge
 PutLifecyclePolicy (and DescribeRepositories at one call a second), and recurring bursts of consecutive throttles
 longer than botocore's seven attempts on each of those calls.
 
-    python bench/backfill.py [--repositories 3000] [--latency 0.02] [--lambda-timeout 120] [--rate-limit 100]
+    python bench/backfill.py [--repositories 3000] [--latency 0.02] [--lambda-timeout 120] [--rate-limit 25]
                              [--burst 48] [--burst-every 500]
 
 For each scenario: the answer, repositories per second and its ratio to the baseline's, the throttled calls as ECR
@@ -35,11 +35,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from tests import moto_ecr  # noqa: E402
-from tests.moto_ecr import faults  # noqa: E402
-from tests.support.cloudformation import ACCOUNT_ID, REGION, make_event, start_response_endpoint  # noqa: E402
-from tests.support.lambda_emulator import start_lambda_emulator  # noqa: E402
-from tests.support.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server  # noqa: E402
+from emulation import moto_ecr  # noqa: E402
+from emulation.cloudformation import ACCOUNT_ID, REGION, make_event, start_response_endpoint  # noqa: E402
+from emulation.lambda_emulator import start_lambda_emulator  # noqa: E402
+from emulation.moto_ecr import faults  # noqa: E402
+from emulation.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server  # noqa: E402
+from emulation.ownership import TABLE_NAME, create_ownership_table  # noqa: E402
 
 SCENARIOS = ("baseline", "rate-limit", "bursts")
 BACKFILL_CALLS = ("DescribeRepositories", "GetLifecyclePolicy", "PutLifecyclePolicy")
@@ -72,6 +73,7 @@ def serve(options: argparse.Namespace) -> None:
     """The ECR side, in its own process: seed the namespace, arm latency and the scenario's throttling, serve
     until stdin closes, then print the call and throttle counts."""
     server, endpoint_url = start_moto_server()
+    create_ownership_table(endpoint_url)
     boto3.client("ecr", endpoint_url=endpoint_url).create_pull_through_cache_rule(
         ecrRepositoryPrefix="docker-hub", upstreamRegistryUrl="public.ecr.aws"
     )
@@ -140,7 +142,8 @@ def backfill(scenario: str, options: argparse.Namespace) -> Run:
     with contextlib.redirect_stdout(metrics):
         lambda_service.invoke(event, asynchronous=True)
         answer = responses.wait_for(event["RequestId"], timeout=3600)
-    elapsed, provider_cpu = time.monotonic() - started, time.process_time() - cpu_at_start
+        elapsed, provider_cpu = time.monotonic() - started, time.process_time() - cpu_at_start
+        lambda_service.wait_idle()  # an invocation writes its metrics after it has answered
     lambda_service.close()
     responses.close()
     ecr_process.stdin.close()
@@ -157,7 +160,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repositories", type=int, default=3000)
     parser.add_argument("--latency", type=float, default=0.02, help="seconds added to every ECR call")
-    parser.add_argument("--rate-limit", type=float, default=100.0, help="Get/PutLifecyclePolicy calls a second")
+    parser.add_argument("--rate-limit", type=float, default=25.0, help="Get/PutLifecyclePolicy calls a second")
     parser.add_argument("--burst", type=int, default=48, help="consecutive throttles in each burst")
     parser.add_argument("--burst-every", type=int, default=500, help="calls from the start of a burst to the next")
     parser.add_argument("--lambda-timeout", type=float, default=120.0, help="seconds each invocation may run")
@@ -168,7 +171,7 @@ def main() -> None:
     if options.serve:
         serve(options)
         return
-    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    os.environ.update({"POWERTOOLS_LOG_LEVEL": "WARNING", "OWNERSHIP_TABLE": TABLE_NAME})
 
     from ecr_cache_provider import namespace
 

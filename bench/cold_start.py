@@ -24,9 +24,9 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.cloudformation import make_event, start_response_endpoint  # noqa: E402
-from tests.support.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server  # noqa: E402
-from tests.support.ownership import create_ownership_table  # noqa: E402
+from emulation.cloudformation import make_event, start_response_endpoint  # noqa: E402
+from emulation.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server  # noqa: E402
+from emulation.ownership import create_ownership_table  # noqa: E402
 from tools import lambda_runtime  # noqa: E402
 
 BASELINE = """
@@ -65,15 +65,14 @@ def main() -> None:
         function_dir = options.build_dir / lambda_runtime.FUNCTION
     else:
         function_dir = lambda_runtime.sam_build(Path(tempfile.mkdtemp(prefix="sam-build-")) / "build")
-    # The package has no bytecode, and Lambda's /var/task is read-only: every cold start there compiles it again.
-    # So does every run here (--keep-bytecode measures a package whose bytecode is already compiled).
-    environment_extra = {} if options.keep_bytecode else {"PYTHONDONTWRITEBYTECODE": "1"}
 
     server, endpoint_url = start_moto_server()
     responses = start_response_endpoint()
     os.environ.update(FAKE_AWS_ENVIRONMENT)
     table = create_ownership_table(endpoint_url)
-    environment = lambda_runtime.lambda_environment(endpoint_url, responses.ca_file, table) | environment_extra
+    environment = lambda_runtime.lambda_environment(endpoint_url, responses.ca_file, table)
+    if options.keep_bytecode:  # as Lambda does, every run compiles the package afresh unless asked otherwise
+        del environment["PYTHONDONTWRITEBYTECODE"]
     # Warm the emulation once (moto builds its ECR backend on first use, which the real ECR does not charge us).
     boto3.client("ecr", endpoint_url=endpoint_url).describe_pull_through_cache_rules()
     baseline, provider = [], []

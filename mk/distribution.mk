@@ -14,7 +14,7 @@ CODE_URI ?= s3://change-me-code-bucket-$${AWS::Region}/ecr-pull-through-cache/pr
 EXPORT_PREFIX ?= ecr-pull-through-cache
 # Optional: a template already written by `sam package` (its CodeUri is an S3 URI); wins over CODE_URI.
 PACKAGED_TEMPLATE ?=
-STACKSET_TEMPLATE := .aws-sam/stackset/template.yaml
+STACKSET_TEMPLATE ?= .aws-sam/stackset/template.yaml
 
 .PHONY: checkov-venv checkov stackset-template
 
@@ -24,19 +24,12 @@ venv: checkov-venv
 checkov-venv: $(CHECKOV_STAMP) ## Create .venv-checkov (Python 3.13) with the pinned checkov
 
 $(CHECKOV_STAMP):
-	@if [ ! -x "$(CHECKOV_VENV)/bin/python" ]; then \
-	  if [ -z "$(PYTHON313)" ]; then \
-	    echo "Python 3.13 not found: put python3.13 on PATH or install it with pyenv (pyenv install 3.13)" >&2; exit 1; \
-	  fi; \
-	  echo "Creating $(CHECKOV_VENV) with $(PYTHON313)"; \
-	  "$(PYTHON313)" -m venv "$(CHECKOV_VENV)"; \
-	fi
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet "checkov==$(CHECKOV_VERSION)"
+	$(call setup_venv,$(CHECKOV_VENV),"checkov==$(CHECKOV_VERSION)",checkov $(CHECKOV_VERSION))
 	@rm -f $(CHECKOV_VENV)/.checkov-*.stamp
 	@touch "$@"
 
 stackset-template: venv ## Render a transform-free template for StackSets (CODE_URI=s3://... or PACKAGED_TEMPLATE=...)
-	$(VENV_PY) tools/render_stackset.py --template "$(or $(PACKAGED_TEMPLATE),template.yaml)" \
+	$(VENV_PY) -m tools.render_stackset --template "$(or $(PACKAGED_TEMPLATE),template.yaml)" \
 	  $(if $(PACKAGED_TEMPLATE),,--code-uri '$(CODE_URI)') --export-prefix "$(EXPORT_PREFIX)" \
 	  --output "$(STACKSET_TEMPLATE)"
 	$(VENV)/bin/cfn-lint "$(STACKSET_TEMPLATE)"

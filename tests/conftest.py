@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.cloudformation import REGION, ResponseEndpoint, start_response_endpoint
-from tests.support.moto_server import FAKE_AWS_ENVIRONMENT
-from tests.support.ownership import TABLE_NAME
+from emulation.cloudformation import REGION, ResponseEndpoint, start_response_endpoint
+from emulation.moto_server import FAKE_AWS_ENVIRONMENT
+from emulation.ownership import TABLE_NAME
 
 # Before anything creates a boto3 client: no real credentials, no real endpoints.
 for name, value in {
@@ -31,7 +31,7 @@ def invoke(response_endpoint: ResponseEndpoint, fast_retries: None) -> Callable[
     """Run the Lambda handler on an event and return CloudFormation's one answer to it. The AWS it reaches is
     the test's: moto in-process (tests/handler) or moto's server (tests/integration)."""
     from ecr_cache_provider import handler
-    from tests.support.cloudformation import LambdaContext
+    from emulation.cloudformation import LambdaContext
 
     def run(event: dict[str, Any], remaining_seconds: float = 300.0) -> dict[str, Any]:
         handler.lambda_handler(event, LambdaContext(remaining_seconds))
@@ -61,9 +61,9 @@ def aws() -> Iterator[None]:
     """moto in-process, with our ECR extension, the provider's ownership table, and no faults armed."""
     from moto import mock_aws
 
-    from tests import moto_ecr
-    from tests.moto_ecr import faults
-    from tests.support.ownership import create_ownership_table
+    from emulation import moto_ecr
+    from emulation.moto_ecr import faults
+    from emulation.ownership import create_ownership_table
 
     moto_ecr.install()
     faults.reset()
@@ -76,7 +76,7 @@ def aws() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """moto's threaded server with our ECR extension, shared by the tests that reach AWS over HTTP."""
-    from tests.support.moto_server import start_moto_server
+    from emulation.moto_server import start_moto_server
 
     server, url = start_moto_server()
     yield url
@@ -109,3 +109,15 @@ def create_secret(name: str, value: str | None = None, region: str = REGION) -> 
 
     client: Any = boto3.client("secretsmanager", region_name=region)
     return str(client.create_secret(Name=name, SecretString=value or secret_value())["ARN"])
+
+
+def cached_repositories(ecr: Any, count: int, prefix: str = "ecr-public") -> list[str]:
+    """A cache rule for `prefix` and `count` repositories ECR cached under it, named in order."""
+    from emulation import moto_ecr
+    from emulation.cloudformation import ACCOUNT_ID
+
+    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix=prefix, upstreamRegistryUrl="public.ecr.aws")
+    names = [f"{prefix}/library/image-{index:0{len(str(count))}d}" for index in range(count)]
+    for name in names:
+        moto_ecr.simulate_cached_pull(ACCOUNT_ID, ecr.meta.region_name, name)
+    return names

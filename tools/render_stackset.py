@@ -12,22 +12,20 @@ template spells the name (function, log group, self-invoke permission). For the 
 
 Lambda reads its code from a bucket in its own Region: a code URI may say s3://bucket-${AWS::Region}/key.
 
-Usage: python tools/render_stackset.py --template template.yaml --code-uri s3://bucket/key --output out.yaml
+Usage: python -m tools.render_stackset --template template.yaml --code-uri s3://bucket/key --output out.yaml
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 from pathlib import Path
 from typing import Any
 
-import boto3
 import yaml
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
 from samtranslator.yaml_helper import yaml_parse
+
+from tools.sam_transform import TRANSLATOR_REGION, set_code_uri, translate
 
 STACK_NAMED_FUNCTION = "${AWS::StackName}-provider"
 STACK_NAMED_EXPORT = "${AWS::StackName}-"
@@ -35,23 +33,24 @@ DEFAULT_EXPORT_PREFIX = "ecr-pull-through-cache"  # samconfig.toml's stack name:
 STACKSET_FUNCTION = "ecr-ptc-${StackUuid}"
 # arn:...:stack/<stack name>/<uuid>: the uuid is unique per stack and always 36 characters.
 STACK_UUID = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
-# The translator wants a Region to fill AWS::Region/AWS::Partition into the few properties it resolves
-# itself; our template leaves them to CloudFormation, so the output is the same whatever this is (tested).
-TRANSLATOR_REGION = "us-east-1"
+# The default CODE_URI of `make stackset-template`: renders offline, deploys nowhere.
+PLACEHOLDER_BUCKET = "change-me-"
 
 
-def no_managed_policies() -> dict[str, str]:
-    """The translator asks IAM for AWS managed policy ARNs only when a function names one in Policies.
-    Ours has an explicit Role, so nothing needs the network; say so clearly if that ever changes."""
-    raise SystemExit("render_stackset: a function names a managed policy; use its ARN so the render stays offline")
-
-
-def set_code_uri(template: dict[str, Any], code_uri: str) -> None:
+def check_code_uri(code_uri: str) -> None:
+    """An s3://bucket/key URI whose bucket name is not empty (once ${AWS::Region} is filled in, it must still
+    name a bucket); a loud warning for the placeholder bucket."""
     if not code_uri.startswith("s3://"):
         raise SystemExit(f"render_stackset: --code-uri must be an s3:// URI, not {code_uri!r}")
-    for resource in template.get("Resources", {}).values():
-        if resource.get("Type") == "AWS::Serverless::Function":
-            resource.setdefault("Properties", {})["CodeUri"] = code_uri
+    bucket, _, key = code_uri.removeprefix("s3://").partition("/")
+    if not bucket.replace("${AWS::Region}", "").strip("-.") or not key:
+        raise SystemExit(f"render_stackset: --code-uri {code_uri!r} has no bucket name or no key: s3://bucket/key")
+    if bucket.startswith(PLACEHOLDER_BUCKET):
+        print(
+            f"render_stackset: WARNING: {code_uri} is the placeholder code bucket: this render is NOT deployable."
+            " Pass CODE_URI=s3://<your bucket>/<key> (see docs/distribution.md).",
+            file=sys.stderr,
+        )
 
 
 def check_code_is_in_s3(template: dict[str, Any]) -> None:
@@ -100,16 +99,10 @@ def render(
 ) -> dict[str, Any]:
     template: dict[str, Any] = yaml_parse(source)
     if code_uri:
+        check_code_uri(code_uri)
         set_code_uri(template, code_uri)
     check_code_is_in_s3(template)
-    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
-    rendered = translator.translate(
-        copy.deepcopy(template),
-        parameter_values={},
-        passthrough_metadata=True,
-        get_managed_policy_map=no_managed_policies,
-    )
-    rendered.pop("Transform", None)
+    rendered = translate(template, region)
     name_exports(rendered, export_prefix)
     code_bucket_per_region(rendered)
     renamed: dict[str, Any] = rename_function(rendered)
@@ -130,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export-prefix", default=DEFAULT_EXPORT_PREFIX, help="exports are named <this>-...")
     parser.add_argument("--output", type=Path, default=Path(".aws-sam/stackset/template.yaml"))
     args = parser.parse_args(argv)
+    if not args.template.is_file():
+        raise SystemExit(
+            f"render_stackset: no template at {args.template} (PACKAGED_TEMPLATE is the output of sam package)"
+        )
 
     rendered = render(args.template.read_text(), args.code_uri, export_prefix=args.export_prefix)
     args.output.parent.mkdir(parents=True, exist_ok=True)

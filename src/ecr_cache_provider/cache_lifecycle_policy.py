@@ -28,6 +28,7 @@ from ecr_cache_provider.ecr import CreationTemplate, EcrGateway
 from ecr_cache_provider.failures import InvalidProperties, ResourceFailure, reason_for
 from ecr_cache_provider.lifecycle_policy import policy_text, read_policy
 from ecr_cache_provider.namespace import Outcome, work_through
+from ecr_cache_provider.ownership import OwnedByAnother, Owner, Thing
 from ecr_cache_provider.prefix import PREFIX_PATTERN, ROOT, is_prefix, without_trailing_slash
 from ecr_cache_provider.properties import parse_properties
 from ecr_cache_provider.resource_type import Request, RequestContext, Result
@@ -132,9 +133,7 @@ def delete(context: RequestContext) -> None:
         return
     progress = request.progress
     if progress is None:
-        template = ecr.find_template(prefix)
-        if template and _owned(template, request):
-            ecr.delete_template(prefix)
+        _release_template(prefix, context)
         progress = Progress()
     policy = _policy_or_none(request.properties.get("LifecyclePolicyText"))
     if policy is None:
@@ -158,7 +157,7 @@ def _put_in_place(wanted: LifecycleProperties, old_policy: dict[str, Any] | None
     invocation of this request stopped."""
     progress = context.request.progress
     if progress is None:
-        _claim_template(wanted, context.request, context.ecr)
+        _claim_template(wanted, context)
         progress = Progress()
     if wanted.existing_scope:
         progress = _apply_to_existing(wanted, old_policy, progress, context.ecr)
@@ -170,30 +169,66 @@ def _put_in_place(wanted: LifecycleProperties, old_policy: dict[str, Any] | None
     return _result(wanted, progress)
 
 
-def _claim_template(wanted: LifecycleProperties, request: Request, ecr: EcrGateway) -> None:
-    """Own the repository creation template for the prefix, carrying the policy; none when not wanted."""
+def _claim_template(wanted: LifecycleProperties, context: RequestContext) -> None:
+    """Own the repository creation template for the prefix, carrying the policy; none when not wanted.
+    The ledger's claim proves ownership; a template another resource owns, or nobody does, is never changed."""
+    request, ecr, ledger = context.request, context.ecr, context.ledger
+    thing = _template(wanted.prefix)
     existing = ecr.find_template(wanted.prefix)
-    if existing and not _owned(existing, request):
-        if not wanted.apply_to_new:
-            return
+    holder = _holder(thing, existing, context)
+    ours = holder is not None and holder.is_same_resource(request.owner)
+    if not ours and not wanted.apply_to_new:
+        return  # not ours, and not needed: left exactly as it is
+    if holder is not None and not ours:
+        raise OwnedByAnother(thing, holder)
+    if existing and not ours:
         raise ResourceFailure(
-            f"A repository creation template for prefix {wanted.prefix!r} already exists and was not made by this "
-            "resource; delete it, or set ApplyToNewRepositories to false"
+            f"A repository creation template for prefix {wanted.prefix!r} already exists and no stack owns it; "
+            "delete it, or set ApplyToNewRepositories to false"
         )
     if not wanted.apply_to_new:
-        if existing:
-            ecr.delete_template(wanted.prefix)
+        _release_template(wanted.prefix, context)
         return
+    held_before = ledger.claim(thing, request.owner)  # raises OwnedByAnother, naming the owner
     template = CreationTemplate(
         prefix=wanted.prefix,
         description=_owner_description(request),
         lifecycle_policy=wanted.policy_text,
         applied_for=("PULL_THROUGH_CACHE",),
     )
+    try:
+        if existing:
+            ecr.update_template(template)
+        else:
+            ecr.create_template(template)
+    except ResourceFailure:
+        if held_before is None and not existing:
+            ledger.release(thing, request.owner)  # nothing was made: the prefix is free again
+        raise
+
+
+def _release_template(prefix: str, context: RequestContext) -> None:
+    """Delete the template, then its claim, when this resource owns them; anything else is left as it is."""
+    thing = _template(prefix)
+    existing = context.ecr.find_template(prefix)
+    holder = _holder(thing, existing, context)
+    if holder is None or not holder.is_same_resource(context.request.owner):
+        if existing:
+            logger.warning("Creation template left in place: not this resource's", extra={"prefix": prefix})
+        return
     if existing:
-        ecr.update_template(template)
-    else:
-        ecr.create_template(template)
+        context.ecr.delete_template(prefix)
+    context.ledger.release(thing, context.request.owner)
+
+
+def _holder(thing: Thing, existing: CreationTemplate | None, context: RequestContext) -> Owner | None:
+    """Who owns the template: the claim in the ledger; for a template made before the ledger existed, this
+    resource if the owner token it wrote into the description says so (the claim is recorded now)."""
+    holder = context.ledger.owner_of(thing)
+    if holder is None and existing and existing.description.endswith(_owner_token(context.request)):
+        context.ledger.claim(thing, context.request.owner)
+        return context.request.owner
+    return holder
 
 
 def _apply_to_existing(
@@ -232,8 +267,13 @@ def _result(wanted: LifecycleProperties, progress: Progress) -> Result:
     return Result(physical_id=wanted.prefix, data=data)
 
 
+def _template(prefix: str) -> Thing:
+    return Thing("repository creation template", prefix)
+
+
 def _owner_description(request: Request) -> str:
-    """The template's description says which resource owns it; the token at its end is what is checked."""
+    """The template's description says which resource owns it, for people. The ledger proves it; the token at its
+    end was the proof before the ledger existed, and still lets such a template be recognised and claimed."""
     stack_name = request.stack_id.split("/")[1] if "/" in request.stack_id else request.stack_id
     text = f"Lifecycle policy for cached repositories, managed by {request.logical_id} in stack {stack_name}"
     token = _owner_token(request)
@@ -243,10 +283,6 @@ def _owner_description(request: Request) -> str:
 def _owner_token(request: Request) -> str:
     digest = hashlib.sha256(f"{request.stack_id}/{request.logical_id}".encode()).hexdigest()[:16]
     return f"[owner:{digest}]"
-
-
-def _owned(template: CreationTemplate, request: Request) -> bool:
-    return template.description.endswith(_owner_token(request))
 
 
 def _parsed(text: str | None) -> Any:

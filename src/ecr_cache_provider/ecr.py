@@ -30,6 +30,21 @@ CLIENT_CONFIG = Config(
     user_agent_extra="ecr-pull-through-cache-provider",
 )
 
+# The backfill's calls: the listing and the calls made for each repository. Few attempts each, in standard mode, so
+# that a call ECR keeps throttling comes back within seconds: its repository goes back in the queue and namespace.py
+# pauses the whole pool. Adaptive mode's client-side rate limiter, shared by the threads, can hold one call for
+# minutes under a long burst, past the time kept for handing the work on.
+BACKFILL_OPERATIONS = frozenset(
+    {"DescribeRepositories", "GetLifecyclePolicy", "PutLifecyclePolicy", "DeleteLifecyclePolicy"}
+)
+BACKFILL_ATTEMPTS = 3
+BACKFILL_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": BACKFILL_ATTEMPTS},
+    connect_timeout=5,
+    read_timeout=10,
+    user_agent_extra="ecr-pull-through-cache-provider",
+)
+
 # The most DescribeRepositories returns in one page.
 REPOSITORIES_PER_PAGE = 1000
 
@@ -38,9 +53,9 @@ SECRET_RETRY_BASE_SECONDS = 1.0
 SECRET_RETRY_MAX_SECONDS = 8.0
 
 # When a call stays throttled past the client's own retries, the work waits longer and longer (with jitter) before
-# trying again: 1, 2, 4 ... seconds, at most 30.
+# trying again: 1, 2, 4 ... seconds, at most 20 (as botocore).
 THROTTLE_BACKOFF_BASE_SECONDS = 1.0
-THROTTLE_BACKOFF_MAX_SECONDS = 30.0
+THROTTLE_BACKOFF_MAX_SECONDS = 20.0
 
 # The error codes that mean "slow down" (ECR answers ThrottlingException; the rest are botocore's list of
 # throttling codes across services, in case ECR ever uses one of them).
@@ -160,11 +175,24 @@ class EcrGateway:
 
     def __init__(self, deadline: Deadline, region: str | None = None, client: Any | None = None) -> None:
         self.deadline = deadline
-        self.client = client or boto3.client("ecr", region_name=region or None, config=CLIENT_CONFIG)
+        self.region = region
         self.throttled_calls = 0
         self._count_lock = threading.Lock()
+        self.client = self._counting(client or boto3.client("ecr", region_name=region, config=CLIENT_CONFIG))
+        self._backfill_client = self.client if client else None
+
+    @property
+    def backfill_client(self) -> Any:
+        """The client of the backfill's calls, made on first use (before the backfill's threads start)."""
+        if self._backfill_client is None:
+            made = boto3.client("ecr", region_name=self.region, config=BACKFILL_CLIENT_CONFIG)
+            self._backfill_client = self._counting(made)
+        return self._backfill_client
+
+    def _counting(self, client: Any) -> Any:
         # needs-retry is emitted after every attempt, the ones botocore retries and the last one alike.
-        self.client.meta.events.register("needs-retry.ecr", self._count_throttled)
+        client.meta.events.register("needs-retry.ecr", self._count_throttled)
+        return client
 
     # Pull-through cache rules
 
@@ -250,7 +278,8 @@ class EcrGateway:
 
     def _call(self, operation: str, **arguments: Any) -> dict[str, Any]:
         self.deadline.check(f"calling {operation}")
-        method: Callable[..., dict[str, Any]] = getattr(self.client, _snake_case(operation))
+        client = self.backfill_client if operation in BACKFILL_OPERATIONS else self.client
+        method: Callable[..., dict[str, Any]] = getattr(client, _snake_case(operation))
         try:
             return method(**arguments)
         except ClientError as error:

@@ -17,7 +17,7 @@ from typing import Literal
 
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.ecr import Backoff, EcrGateway
-from ecr_cache_provider.failures import EcrError
+from ecr_cache_provider.failures import DeadlineApproaching, EcrError
 from ecr_cache_provider.prefix import covers
 
 logger = logging.getLogger(__name__)
@@ -47,8 +47,8 @@ def work_through(
     Raises ContinueLater, with the progress made, when the invocation's time is nearly up."""
     try:
         listed = ecr.repository_names(keep_seconds=HAND_OFF_SECONDS)
-    except EcrError as error:
-        if not error.transient:
+    except (EcrError, DeadlineApproaching) as error:
+        if isinstance(error, EcrError) and not error.transient:
             raise
         raise ContinueLater(_counted(progress, progress, ecr), physical_id) from error
     names = [name for name in listed if _in_scope(name, prefix, only_under)]
@@ -59,13 +59,19 @@ def work_through(
     backoff = Backoff(ecr.deadline, keep_seconds=HAND_OFF_SECONDS)
 
     def attempt(repository: str) -> Outcome | None:
-        """What `work` did, or None when ECR throttled it (or failed transiently) and it must be tried again."""
+        """What `work` did, or None when it must be tried again: ECR throttled it (or failed transiently), or the
+        time ran short. Calls slowed down by throttling can make a batch outlast the time kept for handing off, so
+        after the first batch no repository is started once that time is reached."""
+        if done is not progress and ecr.deadline.remaining() < HAND_OFF_SECONDS:
+            return None
         try:
             return work(repository)
         except EcrError as error:
             if error.transient:
                 return None
             raise
+        except DeadlineApproaching:
+            return None
 
     with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
         while waiting or fresh:
@@ -82,7 +88,7 @@ def work_through(
                 skipped=done.skipped + outcomes.count("skipped"),
             )
             if waiting:
-                logger.info("ECR throttled %d repositories: pausing before trying them again", len(waiting))
+                logger.info("%d repositories to try again (ECR throttled them or time ran short)", len(waiting))
                 backoff.pause()  # when the deadline leaves no time for a pause, the next round hands off
             else:
                 backoff.reset()

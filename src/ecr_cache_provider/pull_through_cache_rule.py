@@ -1,8 +1,12 @@
 """Custom::PullThroughCacheRule: an ECR pull-through cache rule that updates in place.
 
-Properties mirror AWS::ECR::PullThroughCacheRule, so a template can switch between the two by changing the type:
-EcrRepositoryPrefix (required), UpstreamRegistryUrl (required), UpstreamRegistry, CredentialArn, CustomRoleArn,
-UpstreamRepositoryPrefix; plus Validate (default true): ask ECR whether the upstream accepts the rule.
+Properties mirror AWS::ECR::PullThroughCacheRule: EcrRepositoryPrefix (required), UpstreamRegistryUrl (required),
+UpstreamRegistry, CredentialArn, CustomRoleArn, UpstreamRepositoryPrefix; plus Validate (default true): ask ECR
+whether the upstream accepts the rule, and AdoptExisting (default false): take over an existing rule that no
+resource owns, when its settings equal the properties (the way to move from the native type or a hand-made rule).
+
+Ownership is proved by the ownership ledger: the prefix is claimed before the rule is made, a rule another
+resource owns is never changed or deleted, and an existing rule nobody owns is adopted only on request.
 
 The physical id is the ECR repository prefix. Attributes: EcrRepositoryPrefix, UpstreamRegistryUrl,
 UpstreamRegistry, RegistryId, RepositoryUriPrefix.
@@ -14,11 +18,11 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from ecr_cache_provider.ecr import CacheRule, EcrGateway, RuleSettings
 from ecr_cache_provider.failures import EcrError, InvalidProperties, ResourceFailure
+from ecr_cache_provider.ownership import OwnedByAnother, Owner, Thing
 from ecr_cache_provider.prefix import PREFIX_PATTERN, ROOT, is_prefix, without_trailing_slash
 from ecr_cache_provider.properties import parse_properties
 from ecr_cache_provider.resource_type import Request, RequestContext, Result
@@ -80,11 +84,9 @@ SCHEMA: dict[str, Any] = {
             "description": "2 to 30 lowercase letters, digits, '.', '_', '-' and '/', or ROOT",
         },
         "Validate": {"type": "boolean", "default": True},
+        "AdoptExisting": {"type": "boolean", "default": False},
     },
 }
-
-# A replayed Create may find the rule its first attempt made; allow for clock skew between the two services.
-REPLAY_CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class RuleProperties(RuleSettings):
     """The rule's settings as the properties give them, and whether ECR should validate the upstream."""
 
     validate: bool = True
+    adopt_existing: bool = False
 
     def matches(self, rule: CacheRule) -> bool:
         return (
@@ -140,27 +143,29 @@ def read_properties(raw: dict[str, Any], request: Request) -> RuleProperties:
         custom_role_arn=role,
         upstream_repository_prefix=upstream_prefix,
         validate=values["Validate"],
+        adopt_existing=values["AdoptExisting"],
     )
 
 
 def create(context: RequestContext) -> Result:
-    """Create the rule. A rule already at the prefix fails the request and is left exactly as it was."""
+    """Claim the prefix, then create the rule. A rule at the prefix that this resource does not own is left exactly
+    as it was: the request fails naming its owner (or saying nobody owns it), and the rollback removes nothing."""
     request, ecr = context.request, context.ecr
     wanted = read_properties(request.properties, request)
+    thing = _rule(wanted.ecr_repository_prefix)
+    held_before = context.ledger.claim(thing, request.owner)  # raises OwnedByAnother, naming the owner
     try:
-        return _result(_create_and_validate(wanted, ecr), request)
-    except EcrError as error:
-        if error.code != "PullThroughCacheRuleAlreadyExistsException":
-            raise
-    existing = ecr.find_rule(wanted.ecr_repository_prefix)
-    if existing and _made_by_this_request(existing, wanted, request):
-        logger.info("Rule already created by an earlier attempt of this request")
-        return _result(existing, request)
-    upstream = existing.upstream_registry_url if existing else "unknown"
-    raise ResourceFailure(
-        f"A pull-through cache rule for prefix {wanted.ecr_repository_prefix!r} already exists "
-        f"(upstream {upstream}); choose another EcrRepositoryPrefix or delete that rule"
-    )
+        try:
+            rule = _create_and_validate(wanted, ecr)
+        except EcrError as error:
+            if error.code != "PullThroughCacheRuleAlreadyExistsException":
+                raise
+            rule = _existing_rule(wanted, held_before, ecr)
+    except ResourceFailure as failure:
+        if held_before is None and failure.physical_id is None:
+            context.ledger.release(thing, request.owner)  # nothing was made: the prefix is free again
+        raise
+    return _result(rule, request)
 
 
 def update(context: RequestContext) -> Result:
@@ -169,11 +174,8 @@ def update(context: RequestContext) -> Result:
     request, ecr = context.request, context.ecr
     wanted = read_properties(request.properties, request)
     if wanted.ecr_repository_prefix != request.physical_id:
-        previous = ecr.find_rule(wanted.ecr_repository_prefix)
-        if previous and wanted.matches(previous):
-            # A rollback of a rename: the rule this resource had before is still there, exactly as wanted.
-            return _result(previous, request)
-        return create(context)
+        return create(context)  # a rename, or its rollback to the prefix this resource still holds
+    _confirm_ownership(context, wanted)
 
     current = ecr.find_rule(wanted.ecr_repository_prefix)
     if current is None:
@@ -188,12 +190,65 @@ def update(context: RequestContext) -> Result:
 
 
 def delete(context: RequestContext) -> None:
-    """Delete the rule this resource made. Already gone, or never made (a failed Create), is success."""
-    prefix = context.request.physical_id
+    """Delete the rule, then its claim, when this resource owns it. Already gone, never made (a failed Create),
+    or another's: success, and nothing removed."""
+    request = context.request
+    prefix = request.physical_id
     if not (is_prefix(prefix) and 2 <= len(prefix) <= 30):
         logger.info("Nothing to delete: the physical id names no rule this resource made")
         return
+    thing = _rule(prefix)
+    holder = context.ledger.owner_of(thing)
+    if holder is None or not holder.is_same_resource(request.owner):
+        logger.warning("Rule left in place: not this resource's", extra={"prefix": prefix, "owner": str(holder)})
+        return
     context.ecr.delete_rule(prefix)
+    context.ledger.release(thing, request.owner)
+
+
+# Who owns the rule
+
+
+def _rule(prefix: str) -> Thing:
+    return Thing("pull-through cache rule", prefix)
+
+
+def _existing_rule(wanted: RuleProperties, held_before: Owner | None, ecr: EcrGateway) -> CacheRule:
+    """The rule already at the prefix, when this resource may have it: it held the claim before this request
+    (an earlier attempt of the request, or of the resource, made the rule), or it adopts the rule on request."""
+    existing = ecr.find_rule(wanted.ecr_repository_prefix)
+    if existing is not None and held_before is not None:
+        logger.info("The rule was made by this resource", extra={"claimed_by_request": held_before.request_id})
+        return existing
+    if existing is not None and wanted.adopt_existing and wanted.matches(existing):
+        logger.info("Adopted an existing rule that no resource owned (AdoptExisting)")
+        return existing
+    upstream = existing.upstream_registry_url if existing else "unknown"
+    if wanted.adopt_existing:
+        raise ResourceFailure(
+            f"The pull-through cache rule for prefix {wanted.ecr_repository_prefix!r} (upstream {upstream}) differs "
+            "from this resource's properties; AdoptExisting takes over only a rule with exactly these settings"
+        )
+    raise ResourceFailure(
+        f"A pull-through cache rule for prefix {wanted.ecr_repository_prefix!r} already exists (upstream {upstream}) "
+        "and no stack owns it; set AdoptExisting to take it over, or choose another EcrRepositoryPrefix"
+    )
+
+
+def _confirm_ownership(context: RequestContext, wanted: RuleProperties) -> None:
+    """An Update changes the rule only when this resource holds its claim. A rule nobody claims (made before the
+    ownership ledger existed) is claimed with AdoptExisting; a rule another resource claims is never touched."""
+    request, thing = context.request, _rule(wanted.ecr_repository_prefix)
+    holder = context.ledger.owner_of(thing)
+    if holder is None and wanted.adopt_existing:
+        context.ledger.claim(thing, request.owner)
+    elif holder is None:
+        raise ResourceFailure(
+            f"No resource owns the pull-through cache rule {wanted.ecr_repository_prefix!r} in the ownership "
+            "ledger (it predates the ledger, or was made outside this stack); set AdoptExisting to claim it"
+        )
+    elif not holder.is_same_resource(request.owner):
+        raise OwnedByAnother(thing, holder)
 
 
 # How each change is made
@@ -290,14 +345,6 @@ def _result(rule: CacheRule, request: Request) -> Result:
         "RepositoryUriPrefix": host if prefix == ROOT else f"{host}/{prefix}",
     }
     return Result(physical_id=prefix, data=data)
-
-
-def _made_by_this_request(existing: CacheRule, wanted: RuleProperties, request: Request) -> bool:
-    """A replay of this Create (a retried invocation) finds the rule its first attempt made: same settings,
-    created after CloudFormation issued the request. Anything else at the prefix belongs to someone else."""
-    if not (wanted.matches(existing) and existing.created_at and request.issued_at):
-        return False
-    return existing.created_at >= request.issued_at - REPLAY_CLOCK_SKEW
 
 
 def _registry_for_url(url: str) -> str:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from ecr_cache_provider import sdk
-from tests.support.cloudformation import ResponseEndpoint, make_event
-from tests.support.ownership import TABLE_NAME
+from emulation.cloudformation import ResponseEndpoint, make_event
+from emulation.ownership import TABLE_NAME
 from tools import lambda_runtime
 
 pytestmark = [pytest.mark.integration, pytest.mark.built]

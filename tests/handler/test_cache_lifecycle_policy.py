@@ -1,7 +1,7 @@
 """Custom::CacheLifecyclePolicy through the real handler: template, backfill, ownership, scale and continuation,
 and ECR throttling.
 
-Throttling: bursts of consecutive throttles longer than botocore's seven attempts, on each call the backfill makes,
+Throttling: bursts of consecutive throttles far longer than botocore's attempts, on each call the backfill makes,
 and a sustained rate limit well below what the provider's threads ask for. `fast_retries` (through `invoke`) shrinks
 botocore's backoff and the provider's own pauses, never how often a call is tried."""
 
@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from tests import moto_ecr
+from emulation import moto_ecr
+from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_event
+from emulation.moto_ecr import faults
+from tests.conftest import cached_repositories
 from tests.handler.conftest import Invoke
-from tests.moto_ecr import faults
-from tests.support.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_event
 from tests.unit.test_lifecycle_policy import policy
 
 TYPE = "Custom::CacheLifecyclePolicy"
@@ -478,7 +479,7 @@ def play_until_answered(
     first: dict[str, Any], handed: list[dict[str, Any]], response_endpoint: ResponseEndpoint
 ) -> tuple[dict[str, Any], int]:
     from ecr_cache_provider import handler
-    from tests.support.cloudformation import LambdaContext
+    from emulation.cloudformation import LambdaContext
 
     invocations = 0
     pending = [first]
@@ -530,7 +531,7 @@ def test_a_failed_hand_off_answers_failed_with_what_was_made(
     response_endpoint: ResponseEndpoint, cache: Any, monkeypatch: pytest.MonkeyPatch, fast_retries: None
 ) -> None:
     from ecr_cache_provider import continuation, handler, namespace
-    from tests.support.cloudformation import LambdaContext
+    from emulation.cloudformation import LambdaContext
 
     monkeypatch.setattr(namespace, "BATCH_SIZE", 1)
     monkeypatch.setattr(namespace, "HAND_OFF_SECONDS", 1e9)
@@ -553,7 +554,7 @@ def test_a_chain_that_never_ends_is_stopped(
     response_endpoint: ResponseEndpoint, cache: Any, one_batch_per_invocation: list[dict[str, Any]], fast_retries: None
 ) -> None:
     from ecr_cache_provider import continuation, handler
-    from tests.support.cloudformation import LambdaContext
+    from emulation.cloudformation import LambdaContext
 
     request = continuation.follow_up_event(
         event(response_endpoint, "Create", props()),
@@ -570,8 +571,7 @@ def test_a_chain_that_never_ends_is_stopped(
 # Throttling slows a backfill down, never fails it
 
 BACKFILL_CALLS = ("DescribeRepositories", "GetLifecyclePolicy", "PutLifecyclePolicy")
-# More consecutive throttles than botocore's seven attempts at one call (max_attempts 6 is six retries):
-# a call alone cannot get past them.
+# Far more consecutive throttles than botocore's attempts at one call: a call alone cannot get past them.
 BURST = 48
 
 
@@ -587,11 +587,7 @@ def throttled_calls_published(output: str) -> int:
 @pytest.fixture
 def many_repositories(ecr: Any) -> list[str]:
     """3,000 cached repositories: three pages of DescribeRepositories."""
-    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="ecr-public", upstreamRegistryUrl="public.ecr.aws")
-    names = [f"ecr-public/library/image-{index:04d}" for index in range(3000)]
-    for name in names:
-        moto_ecr.simulate_cached_pull(ACCOUNT_ID, REGION, name)
-    return names
+    return cached_repositories(ecr, 3000)
 
 
 @pytest.mark.parametrize("operation", BACKFILL_CALLS)
@@ -655,7 +651,10 @@ def test_repositories_waiting_for_a_retry_are_handed_to_the_next_invocation(
 ) -> None:
     for index in range(4):
         moto_ecr.simulate_cached_pull(ACCOUNT_ID, REGION, f"ecr-public/extra/image-{index}")
-    faults.throttle("PutLifecyclePolicy", times=14)  # both repositories of the first batch, all seven attempts
+    from ecr_cache_provider.ecr import BACKFILL_ATTEMPTS
+
+    throttles = 2 * BACKFILL_ATTEMPTS  # both repositories of the first batch, every attempt
+    faults.throttle("PutLifecyclePolicy", times=throttles)
 
     answer, invocations = play_until_answered(
         event(response_endpoint, "Create", props()), one_batch_per_invocation, response_endpoint
@@ -665,7 +664,7 @@ def test_repositories_waiting_for_a_retry_are_handed_to_the_next_invocation(
     assert answer["Data"]["RepositoriesUpdated"] == "7"  # each counted once
     assert invocations == 5  # the first batch's two went back in the queue and came first in the second invocation
     assert all(found == policy() for name, found in policies(cache).items() if name.startswith("ecr-public/"))
-    assert faults.count("PutLifecyclePolicy") == 14 + 7
+    assert faults.count("PutLifecyclePolicy") == throttles + 7
 
 
 def test_3000_repositories_under_bursts_of_throttles(

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from emulation.cloudformation import ResponseEndpoint, make_event
+from emulation.moto_ecr import faults
 from tests.handler.conftest import Invoke
-from tests.moto_ecr import faults
-from tests.support.cloudformation import ResponseEndpoint, make_event
 from tests.unit.test_lifecycle_policy import BAD_POLICIES, policy
 
 BAD_PROPERTIES: dict[str, tuple[dict[str, Any], str]] = {

@@ -14,8 +14,8 @@ from typing import Any, cast
 import pytest
 
 from ecr_cache_provider.resource_type import Result
+from emulation.cloudformation import SIGNATURE, LambdaContext, ResponseEndpoint, make_event
 from tests.handler.conftest import Invoke
-from tests.support.cloudformation import SIGNATURE, LambdaContext, ResponseEndpoint, make_event
 
 QUAY = {"EcrRepositoryPrefix": "quay", "UpstreamRegistryUrl": "quay.io"}
 SECRET_TOKEN = "s3cr3t-t0ken-value"

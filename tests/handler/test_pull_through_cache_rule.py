@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_event
+from emulation.moto_ecr import faults
 from tests.conftest import create_secret
 from tests.handler.conftest import Invoke
-from tests.moto_ecr import faults
-from tests.support.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_event
 
 ECR_PUBLIC = {"EcrRepositoryPrefix": "ecr-public", "UpstreamRegistryUrl": "public.ecr.aws"}
 QUAY = {"EcrRepositoryPrefix": "quay", "UpstreamRegistryUrl": "quay.io", "UpstreamRegistry": "quay"}
@@ -150,16 +150,16 @@ def test_create_over_an_existing_rule_fails_and_its_rollback_keeps_the_rule(
     assert rules(ecr)["quay"] == before
 
 
-def test_an_identical_rule_made_before_the_request_is_not_adopted(
+def test_an_identical_rule_nobody_owns_is_not_taken_over(
     invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any
 ) -> None:
+    issued = datetime.now(UTC) - timedelta(minutes=1)  # the rule is newer than the request, and still not ours
     ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="ecr-public", upstreamRegistryUrl="public.ecr.aws")
 
-    later = datetime.now(UTC) + timedelta(hours=1)
-    answer = invoke(make_event(response_endpoint, "Create", ECR_PUBLIC, issued=later))
+    answer = invoke(make_event(response_endpoint, "Create", ECR_PUBLIC, issued=issued))
 
     assert answer["Status"] == "FAILED"
-    assert "already exists" in answer["Reason"]
+    assert "already exists (upstream public.ecr.aws) and no stack owns it; set AdoptExisting" in answer["Reason"]
 
 
 def test_a_replayed_create_succeeds_with_the_rule_it_made(

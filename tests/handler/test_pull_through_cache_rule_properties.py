@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from emulation.cloudformation import ResponseEndpoint, make_event
+from emulation.moto_ecr import faults
 from tests.handler.conftest import Invoke
-from tests.moto_ecr import faults
-from tests.support.cloudformation import ResponseEndpoint, make_event
 
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf"
 OTHER_REGION_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf"

@@ -9,8 +9,8 @@ import boto3
 import pytest
 
 from ecr_cache_provider import sdk
+from emulation.cloudformation import ResponseEndpoint, make_event
 from tests.handler.conftest import Invoke
-from tests.support.cloudformation import ResponseEndpoint, make_event
 
 QUAY = {"EcrRepositoryPrefix": "quay", "UpstreamRegistryUrl": "quay.io"}
 
@@ -62,8 +62,9 @@ def test_an_old_botocore_fails_create_with_the_version_needed(
 def test_an_old_botocore_still_deletes(
     invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="quay", upstreamRegistryUrl="quay.io")
+    assert invoke(make_event(response_endpoint, "Create", QUAY))["Status"] == "SUCCESS"
     monkeypatch.setattr(sdk, "missing_from", lambda model: ["CreatePullThroughCacheRule.customRoleArn"])
+    monkeypatch.setattr(sdk, "_checked", None)
 
     answer = invoke(make_event(response_endpoint, "Delete", QUAY, physical_id="quay"))
 

@@ -10,10 +10,10 @@ import boto3
 import pytest
 import requests
 
-from tests.moto_ecr import faults
-from tests.support.cloudformation import ResponseEndpoint
-from tests.support.lambda_emulator import LambdaEmulator, start_lambda_emulator
-from tests.support.ownership import TABLE_NAME, create_ownership_table
+from emulation.cloudformation import ResponseEndpoint
+from emulation.lambda_emulator import LambdaEmulator, start_lambda_emulator
+from emulation.moto_ecr import faults
+from emulation.ownership import TABLE_NAME, create_ownership_table
 from tools import lambda_runtime
 
 Invoke = Callable[..., dict[str, Any]]

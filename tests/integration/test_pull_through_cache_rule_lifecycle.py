@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from emulation.cloudformation import ResponseEndpoint, load_event
+from emulation.moto_ecr import faults
 from tests.integration.conftest import IN_PROCESS_ONLY
-from tests.moto_ecr import faults
-from tests.support.cloudformation import ResponseEndpoint, load_event
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Stack tests: template.yaml played by tools.local_stack against one moto server per worker, reset per test."""
+"""Stack tests: template.yaml played by tools.stack_player against one moto server per worker, reset per test."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from tests.moto_ecr import faults
-from tests.support.cloudformation import ResponseEndpoint
-from tools.local_stack import LocalAws, Options, RunResult, run
+from emulation.cloudformation import ResponseEndpoint
+from emulation.moto_ecr import faults
+from tools.stack_player import LocalAws, Options, RunResult, run
+from tools.stack_player.progress import Progress
 
 ROOT = Path(__file__).resolve().parents[2]
 Play = Callable[..., RunResult]
@@ -30,11 +31,12 @@ def local_aws(
 
 @pytest.fixture
 def play(local_aws: LocalAws, tmp_path: Path) -> Play:
-    """One `make local` run: play(*"KEY=VALUE", delete=False, template=..., seed_repositories=0)."""
+    """One `make local` run: play(*"KEY=VALUE", delete=False, template=..., seed_repositories=0, progress=None)."""
 
-    def run_stack(*overrides: str, **options: Any) -> RunResult:
+    def run_stack(*overrides: str, progress: Progress | None = None, **options: Any) -> RunResult:
         options.setdefault("template", ROOT / "template.yaml")
         options.setdefault("samconfig", ROOT / "samconfig.toml")
-        return run(Options(parameter_overrides=list(overrides), state_dir=tmp_path / "state", **options), local_aws)
+        state_dir = tmp_path / "state"
+        return run(Options(parameter_overrides=list(overrides), state_dir=state_dir, **options), local_aws, progress)
 
     return run_stack

@@ -199,10 +199,52 @@ def test_render_refuses_local_code() -> None:
         render_stackset.render(TEMPLATE.read_text(), None)
 
 
+def test_render_warns_loudly_about_the_placeholder_bucket(capsys: pytest.CaptureFixture[str]) -> None:
+    placeholder = "s3://change-me-code-bucket-${AWS::Region}/ecr-pull-through-cache/provider.zip"
+    assert f"CODE_URI ?= {placeholder.replace('${', '$${')}" in (ROOT / "mk" / "distribution.mk").read_text()
+
+    render_stackset.render(TEMPLATE.read_text(), placeholder)
+
+    assert "WARNING" in capsys.readouterr().err
+    render_stackset.render(TEMPLATE.read_text(), CODE_URI)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("code_uri", ["s3:///provider.zip", "s3://${AWS::Region}/provider.zip", "s3://bucket", "s3://"])
+def test_render_refuses_a_code_uri_without_a_bucket_or_key(code_uri: str) -> None:
+    with pytest.raises(SystemExit, match="no bucket name or no key"):
+        render_stackset.render(TEMPLATE.read_text(), code_uri)
+
+
+def test_a_missing_packaged_template_is_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "packaged.yaml"
+    result = subprocess.run(
+        [
+            "make",
+            "-s",
+            "stackset-template",
+            f"PACKAGED_TEMPLATE={missing}",
+            f"STACKSET_TEMPLATE={tmp_path / 'out.yaml'}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert (
+        result.stderr.splitlines()[0]
+        == f"render_stackset: no template at {missing} (PACKAGED_TEMPLATE is the output of sam package)"
+    )
+    assert "Traceback" not in result.stderr
+
+
 def test_render_cli_writes_the_file(tmp_path: Path) -> None:
     output = tmp_path / "out" / "template.yaml"
     result = subprocess.run(
-        [sys.executable, "tools/render_stackset.py", "--code-uri", CODE_URI, "--output", str(output)],
+        [sys.executable, "-m", "tools.render_stackset", "--code-uri", CODE_URI, "--output", str(output)],
         cwd=ROOT,
         capture_output=True,
         text=True,

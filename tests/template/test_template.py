@@ -139,6 +139,15 @@ def test_every_custom_resource_has_service_token_and_timeout(template: dict[str,
         assert "ProviderLogGroup" in as_list(resource.get("DependsOn", [])), logical_id
 
 
+# Parameters that take a whole number in a range (lowest, highest): String parameters with a digit pattern, since a
+# Number parameter cannot have one and would take 1.5 (which ECR then refuses as a countNumber).
+WHOLE_NUMBERS = {
+    "UntaggedImageExpiryDays": (1, 3650),
+    "MaxImagesPerRepository": (1, 10000),
+    "ResourceTimeoutSeconds": (60, 3600),
+}
+
+
 def test_the_cache_lifecycle_policies_are_one_valid_policy(template: dict[str, Any]) -> None:
     """The six LifecyclePolicyText blocks are the same text, and with the parameters' values a policy ECR accepts."""
     from ecr_cache_provider.lifecycle_policy import read_policy
@@ -152,12 +161,16 @@ def test_the_cache_lifecycle_policies_are_one_valid_policy(template: dict[str, A
     assert len(set(texts.values())) == 1, sorted(texts)
 
     parameters = template["Parameters"]
-    for values in ("Default", "MinValue", "MaxValue"):
+    for which in ("Default", "lowest", "highest"):
+        values = {
+            name: int(parameters[name]["Default"]) if which == "Default" else WHOLE_NUMBERS[name][which == "highest"]
+            for name in ("UntaggedImageExpiryDays", "MaxImagesPerRepository")
+        }
         text = next(iter(texts.values()))
-        for name in ("UntaggedImageExpiryDays", "MaxImagesPerRepository"):
-            text = text.replace(f"${{{name}}}", str(parameters[name][values]))
+        for name, value in values.items():
+            text = text.replace(f"${{{name}}}", str(value))
         assert "${" not in text
-        assert read_policy(text)["rules"][1]["selection"]["countNumber"] == parameters["MaxImagesPerRepository"][values]
+        assert read_policy(text)["rules"][1]["selection"]["countNumber"] == values["MaxImagesPerRepository"]
 
 
 @pytest.mark.parametrize("logical_id", sorted(CACHE_RULES))
@@ -321,3 +334,26 @@ def test_samconfig_parameter_overrides_fit_the_template(template: dict[str, Any]
             assert allowed(spec["AllowedPattern"]).fullmatch(value), override
         if "MinValue" in spec:
             assert spec["MinValue"] <= int(value) <= spec["MaxValue"], override
+
+
+def test_every_constrained_parameter_says_what_it_accepts(template: dict[str, Any]) -> None:
+    """CloudFormation shows ConstraintDescription instead of the raw pattern when a value is refused."""
+    constraints = {"AllowedValues", "AllowedPattern", "MinLength", "MaxLength", "MinValue", "MaxValue"}
+    for name, spec in template["Parameters"].items():
+        if constraints & set(spec):
+            assert spec.get("ConstraintDescription", "").startswith("must "), name
+
+
+@pytest.mark.parametrize(("name", "lowest", "highest"), [(name, *ends) for name, ends in WHOLE_NUMBERS.items()])
+def test_whole_number_parameters_accept_exactly_their_range(
+    template: dict[str, Any], name: str, lowest: int, highest: int
+) -> None:
+    """A Number parameter would take 1.5 (ECR then refuses countNumber): these are digit patterns over a range."""
+    spec = template["Parameters"][name]
+    pattern = allowed(spec["AllowedPattern"])
+    accepted = [number for number in range(highest * 2) if pattern.fullmatch(str(number))]
+    assert accepted == list(range(lowest, highest + 1))
+    assert pattern.fullmatch(str(spec["Default"]))
+    for bad in (f"{lowest}.0", "1.5", f"0{lowest}", f" {lowest}", "-1", ""):
+        assert not pattern.fullmatch(bad), bad
+    assert f"from {lowest} to {highest}" in spec["ConstraintDescription"]

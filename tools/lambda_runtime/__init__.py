@@ -77,6 +77,8 @@ def lambda_environment(aws_endpoint: str, ca_file: str, ownership_table: str) ->
         "POWERTOOLS_SERVICE_NAME": "ecr-pull-through-cache",
         "POWERTOOLS_METRICS_NAMESPACE": "EcrPullThroughCache",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        # Lambda's /var/task is read-only: the package's bytecode is compiled afresh at every cold start.
+        "PYTHONDONTWRITEBYTECODE": "1",
     }
 
 

@@ -2,8 +2,8 @@
 
 Usage::
 
-    from tests import moto_ecr
-    from tests.moto_ecr import faults
+    from emulation import moto_ecr
+    from emulation.moto_ecr import faults
 
     moto_ecr.install()  # idempotent; do it before (or inside) mock_aws / ThreadedMotoServer
     with mock_aws():

@@ -25,8 +25,9 @@ def load_config(
     """The stack name and parameter overrides of one samconfig.toml environment, with `overrides` applied last.
     Without a samconfig.toml (a template in examples/), the stack is named `default_stack_name`."""
     document = tomllib.loads(path.read_text()) if path.exists() else {}
-    if path.exists() and config_env not in document:
-        raise ConfigError(f"{path} has no environment {config_env!r} (it has {', '.join(sorted(document))})")
+    environments = sorted(name for name, table in document.items() if isinstance(table, dict))  # not `version`
+    if path.exists() and config_env not in environments:
+        raise ConfigError(f"{path} has no environment {config_env!r} (it has {', '.join(environments)})")
     environment = document.get(config_env, {})
     deploy = environment.get("deploy", {}).get("parameters", {})
     stack_name = (

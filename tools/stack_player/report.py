@@ -1,15 +1,15 @@
-"""What a run prints: the resources table, the stack's outputs, then the registry as ECR now has it; and the
-progress bar shown while seeding repositories or waiting on a long answer. Plain text, no dependency."""
+"""What a run prints: why it failed (first), the resources table, the stack's outputs, then the registry as ECR
+now has it."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
-from tools.local_stack.aws import LocalAws, registry_repositories
-from tools.local_stack.player import StackResult
+from tools.stack_player.aws import LocalAws, registry_repositories
+from tools.stack_player.player import StackResult
+from tools.stack_player.progress import Progress
 
 
 @dataclass
@@ -21,12 +21,13 @@ class Registry:
     repositories: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def read(cls, aws: LocalAws) -> Registry:
+    def read(cls, aws: LocalAws, progress: Progress | None = None) -> Registry:
         ecr = aws.client("ecr")
         rules = [rule for page in ecr.get_paginator("describe_pull_through_cache_rules").paginate()
                  for rule in page["pullThroughCacheRules"]]  # fmt: skip
         templates = ecr.describe_repository_creation_templates().get("repositoryCreationTemplates", [])
-        return cls(rules=rules, templates=templates, repositories=registry_repositories(ecr))
+        repositories = registry_repositories(ecr, progress or Progress(None), "Reading the registry")
+        return cls(rules=rules, templates=templates, repositories=repositories)
 
 
 def table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -39,6 +40,10 @@ def table(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 def render(result: StackResult, registry: Registry, notes: list[str] | None = None) -> str:
     lines = [f"Stack {result.stack_name}: {result.stack_status}", ""]
+    failures = [outcome for outcome in result.outcomes if outcome.reason]
+    if failures or result.warnings:
+        lines += ["Why", *[f"  {outcome.logical_id} ({outcome.action}): {outcome.reason}" for outcome in failures]]
+        lines += [*[f"  {warning}" for warning in result.warnings], ""]
     rows = []
     for outcome in result.outcomes:
         sent = outcome.status in ("SUCCEEDED", "FAILED") and outcome.action != "Unchanged"
@@ -46,18 +51,13 @@ def render(result: StackResult, registry: Registry, notes: list[str] | None = No
         rows.append([outcome.logical_id, outcome.resource_type, outcome.action, outcome.status, seconds,
                      outcome.physical_id or "-"])  # fmt: skip
     lines += table(["Resource", "Type", "Action", "Status", "Time", "Physical id"], rows)
-    details = [(outcome.logical_id, outcome) for outcome in result.outcomes if outcome.attributes or outcome.reason]
-    if details:
-        lines += ["", "Attributes and reasons"]
-        for logical_id, outcome in details:
-            if outcome.reason:
-                lines.append(f"  {logical_id} ({outcome.action}): {outcome.reason}")
-            for name, value in outcome.attributes.items():
-                lines.append(f"  {logical_id}.{name} = {value}")
+    attributes = [f"  {outcome.logical_id}.{name} = {value}" for outcome in result.outcomes
+                  for name, value in outcome.attributes.items()]  # fmt: skip
+    if attributes:
+        lines += ["", "Attributes", *attributes]
     if result.outputs:
         lines += ["", "Outputs"] + [f"  {name} = {value}" for name, value in result.outputs.items()]
-    for message in [*result.warnings, *(notes or [])]:
-        lines.append(f"Note: {message}")
+    lines += [f"Note: {note}" for note in notes or []]
     lines += ["", *_registry_lines(registry)]
     return "\n".join(lines) + "\n"
 
@@ -89,28 +89,3 @@ def _registry_lines(registry: Registry) -> list[str]:
         rows = [[top, str(totals[top]), str(with_policy[top])] for top in sorted(totals)]
         lines += table(["First path component", "Repositories", "With a lifecycle policy"], rows)
     return lines
-
-
-class Progress:
-    """A one-line progress bar on a terminal; silent elsewhere (CI logs, tests)."""
-
-    def __init__(self, stream: TextIO | None, width: int = 30) -> None:
-        self.stream = stream if stream is not None and stream.isatty() else None
-        self.width = width
-        self._shown = False
-        self._last = 0.0
-
-    def bar(self, label: str, done: float, total: float, suffix: str = "") -> None:
-        if self.stream is None or (time.monotonic() - self._last < 0.1 and done < total):
-            return
-        self._last = time.monotonic()
-        filled = int(self.width * min(done / total, 1.0)) if total else self.width
-        self.stream.write(f"\r{label} [{'#' * filled}{'.' * (self.width - filled)}] {suffix}\033[K")
-        self.stream.flush()
-        self._shown = True
-
-    def done(self) -> None:
-        if self.stream is not None and self._shown:
-            self.stream.write("\n")
-            self.stream.flush()
-        self._shown = False

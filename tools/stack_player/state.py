@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.local_stack.aws import ACCOUNT_ID, REGION
+from tools.stack_player.aws import ACCOUNT_ID, REGION
 
 
 @dataclass

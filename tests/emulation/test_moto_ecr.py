@@ -12,8 +12,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests import moto_ecr
-from tests.moto_ecr import faults
+from emulation import moto_ecr
+from emulation.moto_ecr import faults
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

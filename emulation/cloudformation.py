@@ -18,7 +18,7 @@ from typing import Any
 
 import trustme
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
+EVENTS = Path(__file__).resolve().parents[1] / "events"
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/cache-stack/5b1a6c80-0e4c-11ef-9d37-0a1b2c3d4e5f"

@@ -1,9 +1,10 @@
-"""template.yaml as CloudFormation reads it: parameters checked against their constraints, conditions,
-intrinsic functions, and the order in which resources can be created.
+"""template.yaml as CloudFormation reads it: the SAM transform, parameters checked against their constraints,
+conditions, intrinsic functions, and the order in which resources can be created.
 
 cfn-lint parses the file (its YAML loader turns `!Ref`/`!GetAtt`/`!Sub` into their long forms, the same loader
-`make lint` relies on); the evaluation is ours, because attribute values only exist once a resource has answered
-(docs/local.md says why no library fit).
+`make lint` relies on), samtranslator runs the SAM transform (as for the StackSet render), and cfn-lint's template
+graph gives the dependencies. The evaluation is ours, because attribute values only exist once a resource has
+answered (docs/local.md says why no library fit).
 """
 
 from __future__ import annotations
@@ -11,17 +12,29 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from graphlib import CycleError, TopologicalSorter
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import cfnlint.template
+import networkx
 from cfnlint.decode import decode
+
+from tools.sam_transform import has_sam_transform, set_code_uri, translate
 
 
 class TemplateError(Exception):
     """The template, its parameters or an intrinsic function cannot be evaluated (CloudFormation would refuse)."""
+
+
+class ParameterError(TemplateError):
+    """Parameter values CloudFormation would refuse, one message per parameter."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 class _NoValue:
@@ -32,6 +45,9 @@ class _NoValue:
 
 
 NO_VALUE = _NoValue()
+
+# The SAM transform accepts only code in S3; the code is not deployed locally, so any URI does.
+LOCAL_CODE_URI = "s3://stack-player-local-code/provider.zip"
 
 # Resolves Ref and Fn::GetAtt of a resource: (logical id, attribute or None for Ref) -> value.
 ResourceResolver = Callable[[str, str | None], Any]
@@ -55,10 +71,15 @@ class Template:
 
     @classmethod
     def load(cls, path: Path) -> Template:
+        """The template as CloudFormation plays it: after the SAM transform, when it has one."""
         body, errors = decode(str(path))
         if errors or not isinstance(body, dict):
             raise TemplateError(f"Cannot read {path}: {'; '.join(str(error) for error in errors)}")
-        return cls(path=path, body=_plain(body))
+        plain = _plain(body)
+        if has_sam_transform(plain):
+            set_code_uri(plain, LOCAL_CODE_URI)
+            plain = translate(plain)
+        return cls(path=path, body=plain)
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
@@ -68,19 +89,26 @@ class Template:
     def parameters(self) -> dict[str, dict[str, Any]]:
         return dict(self.body.get("Parameters", {}))
 
-    def function_setting(self, logical_id: str, name: str, default: Any = None) -> Any:
-        """A property of an AWS::Serverless::Function, falling back to Globals.Function (as the SAM transform does)."""
-        properties = self.resources.get(logical_id, {}).get("Properties", {})
-        globals_ = self.body.get("Globals", {}).get("Function", {})
-        return properties.get(name, globals_.get(name, default))
+    @cached_property
+    def dependencies(self) -> networkx.MultiDiGraph:
+        """cfn-lint's template graph: an edge from each resource to those it names (Ref, Fn::GetAtt, Fn::Sub,
+        DependsOn), whichever way its conditions go."""
+        graph = cfnlint.template.Template(str(self.path), self.body).graph
+        if graph is None:
+            raise TemplateError(f"Cannot work out the dependencies between the resources of {self.path}")
+        return graph.graph
+
+    def lambda_function(self, logical_id: str) -> dict[str, Any]:
+        """The properties of an AWS::Lambda::Function (Globals applied by the transform), or {}."""
+        resource = self.resources.get(logical_id, {})
+        return dict(resource.get("Properties", {})) if resource.get("Type") == "AWS::Lambda::Function" else {}
 
 
 def resolve_parameters(template: Template, overrides: dict[str, str]) -> dict[str, Any]:
-    """Parameter values as CloudFormation accepts them: defaults, overrides, and every constraint checked."""
+    """Parameter values as CloudFormation accepts them: defaults, overrides, and every constraint checked.
+    Raises ParameterError naming every parameter at fault."""
     declared = template.parameters
-    unknown = sorted(set(overrides) - set(declared))
-    if unknown:
-        raise TemplateError(f"Parameters {unknown} do not exist in the template")
+    problems = [f"Parameter {name} does not exist in the template" for name in sorted(set(overrides) - set(declared))]
     values: dict[str, Any] = {}
     for name, spec in declared.items():
         if name in overrides:
@@ -88,36 +116,39 @@ def resolve_parameters(template: Template, overrides: dict[str, str]) -> dict[st
         elif "Default" in spec:
             raw = str(spec["Default"])
         else:
-            raise TemplateError(f"Parameter {name} has no default and no value was given")
-        _check_parameter(name, raw, spec)
+            problems.append(f"Parameter {name} has no default and no value was given")
+            continue
+        problem = _parameter_problem(raw, spec)
+        if problem:
+            problems.append(f"Parameter {name} {raw!r} {spec.get('ConstraintDescription') or problem}")
         kind = str(spec.get("Type", "String"))
         values[name] = (
             [item.strip() for item in raw.split(",")]
             if kind.startswith("List<") or kind == ("CommaDelimitedList")
             else raw
         )
+    if problems:
+        raise ParameterError(problems)
     return values
 
 
-def _check_parameter(name: str, value: str, spec: dict[str, Any]) -> None:
-    allowed = spec.get("AllowedValues")
-    if allowed is not None and value not in [str(item) for item in allowed]:
-        raise TemplateError(f"Parameter {name} {value!r} is not one of {[str(item) for item in allowed]}")
+def _parameter_problem(value: str, spec: dict[str, Any]) -> str:
+    """What is wrong with a parameter value, in CloudFormation's terms, or an empty string."""
+    allowed = [str(item) for item in spec.get("AllowedValues", [])]
+    if allowed and value not in allowed:
+        return f"must be one of {allowed}"
     if "AllowedPattern" in spec and not re.fullmatch(str(spec["AllowedPattern"]), value):
-        raise TemplateError(f"Parameter {name} {value!r} must match pattern {spec['AllowedPattern']}")
-    if "MinLength" in spec and len(value) < int(spec["MinLength"]):
-        raise TemplateError(f"Parameter {name} {value!r} is shorter than {spec['MinLength']}")
-    if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
-        raise TemplateError(f"Parameter {name} {value!r} is longer than {spec['MaxLength']}")
+        return f"must match pattern {spec['AllowedPattern']}"
+    if not int(spec.get("MinLength", 0)) <= len(value) <= int(spec.get("MaxLength", len(value))):
+        return f"must be {spec.get('MinLength', 0)} to {spec.get('MaxLength', 'any number of')} characters long"
     if spec.get("Type") == "Number":
         try:
             number = float(value)
         except ValueError:
-            raise TemplateError(f"Parameter {name} {value!r} is not a number") from None
-        if "MinValue" in spec and number < float(spec["MinValue"]):
-            raise TemplateError(f"Parameter {name} {value} is below {spec['MinValue']}")
-        if "MaxValue" in spec and number > float(spec["MaxValue"]):
-            raise TemplateError(f"Parameter {name} {value} is above {spec['MaxValue']}")
+            return "must be a number"
+        if not float(spec.get("MinValue", number)) <= number <= float(spec.get("MaxValue", number)):
+            return f"must be from {spec.get('MinValue', '-inf')} to {spec.get('MaxValue', 'inf')}"
+    return ""
 
 
 @dataclass
@@ -155,26 +186,13 @@ class Renderer:
         Ties keep the template's order, so runs are repeatable."""
         active = self.active_resources()
         position = {logical_id: index for index, logical_id in enumerate(active)}
-        graph = TopologicalSorter({logical_id: self.dependencies(logical_id) & set(active) for logical_id in active})
-        order: list[str] = []
+        # The graph's edges point from a resource to what it needs; creation goes the other way.
+        needs = self.template.dependencies.subgraph(active).reverse()
         try:
-            graph.prepare()
-        except CycleError as error:
-            raise TemplateError(f"Circular dependency between resources: {error.args[1]}") from None
-        while graph.is_active():
-            for logical_id in sorted(graph.get_ready(), key=position.__getitem__):
-                order.append(logical_id)
-                graph.done(logical_id)
-        return order
-
-    def dependencies(self, logical_id: str) -> set[str]:
-        """Resources named by Ref, Fn::GetAtt, Fn::Sub or DependsOn. A DependsOn on a resource the SAM transform
-        generates (e.g. <Function>EventInvokeConfig) names nothing in the raw template and is left out."""
-        resource = self.template.resources[logical_id]
-        depends_on = resource.get("DependsOn", [])
-        names = {depends_on} if isinstance(depends_on, str) else set(depends_on)
-        names |= set(_referenced_names(resource.get("Properties", {})))
-        return names & set(self.template.resources)
+            return list(networkx.lexicographical_topological_sort(needs, key=position.__getitem__))
+        except networkx.NetworkXUnfeasible:
+            cycle = [edge[:2] for edge in networkx.find_cycle(needs)]
+            raise TemplateError(f"Circular dependency between resources: {cycle}") from None
 
     # Intrinsic functions
 
@@ -309,24 +327,3 @@ _FUNCTIONS: dict[str, Callable[[Renderer, Any], Any]] = {
     "Condition": lambda renderer, argument: renderer.condition(str(argument)),
     "Fn::ImportValue": _fn_import_value,
 }
-
-
-def _referenced_names(node: Any) -> Iterator[str]:
-    """Every resource-or-parameter name a property tree refers to (callers keep the resources)."""
-    if isinstance(node, list):
-        for item in node:
-            yield from _referenced_names(item)
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Ref" and isinstance(value, str):
-                yield value
-            elif key == "Fn::GetAtt":
-                yield (value.split(".", 1)[0] if isinstance(value, str) else str(value[0]))
-            elif key == "Fn::Sub":
-                text = value if isinstance(value, str) else value[0]
-                for inner in re.findall(r"\$\{([^}!][^}]*)\}", str(text)):
-                    yield inner.split(".", 1)[0]
-                if not isinstance(value, str):
-                    yield from _referenced_names(value[1])
-            else:
-                yield from _referenced_names(value)

@@ -3,7 +3,7 @@
 moto's ``BaseResponse.call_action`` maps the JSON action name (``X-Amz-Target``) to the
 snake_case method of the same name, for ``mock_aws`` and the moto server alike, so adding these
 methods to ``ECRResponse`` is all it takes to serve the new operations.  Every request is first
-checked against the botocore ECR model (:mod:`tests.moto_ecr.validation`).
+checked against the botocore ECR model (:mod:`emulation.moto_ecr.validation`).
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ As a library (the stack tests use it this way)::
     print(render(result.stack, result.registry))
 """
 
-from tools.local_stack.aws import LocalAws
-from tools.local_stack.player import Outcome, StackResult
-from tools.local_stack.report import Registry, render
-from tools.local_stack.runner import Options, RunResult, run
+from tools.stack_player.aws import LocalAws
+from tools.stack_player.player import Outcome, StackResult
+from tools.stack_player.report import Registry, render
+from tools.stack_player.runner import Options, RunResult, run
 
 __all__ = ["LocalAws", "Options", "Outcome", "Registry", "RunResult", "StackResult", "render", "run"]

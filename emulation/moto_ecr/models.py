@@ -2,7 +2,7 @@
 
 State lives on each ``moto.ecr.models.ECRBackend`` instance (one per account and region) in the
 attribute ``_moto_ecr_ext``, created lazily, so ``moto``'s backend reset wipes it like the rest of
-the ECR state.  :func:`install` in ``tests.moto_ecr`` attaches the public functions below to
+the ECR state.  :func:`install` in ``emulation.moto_ecr`` attaches the public functions below to
 ``ECRBackend`` as methods.
 """
 

@@ -2,7 +2,7 @@
 
 Why: the product has to cope with throttling, server errors, bad upstream credentials and slow
 responses, none of which moto produces by itself.  Tests arm a fault here, then exercise the
-product; the patched ``ECRResponse.call_action`` (see :mod:`tests.moto_ecr.responses`) consults
+product; the patched ``ECRResponse.call_action`` (see :mod:`emulation.moto_ecr.responses`) consults
 this module on every ECR request.
 
 The state is module-level and guarded by a lock, so it is shared by ``mock_aws`` (in-process)

@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tests.support.cloudformation import LambdaContext, ResponseEndpoint, as_cloudformation_sends
-from tools.local_stack.aws import ACCOUNT_ID, REGION
-from tools.local_stack.native import native_attribute, native_name
-from tools.local_stack.state import ResourceRecord, StackState
-from tools.local_stack.template import Renderer, Template, TemplateError
+from emulation.cloudformation import LambdaContext, ResponseEndpoint, as_cloudformation_sends
+from tools.stack_player.aws import ACCOUNT_ID, REGION
+from tools.stack_player.native import native_attribute, native_physical_id
+from tools.stack_player.progress import Progress, Step
+from tools.stack_player.state import ResourceRecord, StackState
+from tools.stack_player.template import Renderer, Template, TemplateError
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +59,9 @@ class Outcome:
 
     logical_id: str
     resource_type: str
-    action: str  # Create, Update, Replace, Delete, Unchanged, Native; "Rollback ..." and "Cleanup ..." phases
-    status: str  # SUCCEEDED, FAILED, NOT EMULATED
+    # Create, Update, Replace, Delete, Unchanged, Native, Not reached; "Rollback ..." and "Cleanup ..." phases
+    action: str
+    status: str  # SUCCEEDED, FAILED, NOT EMULATED, SKIPPED
     seconds: float = 0.0
     physical_id: str = ""
     attributes: dict[str, Any] = field(default_factory=dict)
@@ -77,11 +80,13 @@ class StackResult:
 
 @dataclass
 class Hooks:
-    """Where the runner joins in: before each custom resource is played (the records played so far), and while
-    waiting for an answer (logical id, seconds waited, ServiceTimeout)."""
+    """Where the runner joins in: before each custom resource is played (the records played so far); and, while an
+    answer is awaited, the work in progress (repositories with a lifecycle policy, repositories) and how many
+    invocations the Lambda emulator has served (the provider's continuations)."""
 
     before_custom: Callable[[str, dict[str, ResourceRecord]], None] = lambda resource_type, records: None
-    waiting: Callable[[str, float, float], None] = lambda logical_id, waited, timeout: None
+    backlog: Callable[[], tuple[int, int]] = lambda: (0, 0)
+    invocations: Callable[[], int] = lambda: 0
 
 
 @dataclass
@@ -91,6 +96,7 @@ class Player:
     responses: ResponseEndpoint
     hooks: Hooks = field(default_factory=Hooks)
     imports: dict[str, Any] = field(default_factory=dict)
+    progress: Progress = field(default_factory=lambda: Progress(None))
     # The records of the operation in progress: what Ref and Fn::GetAtt read.
     _records: dict[str, ResourceRecord] = field(default_factory=dict)
     _request_ids: list[str] = field(default_factory=list)
@@ -113,6 +119,9 @@ class Player:
         replaced: list[ResourceRecord] = []
         failed = False
         for logical_id in order:
+            if failed:  # CloudFormation stops at the first failure; the table still lists every resource
+                result.outcomes.append(self._not_reached(logical_id, old.get(logical_id)))
+                continue
             outcome, step = self._play(logical_id, renderer, old.get(logical_id))
             result.outcomes.append(outcome)
             if step is not None:
@@ -120,9 +129,7 @@ class Player:
                 before, after = step
                 if before is not None and outcome.status == "SUCCEEDED" and after.physical_id != before.physical_id:
                     replaced.append(before)
-            if outcome.status == "FAILED":
-                failed = True
-                break
+            failed = outcome.status == "FAILED"
         if not failed:
             try:
                 result.outputs, exports = self._outputs(renderer)
@@ -131,10 +138,12 @@ class Player:
                 failed = True
         if failed:
             result.outcomes += self._rollback(creating, done, old)
+            result.outputs = {} if creating else dict(self.state.outputs)  # the stack keeps its old outputs
             result.stack_status = "ROLLBACK_COMPLETE" if creating else "UPDATE_ROLLBACK_COMPLETE"
             if any(outcome.status == "FAILED" for outcome in result.outcomes if outcome.action.startswith("Rollback")):
                 result.stack_status = "ROLLBACK_FAILED" if creating else "UPDATE_ROLLBACK_FAILED"
             return self._finish(result)
+        old_outputs = self.state.outputs
         self.state.parameters = parameters
         self.state.outputs, self.state.exports = result.outputs, exports
         removed = [record for logical_id, record in old.items() if self._is_gone(logical_id, record)]
@@ -142,7 +151,9 @@ class Player:
         self.state.resources = {logical_id: self._records[logical_id] for logical_id in order}
         result.outcomes += [self._delete(record, "Cleanup delete") for record in cleanup]
         result.succeeded = all(outcome.status != "FAILED" for outcome in result.outcomes)
-        result.stack_status = "CREATE_COMPLETE" if creating else "UPDATE_COMPLETE"
+        changed = not creating and (cleanup or any(outcome.action not in ("Unchanged", "Native") for outcome in
+                                                   result.outcomes) or self.state.outputs != old_outputs)  # fmt: skip
+        result.stack_status = "CREATE_COMPLETE" if creating else "UPDATE_COMPLETE" if changed else "NO_CHANGES"
         return self._finish(result)
 
     def delete(self) -> StackResult:
@@ -200,6 +211,11 @@ class Player:
         if answer.succeeded:
             self._records[logical_id] = after
         return self._outcome(action, after, answer.seconds, answer), (before, after)
+
+    def _not_reached(self, logical_id: str, previous: ResourceRecord | None) -> Outcome:
+        resource_type = str(self.template.resources[logical_id]["Type"])
+        physical_id = previous.physical_id if previous else ""
+        return Outcome(logical_id, resource_type, "Not reached", "SKIPPED", physical_id=physical_id)
 
     def _delete(self, record: ResourceRecord, action: str) -> Outcome:
         if record.native:
@@ -276,21 +292,35 @@ class Player:
         if old_properties is not None:
             event["OldResourceProperties"] = old_properties
         timeout = float(properties.get("ServiceTimeout") or DEFAULT_SERVICE_TIMEOUT)
-        started = time.monotonic()
-        try:
-            handler.lambda_handler(event, LambdaContext(self._lambda_timeout(logical_id)))
-        except Exception:  # Lambda would log the error; CloudFormation only ever sees the response endpoint
-            logger.exception("The handler raised; waiting for an answer all the same")
-        return self._wait(request_id, logical_id, started, timeout)
+        lambda_timeout = self._lambda_timeout(logical_id)
 
-    def _wait(self, request_id: str, logical_id: str, started: float, timeout: float) -> Answer:
+        def invoke() -> None:
+            try:
+                handler.lambda_handler(event, LambdaContext(lambda_timeout))
+            except Exception:  # Lambda would log the error; CloudFormation only ever sees the response endpoint
+                logger.exception("The handler raised; waiting for an answer all the same")
+
+        # The handler runs beside the wait, so that the wait can show its work (a backfill) while it happens.
+        invocation = threading.Thread(target=invoke, name=f"{request_type} {logical_id}", daemon=True)
+        invocation.start()
+        with self.progress.step(f"{request_type} {logical_id}", "repositories") as step:
+            answer = self._wait(request_id, step, timeout)
+        invocation.join(lambda_timeout)  # one invocation at a time, as one Lambda execution environment runs them
+        return answer
+
+    def _wait(self, request_id: str, step: Step, timeout: float) -> Answer:
         """The first answer to the request, which may come from a follow-up invocation, up to ServiceTimeout."""
-        while not (answers := self.responses.answers(request_id)):
+        started, invocations_before = time.monotonic(), self.hooks.invocations()
+        while True:
             waited = time.monotonic() - started
+            with_policy, repositories = self.hooks.backlog()
+            invocation = 1 + self.hooks.invocations() - invocations_before
+            step.update(with_policy, repositories, f"invocation {invocation}, {waited:.0f} of {timeout:.0f} s")
+            if answers := self.responses.answers(request_id):
+                break
             if waited >= timeout:
                 return Answer(False, "", {}, f"No answer within the ServiceTimeout of {timeout:.0f} s", waited)
-            self.hooks.waiting(logical_id, waited, timeout)
-            time.sleep(0.02)
+            time.sleep(0.05)
         body, seconds = answers[0], time.monotonic() - started
         problem = _invalid_response(body)
         if problem:
@@ -306,11 +336,9 @@ class Player:
     def _lambda_timeout(self, logical_id: str) -> float:
         """The Timeout of the function the ServiceToken names with Fn::GetAtt <Function>.Arn."""
         token = self.template.resources[logical_id].get("Properties", {}).get("ServiceToken")
-        if isinstance(token, dict) and "Fn::GetAtt" in token:
-            target = token["Fn::GetAtt"]
-            function = target.split(".")[0] if isinstance(target, str) else target[0]
-            return float(self.template.function_setting(function, "Timeout", DEFAULT_LAMBDA_TIMEOUT))
-        return float(self.template.function_setting("", "Timeout", DEFAULT_LAMBDA_TIMEOUT))
+        target = token.get("Fn::GetAtt", [""]) if isinstance(token, dict) else [""]
+        function = target.split(".")[0] if isinstance(target, str) else str(target[0])
+        return float(self.template.lambda_function(function).get("Timeout", DEFAULT_LAMBDA_TIMEOUT))
 
     # Rendering
 
@@ -349,7 +377,7 @@ class Player:
             resource = self.template.resources[logical_id]
             evaluate = renderer.evaluate if renderer else (lambda node: node)
             try:
-                name = native_name(self.state.stack_name, logical_id, resource, evaluate)
+                name = native_physical_id(self.state.stack_name, logical_id, resource, evaluate)
             except TemplateError:
                 name = f"{self.state.stack_name}-{logical_id}-LOCAL"
             self._records[logical_id] = ResourceRecord(logical_id, str(resource["Type"]), name, native=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.support.cloudformation import LambdaContext
+from emulation.cloudformation import LambdaContext
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

@@ -5,16 +5,20 @@ name, a boolean passed as a string, a condition that drops a rule, a replacement
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from emulation.moto_ecr import faults
 from tests.conftest import create_secret
-from tests.moto_ecr import faults
 from tests.stack.conftest import ROOT, Play
-from tools.local_stack import LocalAws, RunResult, render
-from tools.local_stack.state import load_state
+from tools.stack_player import LocalAws, RunResult, render
+from tools.stack_player.__main__ import main
+from tools.stack_player.progress import Progress
+from tools.stack_player.state import load_state
+from tools.stack_player.template import ParameterError, Template
 
 pytestmark = pytest.mark.stack
 
@@ -57,12 +61,17 @@ def test_default_parameters_create_the_three_public_caches(play: Play, local_aws
     lifecycle = json.loads(templates[0]["lifecyclePolicy"])
     assert [rule["selection"]["countNumber"] for rule in lifecycle["rules"]] == [14, 100]  # numbers, not strings
     natives = {outcome.logical_id: outcome.status for outcome in result.stack.outcomes if outcome.action == "Native"}
+    # The resources CloudFormation creates once the SAM transform has run (samtranslator), not the raw template's.
     assert natives == dict.fromkeys(
-        ["ProviderLogGroup", "ProviderRole", "ProviderFunction", "CacheConsumerPolicy"], "NOT EMULATED"
-    )
+        ["ProviderLogGroup", "OwnershipTable", "ProviderRole", "ProviderFunction", "ProviderFunctionEventInvokeConfig",
+         "CacheConsumerPolicy"],
+        "NOT EMULATED",
+    )  # fmt: skip
     assert {prefix: rule["upstreamRegistryUrl"] for prefix, rule in rules(local_aws).items()} == DEFAULT_RULES
     assert result.stack.outputs["QuayCachePullUriPrefix"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/quay"
     assert result.stack.outputs["ServiceToken"].endswith(":function:ecr-pull-through-cache-provider")
+    # Ref of an AWS::IAM::ManagedPolicy is its ARN, as in CloudFormation.
+    assert result.stack.outputs["CacheConsumerPolicyArn"].startswith("arn:aws:iam::123456789012:policy/")
     # What CloudFormation sent: every scalar a string, ServiceTimeout from samconfig.toml, no CredentialArn key.
     sent = load_state(tmp_path / "state", "ecr-pull-through-cache").resources["QuayCacheRule"].properties
     assert sent["Validate"] == "true"
@@ -147,6 +156,10 @@ def test_a_failed_create_rolls_back_the_whole_stack(play: Play, local_aws: Local
     assert actions(result) == [
         ("EcrPublicCacheRule", "Create", "SUCCEEDED"),
         ("QuayCacheRule", "Create", "FAILED"),
+        ("K8sCacheRule", "Not reached", "SKIPPED"),  # the table still lists every resource
+        ("EcrPublicCacheLifecyclePolicy", "Not reached", "SKIPPED"),
+        ("QuayCacheLifecyclePolicy", "Not reached", "SKIPPED"),
+        ("K8sCacheLifecyclePolicy", "Not reached", "SKIPPED"),
         ("QuayCacheRule", "Rollback delete", "SUCCEEDED"),
         ("EcrPublicCacheRule", "Rollback delete", "SUCCEEDED"),
     ]
@@ -170,13 +183,25 @@ def test_a_failed_update_rolls_back_to_the_previous_properties(play: Play, local
         ("QuayCacheRule", "Update", "SUCCEEDED"),
         ("K8sCacheRule", "Unchanged", "SUCCEEDED"),
         ("GitHubCacheRule", "Create", "FAILED"),
+        ("EcrPublicCacheLifecyclePolicy", "Not reached", "SKIPPED"),  # the table still lists every resource
+        ("QuayCacheLifecyclePolicy", "Not reached", "SKIPPED"),
+        ("K8sCacheLifecyclePolicy", "Not reached", "SKIPPED"),
+        ("GitHubCacheLifecyclePolicy", "Not reached", "SKIPPED"),
         ("GitHubCacheRule", "Rollback delete", "SUCCEEDED"),
         ("QuayCacheRule", "Rollback update", "SUCCEEDED"),
     ]
     assert {prefix: rule.get("credentialArn") for prefix, rule in rules(local_aws).items()} == before
+    # The stack keeps its outputs, and the report says why it failed before anything else.
+    assert result.stack.outputs["QuayCachePrefix"] == "quay"
+    report = render(result.stack, result.registry).splitlines()
+    assert report[0] == "Stack ecr-pull-through-cache: UPDATE_ROLLBACK_COMPLETE"
+    assert report[2] == "Why"
+    assert report[3].startswith("  GitHubCacheRule (Create): ECR rejected the rule for ghcr.io: Authentication failed")
+    assert "Outputs" in report
     # The stack is as it was: a run with the old parameters changes nothing.
     again = play()
     assert {action for _, action, _ in actions(again)} == {"Unchanged"}
+    assert again.stack.stack_status == "NO_CHANGES"
 
 
 def test_a_full_delete_leaves_the_registry_as_it_was(play: Play, local_aws: LocalAws, tmp_path: Path) -> None:
@@ -226,26 +251,92 @@ def test_a_template_mismatch_fails_and_rolls_back(play: Play, local_aws: LocalAw
 
     assert not result.succeeded
     assert result.stack.stack_status == "ROLLBACK_COMPLETE"
-    assert "Unknown property Validation" in result.stack.outcomes[3].reason
+    failed = next(outcome for outcome in result.stack.outcomes if outcome.status == "FAILED")
+    assert "Unknown property Validation" in failed.reason
     assert rules(local_aws) == {}
 
 
-def test_parameters_are_checked_before_anything_is_played(play: Play, local_aws: LocalAws) -> None:
-    result = play("EnableQuayCache=yes")
+# A bad value for every constrained parameter of template.yaml, and what its error must say.
+NOT_UNDER_PREFIX = "arn:aws:secretsmanager:us-east-1:123456789012:secret:docker-hub-AbCdEf"
+NOT_A_SECRET = "arn:aws:iam::123456789012:role/ecr-pullthroughcache/docker-hub"
+CREDENTIAL_MESSAGE = "Secrets Manager secret ARN"
+BAD_PARAMETERS = [
+    *[(f"Enable{name}Cache", "yes", "must be true or false") for name in ("EcrPublic", "Quay", "K8s")],
+    *[("EnableLifecyclePolicies", "1", "must be true or false"), ("ValidateCredentials", "no", "true or false")],
+    ("OverwriteExistingLifecyclePolicies", "True", "must be true or false"),
+    *[(f"{name}Prefix", "Bad_Prefix!", "lowercase letters and digits")
+      for name in ("EcrPublic", "Quay", "K8s", "DockerHub", "GitHub", "GitLab")],
+    *[(f"{name}CredentialArn", arn, CREDENTIAL_MESSAGE)
+      for name in ("Quay", "DockerHub", "GitHub", "GitLab") for arn in (NOT_UNDER_PREFIX, NOT_A_SECRET)],
+    ("UntaggedImageExpiryDays", "1.5", "whole number of days from 1 to 3650"),
+    ("UntaggedImageExpiryDays", "0", "whole number of days from 1 to 3650"),
+    ("MaxImagesPerRepository", "100.0", "whole number of images from 1 to 10000"),
+    ("MaxImagesPerRepository", "10001", "whole number of images from 1 to 10000"),
+    ("ResourceTimeoutSeconds", "59", "whole number of seconds from 60 to 3600"),
+    ("ResourceTimeoutSeconds", "600.5", "whole number of seconds from 60 to 3600"),
+    ("LogRetentionInDays", "2", "retention periods CloudWatch Logs offers"),
+    ("RegistryScanning", "on", "must be off, SCAN_ON_PUSH or CONTINUOUS_SCAN"),
+    ("OrganizationId", "org-123", "AWS Organizations id"),
+]  # fmt: skip
 
-    assert result.stack.stack_status == "VALIDATION_FAILED"
-    assert "EnableQuayCache" in result.stack.warnings[0]
+
+def test_every_constrained_parameter_has_a_bad_value_here() -> None:
+    template = Template.load(ROOT / "template.yaml")
+    constrained = {name for name, spec in template.parameters.items() if set(spec) - {"Type", "Default", "Description"}}
+    assert constrained == {name for name, _, _ in BAD_PARAMETERS}
+
+
+@pytest.mark.parametrize(("name", "value", "message"), BAD_PARAMETERS, ids=[f"{n}={v}" for n, v, _ in BAD_PARAMETERS])
+def test_a_bad_parameter_is_named_before_anything_changes(
+    play: Play, local_aws: LocalAws, tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    with pytest.raises(ParameterError) as raised:
+        play(f"{name}={value}")
+
+    assert raised.value.problems == [f"Parameter {name} {value!r} " + Template.load(ROOT / "template.yaml")
+                                     .parameters[name]["ConstraintDescription"]]  # fmt: skip
+    assert message in raised.value.problems[0]
     assert rules(local_aws) == {}
+    assert not (tmp_path / "state").exists()
+
+
+def test_every_bad_parameter_is_reported_at_once(play: Play) -> None:
+    with pytest.raises(ParameterError) as raised:
+        play("EnableQuayCache=yes", f"DockerHubCredentialArn={NOT_UNDER_PREFIX}", "NoSuchParameter=1")
+
+    assert [problem.split()[1] for problem in raised.value.problems] == [
+        "NoSuchParameter",
+        "EnableQuayCache",
+        "DockerHubCredentialArn",
+    ]
+
+
+def test_the_command_prints_parameter_errors_first_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "--template",
+            str(ROOT / "template.yaml"),
+            "--parameter-overrides",
+            "UntaggedImageExpiryDays=1.5",
+            "EcrPublicPrefix=Bad_Prefix!",
+        ]
+    )
+
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    assert err.splitlines()[0].startswith("error: Parameter EcrPublicPrefix 'Bad_Prefix!' must be ROOT, or 2 to 30")
+    assert err.splitlines()[1].startswith("error: Parameter UntaggedImageExpiryDays '1.5' must be a whole number")
 
 
 def test_the_registry_survives_a_restart(play: Play, local_aws: LocalAws, tmp_path: Path) -> None:
     """moto keeps its state in memory: the snapshot in the state folder carries it to the next `make local`."""
     play(f"DockerHubCredentialArn={credential('docker-hub')}", seed_repositories=4)
     snapshot = tmp_path / "registry.json"
-    local_aws.save_registry(snapshot)
+    local_aws.save_registry(snapshot, Progress(None))
     before = rules(local_aws)
 
-    local_aws.restore_registry(snapshot)  # resets moto first, as a new process starts empty
+    local_aws.restore_registry(snapshot, Progress(None))  # resets moto first, as a new process starts empty
 
     assert {prefix: rule.get("credentialArn") for prefix, rule in rules(local_aws).items()} == {
         prefix: rule.get("credentialArn") for prefix, rule in before.items()
@@ -285,3 +376,66 @@ def test_example_templates_play(play: Play, example: Path, local_aws: LocalAws) 
     assert play(**own_stack, delete=True).succeeded
     assert play(delete=True).succeeded
     assert rules(local_aws) == {}
+
+
+def test_a_recreated_secret_is_an_in_place_update(play: Play, local_aws: LocalAws) -> None:
+    """Re-creating a secret gives it a new random suffix: the rule is updated in place to the new ARN."""
+    old = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AAAAAA"
+    new = old.replace("AAAAAA", "BBBBBB")
+    assert play(f"DockerHubCredentialArn={old}").succeeded
+
+    result = play(f"DockerHubCredentialArn={new}")
+
+    assert result.succeeded, render(result.stack, result.registry)
+    assert ("DockerHubCacheRule", "Update", "SUCCEEDED") in actions(result)
+    assert rules(local_aws)["docker-hub"]["credentialArn"] == new
+    assert f"re-created the secret ecr-pullthroughcache/docker-hub as {new}" in " ".join(result.notes)
+    secrets = local_aws.client("secretsmanager").list_secrets()["SecretList"]
+    assert [secret["ARN"] for secret in secrets] == [new]
+
+
+def test_a_delete_removes_the_stub_secrets_it_made(play: Play, local_aws: LocalAws) -> None:
+    stubbed = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/gitlab-AbCdEf"
+    own = credential("docker-hub")  # a secret of the account's, not a stub: it stays
+    play(f"GitLabCredentialArn={stubbed}", f"DockerHubCredentialArn={own}")
+
+    result = play(delete=True)
+
+    assert result.succeeded
+    assert f"deleted the stub secret {stubbed}" in result.notes
+    secrets = local_aws.client("secretsmanager").list_secrets()["SecretList"]
+    assert [secret["ARN"] for secret in secrets] == [own]
+
+
+def test_a_rerun_without_changes_says_so(play: Play) -> None:
+    play()
+
+    result = play()
+
+    assert result.succeeded
+    assert result.stack.stack_status == "NO_CHANGES"
+
+
+def test_a_negative_seed_count_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["--seed-repositories", "-5"])
+
+    assert raised.value.code == 2
+    assert "--seed-repositories: must be 0 or more, not -5" in capsys.readouterr().err
+
+
+def test_an_unknown_environment_lists_only_real_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--template", str(ROOT / "template.yaml"), "--config-env", "staging"])
+
+    assert code == 2
+    assert capsys.readouterr().err.strip().endswith("has no environment 'staging' (it has default, prod)")
+
+
+def test_make_local_reset_clears_the_state_folder(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    (state / "stacks").mkdir(parents=True)
+    (state / "registry.json").write_text("{}")
+
+    subprocess.run(["make", "-s", "local-reset", f"STATE_DIR={state}"], cwd=ROOT, check=True, capture_output=True)
+
+    assert not state.exists()

@@ -1,0 +1,98 @@
+"""python -m tools.stack_player: play template.yaml's stack against a local AWS (see docs/local.md)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from tools.stack_player.aws import LocalAws
+from tools.stack_player.config import ConfigError
+from tools.stack_player.progress import Progress
+from tools.stack_player.report import render
+from tools.stack_player.runner import Options, RunResult, plan, run
+from tools.stack_player.template import Template, TemplateError
+
+ROOT = Path(__file__).resolve().parents[2]
+INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C
+
+
+def count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    """The command line, each argument named after the field of Options it sets."""
+    parser = argparse.ArgumentParser(prog="python -m tools.stack_player", description=__doc__)
+    parser.add_argument("--template", type=Path, default=Path("template.yaml"), help="default: template.yaml")
+    parser.add_argument(
+        "--config-file", dest="samconfig", type=Path, help="samconfig.toml (default: next to the template)"
+    )
+    parser.add_argument("--config-env", default="default", help="samconfig.toml environment (default: default)")
+    parser.add_argument(
+        "--parameter-overrides", nargs="+", default=[], metavar="KEY=VALUE", help="as sam deploy takes them"
+    )
+    parser.add_argument("--seed-repositories", type=count, default=0, metavar="N",
+                        help="create N cached repositories under the stack's cache prefixes")  # fmt: skip
+    parser.add_argument("--state-dir", type=Path, default=Path(".local-stack"), help="default: .local-stack")
+    parser.add_argument("--delete", action="store_true", help="delete the stack instead of creating or updating it")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    sys.path.insert(0, str(ROOT / "src"))  # the handler's package, imported at the first request
+    options = Options(**vars(arguments), keep_registry=True)  # the arguments are named after Options' fields
+    try:
+        planned = plan(options)  # errors first, before anything starts
+    except (ConfigError, TemplateError) as error:
+        print("\n".join(f"error: {line}" for line in str(error).splitlines()), file=sys.stderr)
+        return 2
+    action = "Deleting" if options.delete else "Playing"
+    print(f"{action} stack {planned.config.stack_name} against a local AWS ({options.template})", file=sys.stderr)
+    try:
+        result = _play(options, planned.template)
+    except KeyboardInterrupt:
+        print(f"Interrupted: {options.state_dir} holds the state of the last completed run", file=sys.stderr)
+        return INTERRUPTED
+    return 0 if result.succeeded else 1
+
+
+def _play(options: Options, template: Template) -> RunResult:
+    """Run against a local AWS, the provider's logs and metrics in provider.log, then print the report."""
+    report = sys.stdout
+    options.state_dir.mkdir(parents=True, exist_ok=True)
+    log_path = options.state_dir / "provider.log"
+    # The provider's JSON logs and metrics go to stdout, as in Lambda; here they go to a file, the report to stdout.
+    with log_path.open("a") as log:
+        sys.stdout = log
+        logging.basicConfig(stream=log, level=logging.WARNING, force=True)
+        try:
+            os.environ.update(_function_environment(template))
+            aws = LocalAws.start()
+            try:
+                result = run(options, aws, Progress(sys.stderr))
+            finally:
+                aws.close()
+        finally:
+            sys.stdout = report
+    report.write(render(result.stack, result.registry, [*result.notes, f"provider logs: {log_path}"]))
+    return result
+
+
+def _function_environment(template: Template) -> dict[str, str]:
+    """The provider function's environment variables, as Lambda would set them."""
+    variables: dict[str, str] = {}
+    for logical_id in template.resources:
+        environment = template.lambda_function(logical_id).get("Environment", {})
+        variables.update({key: str(value) for key, value in environment.get("Variables", {}).items()})
+    return {key: value for key, value in variables.items() if isinstance(value, str) and "{" not in value}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

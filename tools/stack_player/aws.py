@@ -1,0 +1,210 @@
+"""The local AWS the stack plays against, all in this process: moto's threaded server with our ECR extension,
+the HTTPS endpoint standing in for CloudFormation's response bucket, and the Lambda Invoke emulator.
+
+Also what the registry needs to outlive the process (moto keeps state in memory): a JSON snapshot of secrets,
+cache rules, creation templates and repositories, saved after a run and restored before the next.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+from moto.ecr.models import ecr_backends
+from moto.secretsmanager.models import secretsmanager_backends
+
+from emulation import moto_ecr
+from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, start_response_endpoint
+from emulation.lambda_emulator import LambdaEmulator, start_lambda_emulator
+from emulation.moto_ecr import faults
+from emulation.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server
+from tools.stack_player.progress import Progress
+
+__all__ = ["ACCOUNT_ID", "REGION", "LocalAws"]
+
+SECRET_ARN = re.compile(r"^arn:aws[\w-]*:secretsmanager:[\w-]+:\d{12}:secret:(?P<id>.+)$")
+# A stub secret for a credential the local endpoint cannot read: ECR only checks its shape.
+STUB_SECRET_VALUE = json.dumps({"username": "stack-player", "accessToken": "not-a-real-token"})
+# Tags a stub secret with the stack it was made for, so that deleting the stack deletes it.
+STUB_TAG = "stack-player:stub-for-stack"
+
+
+@dataclass
+class LocalAws:
+    moto_url: str
+    responses: ResponseEndpoint
+    lambda_emulator: LambdaEmulator | None = None
+    _stops: list[Callable[[], None]] = field(default_factory=list)
+
+    @classmethod
+    def start(cls) -> LocalAws:
+        """Start everything and point this process's AWS clients at it (the handler creates its clients later).
+        The Lambda Invoke emulator serves the provider's handler, so that a request it continues in an
+        asynchronous self-invocation runs here too."""
+        server, moto_url = start_moto_server()
+        responses = start_response_endpoint()
+        local = cls(moto_url=moto_url, responses=responses, _stops=[server.stop, responses.close])
+        os.environ.update(local.environment())
+        emulator = start_lambda_emulator()
+        local.lambda_emulator = emulator
+        local._stops.append(emulator.close)
+        os.environ["AWS_ENDPOINT_URL_LAMBDA"] = emulator.url
+        return local
+
+    def environment(self) -> dict[str, str]:
+        """Fake credentials, every endpoint on moto, and trust in the response endpoint's local CA."""
+        return {
+            **FAKE_AWS_ENVIRONMENT,
+            "AWS_ENDPOINT_URL": self.moto_url,
+            "SSL_CERT_FILE": self.responses.ca_file,
+        }
+
+    def close(self) -> None:
+        for stop in reversed(self._stops):
+            stop()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION, endpoint_url=self.moto_url)  # type: ignore[call-overload]
+
+    def reset(self) -> None:
+        """An empty account: moto's state and every armed fault cleared."""
+        requests.post(f"{self.moto_url}/moto-api/reset", timeout=10)
+        faults.reset()
+
+    def invocations(self) -> int:
+        """Invocations the Lambda emulator has served (the provider's continuations), 0 without it."""
+        return len(self.lambda_emulator.invocations) if self.lambda_emulator else 0
+
+    # Secrets
+
+    def ensure_secrets(self, arns: Iterable[str], stack_name: str) -> list[str]:
+        """Create a stub for each Secrets Manager ARN that does not exist here, under exactly that ARN, tagged with
+        the stack. A secret of the same name under another ARN was re-created (a new random suffix), as a
+        credential rotation does: it is replaced. Returns what was done, one line each."""
+        notes = []
+        secrets = self.client("secretsmanager")
+        for arn in arns:
+            match = SECRET_ARN.match(arn)
+            if match is None or self._secret_exists(arn):
+                continue
+            # The ARN ends in -XXXXXX, which Secrets Manager adds to the name.
+            name = re.sub(r"-[A-Za-z0-9]{6}$", "", match["id"])
+            recreated = self._secret_exists(name)
+            if recreated:
+                secrets.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+            self._create_secret(name, STUB_SECRET_VALUE, arn, [{"Key": STUB_TAG, "Value": stack_name}])
+            done = "re-created the secret" if recreated else "created a stub secret"
+            notes.append(f"{done} {name} as {arn} (the local endpoint cannot read the real one)")
+        return notes
+
+    def delete_stub_secrets(self, stack_name: str) -> list[str]:
+        """Delete the stub secrets made for `stack_name`. Returns what was deleted, one line each."""
+        secrets = self.client("secretsmanager")
+        stubs = [secret for page in secrets.get_paginator("list_secrets").paginate() for secret in page["SecretList"]
+                 if {"Key": STUB_TAG, "Value": stack_name} in secret.get("Tags", [])]  # fmt: skip
+        for secret in stubs:
+            secrets.delete_secret(SecretId=secret["ARN"], ForceDeleteWithoutRecovery=True)
+        return [f"deleted the stub secret {secret['ARN']}" for secret in stubs]
+
+    def _secret_exists(self, secret_id: str) -> bool:
+        try:
+            self.client("secretsmanager").describe_secret(SecretId=secret_id)
+        except self.client("secretsmanager").exceptions.ResourceNotFoundException:
+            return False
+        return True
+
+    def _create_secret(self, name: str, value: str, arn: str, tags: list[dict[str, str]]) -> None:
+        self.client("secretsmanager").create_secret(Name=name, SecretString=value, Tags=tags)
+        # moto draws a random ARN suffix; the stack and its rules refer to the original ARN, so keep it.
+        secretsmanager_backends[ACCOUNT_ID][REGION].secrets[name].arn = arn
+
+    # The registry across runs
+
+    def save_registry(self, path: Path, progress: Progress) -> None:
+        ecr, secrets = self.client("ecr"), self.client("secretsmanager")
+        snapshot: dict[str, Any] = {"secrets": [], "rules": [], "templates": [], "repositories": []}
+        for page in secrets.get_paginator("list_secrets").paginate():
+            for secret in page["SecretList"]:
+                value = secrets.get_secret_value(SecretId=secret["ARN"]).get("SecretString", "")
+                snapshot["secrets"].append(
+                    {"name": secret["Name"], "arn": secret["ARN"], "value": value, "tags": secret.get("Tags", [])}
+                )
+        for page in ecr.get_paginator("describe_pull_through_cache_rules").paginate():
+            for rule in page["pullThroughCacheRules"]:
+                keys = ("ecrRepositoryPrefix", "upstreamRegistryUrl", "upstreamRegistry", "credentialArn",
+                        "customRoleArn", "upstreamRepositoryPrefix")  # fmt: skip
+                snapshot["rules"].append({key: rule[key] for key in keys if rule.get(key)})
+        for template in ecr.describe_repository_creation_templates().get("repositoryCreationTemplates", []):
+            kept = {key: value for key, value in template.items() if key not in ("createdAt", "updatedAt")}
+            snapshot["templates"].append(kept)
+        snapshot["repositories"] = registry_repositories(ecr, progress, "Saving the registry")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written = path.with_suffix(".tmp")
+        written.write_text(json.dumps(snapshot, indent=2, default=str) + "\n")
+        written.replace(path)  # whole or not at all
+
+    def restore_registry(self, path: Path, progress: Progress) -> None:
+        """Reset moto, then re-create what the snapshot holds (nothing when there is none)."""
+        self.reset()
+        if not path.exists():
+            return
+        snapshot = json.loads(path.read_text())
+        ecr = self.client("ecr")
+        for secret in snapshot["secrets"]:
+            self._create_secret(secret["name"], secret["value"], secret["arn"], secret.get("tags", []))
+        for rule in snapshot["rules"]:
+            ecr.create_pull_through_cache_rule(**rule)
+        for template in snapshot["templates"]:
+            ecr.create_repository_creation_template(**template)
+        repositories = snapshot["repositories"]
+        with progress.step("Restoring the registry", "repositories") as step:
+            for index, repository in enumerate(repositories):
+                ecr.create_repository(repositoryName=repository["name"])
+                if repository.get("lifecyclePolicy"):
+                    ecr.put_lifecycle_policy(
+                        repositoryName=repository["name"], lifecyclePolicyText=repository["lifecyclePolicy"]
+                    )
+                step.update(index + 1, len(repositories))
+
+    # Cached repositories
+
+    def seed_repositories(self, prefixes: list[str], count: int, progress: Progress) -> int:
+        """Pull `count` images through the cache rules at `prefixes` (round robin), as a first pull creates
+        repositories. Existing repositories are left as they are, so seeding twice changes nothing."""
+        if not prefixes:
+            return 0
+        with progress.step("Seeding repositories", "repositories") as step:
+            for index in range(count):
+                prefix = prefixes[index % len(prefixes)]
+                name = f"seed/repository-{index:05d}" if prefix == "ROOT" else f"{prefix}/seed/repository-{index:05d}"
+                moto_ecr.simulate_cached_pull(ACCOUNT_ID, REGION, name)
+                step.update(index + 1, count)
+        return count
+
+    def lifecycle_policy_counts(self) -> tuple[int, int]:
+        """(repositories with a lifecycle policy, repositories), read in-process: cheap enough to poll."""
+        repositories = ecr_backends[ACCOUNT_ID][REGION].repositories.copy().values()  # copy(): atomic, while it changes
+        return sum(1 for repository in repositories if repository.lifecycle_policy), len(repositories)
+
+
+def registry_repositories(ecr: Any, progress: Progress, label: str) -> list[dict[str, Any]]:
+    """Every repository with its lifecycle policy text (None without one)."""
+    names = [repository["repositoryName"] for page in ecr.get_paginator("describe_repositories").paginate()
+             for repository in page["repositories"]]  # fmt: skip
+    repositories = []
+    with progress.step(label, "repositories") as step:
+        for name in names:
+            try:
+                policy = ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]
+            except ecr.exceptions.LifecyclePolicyNotFoundException:
+                policy = None
+            repositories.append({"name": name, "lifecyclePolicy": policy})
+            step.update(len(repositories), len(names))
+    return repositories

@@ -1,0 +1,140 @@
+"""One stack operation, as `make local` runs it: read the template and samconfig.toml, stub the credentials the
+local endpoint cannot read, play the stack (or delete it), seed repositories, keep the state, read the registry."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tools.stack_player.aws import LocalAws
+from tools.stack_player.config import DeployConfig, load_config
+from tools.stack_player.player import Hooks, Player, StackResult
+from tools.stack_player.progress import Progress
+from tools.stack_player.report import Registry
+from tools.stack_player.state import ResourceRecord, load_exports, load_state, save_state
+from tools.stack_player.template import Template, resolve_parameters
+
+RULE_TYPE = "Custom::PullThroughCacheRule"
+
+
+@dataclass
+class Options:
+    template: Path = Path("template.yaml")
+    samconfig: Path | None = None  # default: samconfig.toml next to the template
+    config_env: str = "default"
+    parameter_overrides: list[str] = field(default_factory=list)
+    state_dir: Path = Path(".local-stack")
+    seed_repositories: int = 0
+    delete: bool = False
+    # Restore the registry from the state folder before the run and save it after (moto forgets it on exit).
+    keep_registry: bool = False
+
+
+@dataclass
+class RunResult:
+    stack: StackResult
+    registry: Registry
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.stack.succeeded
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run plays: the template, its samconfig.toml environment, and the parameter values (None for a
+    delete, which needs none)."""
+
+    template: Template
+    config: DeployConfig
+    parameters: dict[str, Any] | None
+
+
+def plan(options: Options) -> Plan:
+    """Read the template, samconfig.toml and the parameters, before anything starts. Raises ConfigError, or
+    TemplateError (ParameterError naming each parameter at fault)."""
+    template = Template.load(options.template)
+    samconfig = options.samconfig or options.template.parent / "samconfig.toml"
+    config = load_config(samconfig, options.config_env, options.parameter_overrides, options.template.stem)
+    parameters = None if options.delete else resolve_parameters(template, config.parameter_overrides)
+    return Plan(template, config, parameters)
+
+
+def run(options: Options, aws: LocalAws, progress: Progress | None = None) -> RunResult:
+    """Play the stack once against `aws` (whose environment this process's AWS clients must already use).
+    Raises ConfigError or TemplateError, before anything changes, when the template, samconfig.toml or a
+    parameter cannot be used."""
+    progress = progress or Progress(None)
+    planned = plan(options)
+    stack_name, parameters = planned.config.stack_name, planned.parameters
+    if options.keep_registry:
+        aws.restore_registry(options.state_dir / "registry.json", progress)
+    state = load_state(options.state_dir, stack_name)
+    seeding = _Seeding(aws, options.seed_repositories, progress)
+    hooks = Hooks(before_custom=seeding.before_custom, backlog=aws.lifecycle_policy_counts, invocations=aws.invocations)
+    imports = load_exports(options.state_dir, stack_name)
+    player = Player(planned.template, state, aws.responses, hooks, imports=imports, progress=progress)
+    if parameters is None:
+        result = player.delete()
+        notes = aws.delete_stub_secrets(stack_name) if result.succeeded else []
+    else:
+        notes = aws.ensure_secrets((value for value in parameters.values() if isinstance(value, str)), stack_name)
+        result = player.deploy(parameters)
+        seeding.at_end(state.resources)
+    with interrupts_deferred():  # the stack and the registry are saved together, or neither is
+        save_state(options.state_dir, state)
+        if options.keep_registry:
+            aws.save_registry(options.state_dir / "registry.json", progress)
+    if seeding.count:
+        notes.append(f"seeded {seeding.count} cached repositories under {', '.join(seeding.prefixes)}")
+    return RunResult(result, Registry.read(aws, progress), notes)
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C during the block takes effect when it ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def defer(signum: int, frame: object) -> None:
+        received.append(signum)
+        print("Ctrl-C: stopping once the state is saved", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, defer)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+class _Seeding:
+    """--seed-repositories: pull images through the stack's cache rules once the rules exist, before any other
+    custom resource (a lifecycle policy's backfill then finds them), or at the end when nothing else follows."""
+
+    def __init__(self, aws: LocalAws, wanted: int, progress: Progress) -> None:
+        self.aws, self.wanted, self.progress = aws, wanted, progress
+        self.count = 0
+        self.prefixes: list[str] = []
+        self._done = wanted <= 0
+
+    def before_custom(self, resource_type: str, records: dict[str, ResourceRecord]) -> None:
+        if resource_type != RULE_TYPE:
+            self.at_end(records)
+
+    def at_end(self, records: dict[str, ResourceRecord]) -> None:
+        if self._done:
+            return
+        self._done = True
+        self.prefixes = [record.physical_id for record in records.values() if record.resource_type == RULE_TYPE]
+        self.count = self.aws.seed_repositories(self.prefixes, self.wanted, self.progress)
