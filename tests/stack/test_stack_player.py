@@ -439,3 +439,59 @@ def test_make_local_reset_clears_the_state_folder(tmp_path: Path) -> None:
     subprocess.run(["make", "-s", "local-reset", f"STATE_DIR={state}"], cwd=ROOT, check=True, capture_output=True)
 
     assert not state.exists()
+
+
+# Ownership across stacks
+
+MIGRATION = ROOT / "examples" / "migrate-from-native"
+
+
+def test_a_second_provider_stack_fails_on_the_first_ones_rules_and_leaves_them(play: Play, local_aws: LocalAws) -> None:
+    """make local, then make local ENV=prod: the prod stack's caches collide with the default stack's prefixes."""
+    assert play().succeeded
+    before = rules(local_aws)
+
+    prod = play(config_env="prod")
+
+    assert not prod.succeeded
+    assert prod.stack.stack_status == "ROLLBACK_COMPLETE"
+    failure = next(outcome for outcome in prod.stack.outcomes if outcome.status == "FAILED")
+    assert "already exists" in failure.reason
+    assert rules(local_aws) == before  # the default stack's rules, untouched by the prod stack's rollback
+    assert {action for _, action, _ in actions(play())} == {"Unchanged"}
+
+
+def test_moving_from_the_native_rule_type_adopts_the_rule(play: Play, local_aws: LocalAws) -> None:
+    assert play().succeeded  # the provider stack, whose ServiceToken the migrated stack imports
+    stack = {"samconfig": MIGRATION / "samconfig.toml"}
+
+    native = play(template=MIGRATION / "1-native-retained.yaml", **stack)
+    made = rules(local_aws)["team-quay"]
+    moved = play(template=MIGRATION / "2-custom-adopts.yaml", **stack)
+
+    assert native.succeeded, render(native.stack, native.registry)
+    assert moved.succeeded, render(moved.stack, moved.registry)
+    assert ("TeamQuayCache", "Create", "SUCCEEDED") in actions(moved)
+    assert rules(local_aws)["team-quay"] == made  # the same rule, adopted, not made again
+    assert play(template=MIGRATION / "2-custom-adopts.yaml", delete=True, **stack).succeeded
+    assert "team-quay" not in rules(local_aws)  # now the stack's: deleting the stack deletes it
+
+
+def test_two_consumer_stacks_asking_for_one_prefix_leave_it_to_the_first(
+    play: Play, local_aws: LocalAws, tmp_path: Path
+) -> None:
+    assert play().succeeded  # the provider stack, whose ServiceToken both consumer stacks import
+    consumer = ROOT / "examples" / "consumer.yaml"
+    parameters = [value for value in EXAMPLE_PARAMETERS["consumer.yaml"] if not value.startswith("RepositoryName=")]
+    second = tmp_path / "second-consumer.toml"
+    second.write_text('version = 0.1\n[default.global.parameters]\nstack_name = "second-consumer"\n')
+
+    first = play(*parameters, template=consumer, samconfig=consumer.with_suffix(".toml"))
+    made = rules(local_aws)["team-a/ghcr"]
+    colliding = play(*parameters, template=consumer, samconfig=second)
+
+    assert first.succeeded, render(first.stack, first.registry)
+    assert not colliding.succeeded
+    failure = next(outcome for outcome in colliding.stack.outcomes if outcome.status == "FAILED")
+    assert failure.reason.startswith("The pull-through cache rule 'team-a/ghcr' belongs to CacheRule in stack consumer")
+    assert rules(local_aws)["team-a/ghcr"] == made  # its rollback removed nothing of the first stack's

@@ -82,6 +82,27 @@ def lambda_environment(aws_endpoint: str, ca_file: str, ownership_table: str) ->
     }
 
 
+# Loads the handler as Lambda would, and says why it cannot serve requests when it cannot.
+LOAD_CHECK = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from ecr_cache_provider import handler
+sys.exit(0 if handler.dispatch is not None else str(handler.helper._init_failed))
+"""
+
+
+def load_error(function_dir: Path, runtime: str = "newest") -> str | None:
+    """Why the built function cannot serve requests in the clean interpreter; None when it can."""
+    if not (function_dir / "ecr_cache_provider" / "handler.py").is_file():
+        return f"{function_dir} holds no built provider (run `make build`)"
+    command = [str(runtime_python(runtime)), "-I", "-c", LOAD_CHECK, str(function_dir)]
+    environment = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1", "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)  # noqa: S603
+    if result.returncode == 0:
+        return None
+    return (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
+
+
 def invoke(
     function_dir: Path,
     event: dict[str, Any],
@@ -92,7 +113,7 @@ def invoke(
     """Run one event through the built function in a fresh, clean interpreter of the runtime."""
     with tempfile.TemporaryDirectory(prefix="lambda-invocation-") as scratch:
         report_file = Path(scratch) / "report.json"
-        command = [str(runtime_python(runtime)), "-I", str(BOOTSTRAP), str(function_dir), HANDLER]
+        command = [str(runtime_python(runtime)), "-I", str(BOOTSTRAP), str(function_dir.resolve()), HANDLER]
         command += [str(timeout_seconds), str(report_file)]
         result = subprocess.run(  # noqa: S603 - our own interpreter and bootstrap, no shell
             command,

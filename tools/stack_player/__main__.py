@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
+from tools import lambda_runtime
 from tools.stack_player.aws import LocalAws
 from tools.stack_player.config import ConfigError
 from tools.stack_player.progress import Progress
@@ -41,6 +41,9 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
                         help="create N cached repositories under the stack's cache prefixes")  # fmt: skip
     parser.add_argument("--state-dir", type=Path, default=Path(".local-stack"), help="default: .local-stack")
     parser.add_argument("--delete", action="store_true", help="delete the stack instead of creating or updating it")
+    parser.add_argument("--built-function", type=Path, metavar="DIR",
+                        help="run this `sam build` function folder in a clean python3.13, as Lambda does "
+                             "(default: the handler from src/ in this process)")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -53,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, TemplateError) as error:
         print("\n".join(f"error: {line}" for line in str(error).splitlines()), file=sys.stderr)
         return 2
+    if options.built_function is not None:
+        problem = lambda_runtime.load_error(options.built_function)
+        if problem:
+            print(f"error: the built provider does not load as Lambda would load it: {problem}", file=sys.stderr)
+            return 2
     action = "Deleting" if options.delete else "Playing"
     print(f"{action} stack {planned.config.stack_name} against a local AWS ({options.template})", file=sys.stderr)
     try:
@@ -73,8 +81,7 @@ def _play(options: Options, template: Template) -> RunResult:
         sys.stdout = log
         logging.basicConfig(stream=log, level=logging.WARNING, force=True)
         try:
-            os.environ.update(_function_environment(template))
-            aws = LocalAws.start()
+            aws = LocalAws.start(options.built_function)
             try:
                 result = run(options, aws, Progress(sys.stderr))
             finally:
@@ -83,15 +90,6 @@ def _play(options: Options, template: Template) -> RunResult:
             sys.stdout = report
     report.write(render(result.stack, result.registry, [*result.notes, f"provider logs: {log_path}"]))
     return result
-
-
-def _function_environment(template: Template) -> dict[str, str]:
-    """The provider function's environment variables, as Lambda would set them."""
-    variables: dict[str, str] = {}
-    for logical_id in template.resources:
-        environment = template.lambda_function(logical_id).get("Environment", {})
-        variables.update({key: str(value) for key, value in environment.get("Variables", {}).items()})
-    return {key: value for key, value in variables.items() if isinstance(value, str) and "{" not in value}
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 the HTTPS endpoint standing in for CloudFormation's response bucket, and the Lambda Invoke emulator.
 
 Also what the registry needs to outlive the process (moto keeps state in memory): a JSON snapshot of secrets,
-cache rules, creation templates and repositories, saved after a run and restored before the next.
+cache rules (with their creation times), creation templates, repositories, the provider's ownership tables with
+their claims, and the provider functions' environments, saved after a run and restored before the next.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import boto3
 import requests
@@ -24,7 +27,9 @@ from emulation import moto_ecr
 from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, start_response_endpoint
 from emulation.lambda_emulator import LambdaEmulator, start_lambda_emulator
 from emulation.moto_ecr import faults
+from emulation.moto_ecr.models import state_of
 from emulation.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server
+from tools import lambda_runtime
 from tools.stack_player.progress import Progress
 
 __all__ = ["ACCOUNT_ID", "REGION", "LocalAws"]
@@ -41,18 +46,23 @@ class LocalAws:
     moto_url: str
     responses: ResponseEndpoint
     lambda_emulator: LambdaEmulator | None = None
+    # The provider function's code: the `sam build` output's function folder, run in a clean python3.13 as on
+    # Lambda; None runs the handler from src/ in this process.
+    built_function: Path | None = None
+    # Each provider function's environment variables (AWS::Lambda::Function Environment), by function name.
+    functions: dict[str, dict[str, str]] = field(default_factory=dict)
     _stops: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
-    def start(cls) -> LocalAws:
+    def start(cls, built_function: Path | None = None) -> LocalAws:
         """Start everything and point this process's AWS clients at it (the handler creates its clients later).
-        The Lambda Invoke emulator serves the provider's handler, so that a request it continues in an
-        asynchronous self-invocation runs here too."""
+        The Lambda Invoke emulator serves the provider function too, so that a request it continues in an
+        asynchronous self-invocation runs here."""
         server, moto_url = start_moto_server()
         responses = start_response_endpoint()
-        local = cls(moto_url=moto_url, responses=responses, _stops=[server.stop, responses.close])
+        local = cls(moto_url, responses, built_function=built_function, _stops=[server.stop, responses.close])
         os.environ.update(local.environment())
-        emulator = start_lambda_emulator()
+        emulator = start_lambda_emulator(local.invoke_provider)
         local.lambda_emulator = emulator
         local._stops.append(emulator.close)
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = emulator.url
@@ -74,13 +84,19 @@ class LocalAws:
         return boto3.client(service, region_name=REGION, endpoint_url=self.moto_url)  # type: ignore[call-overload]
 
     def reset(self) -> None:
-        """An empty account: moto's state and every armed fault cleared."""
+        """An empty account: moto's state, every armed fault and every function cleared."""
         requests.post(f"{self.moto_url}/moto-api/reset", timeout=10)
         faults.reset()
+        self.functions.clear()
 
     def invocations(self) -> int:
         """Invocations the Lambda emulator has served (the provider's continuations), 0 without it."""
         return len(self.lambda_emulator.invocations) if self.lambda_emulator else 0
+
+    def busy(self) -> bool:
+        """Whether an invocation the Lambda emulator started (a continuation) is still running."""
+        emulator = self.lambda_emulator
+        return emulator is not None and any(thread.is_alive() for thread in list(emulator.running))
 
     # Secrets
 
@@ -125,11 +141,74 @@ class LocalAws:
         # moto draws a random ARN suffix; the stack and its rules refer to the original ARN, so keep it.
         secretsmanager_backends[ACCOUNT_ID][REGION].secrets[name].arn = arn
 
+    # The provider function, and the native resources it relies on
+
+    def invoke_provider(self, event: dict[str, Any], context: Any) -> None:
+        """Run the provider function on an event, with the environment its template gives it."""
+        variables = self.function_environment(str(event.get("ServiceToken", "")))
+        if self.built_function is None:
+            from ecr_cache_provider import handler  # noqa: PLC0415 - loaded at the first request, as a cold start
+
+            # One invocation at a time, as in one Lambda execution environment, and nothing left behind.
+            with mock.patch.dict(os.environ, variables):
+                handler.lambda_handler(event, context)
+            return
+        table = variables.get("OWNERSHIP_TABLE", "")
+        environment = lambda_runtime.lambda_environment(self.moto_url, self.responses.ca_file, table)
+        if self.lambda_emulator is not None:  # the provider's own follow-up invocations
+            environment["AWS_ENDPOINT_URL_LAMBDA"] = self.lambda_emulator.url
+        seconds = context.get_remaining_time_in_millis() / 1000
+        invocation = lambda_runtime.invoke(self.built_function, event, variables | environment, timeout_seconds=seconds)
+        if invocation.outcome != "returned":
+            raise RuntimeError(f"The built function {invocation.outcome}:\n{invocation.output}")
+
+    def emulate_native(self, resource_type: str, physical_id: str, properties: dict[str, Any]) -> None:
+        """Make what the provider needs of a native resource: the ownership table, the function's environment,
+        and a native cache rule (a stack moving from AWS::ECR::PullThroughCacheRule). Made once; a native
+        resource's update or removal is not played (a retained one, as the move needs, is left as it is anyway)."""
+        if resource_type == "AWS::DynamoDB::Table":
+            self.ensure_table(physical_id, properties)
+        elif resource_type == "AWS::ECR::PullThroughCacheRule":
+            self.ensure_native_rule(properties)
+        elif resource_type == "AWS::Lambda::Function":
+            variables = properties.get("Environment", {}).get("Variables", {})
+            self.functions[physical_id] = {name: str(value) for name, value in variables.items()}
+
+    def ensure_table(self, name: str, properties: dict[str, Any]) -> None:
+        """An AWS::DynamoDB::Table with the template's key, unless it exists: the ownership table is retained when
+        its stack goes, as on AWS."""
+        dynamodb = self.client("dynamodb")
+        if name in dynamodb.list_tables()["TableNames"]:
+            return
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=properties["KeySchema"],
+            AttributeDefinitions=properties["AttributeDefinitions"],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+    def ensure_native_rule(self, properties: dict[str, Any]) -> None:
+        ecr = self.client("ecr")
+        existing = ecr.describe_pull_through_cache_rules()["pullThroughCacheRules"]
+        if any(rule["ecrRepositoryPrefix"] == properties["EcrRepositoryPrefix"] for rule in existing):
+            return
+        names = ("EcrRepositoryPrefix", "UpstreamRegistryUrl", "UpstreamRegistry", "CredentialArn", "CustomRoleArn",
+                 "UpstreamRepositoryPrefix")  # fmt: skip
+        ecr.create_pull_through_cache_rule(
+            **{name[0].lower() + name[1:]: str(properties[name]) for name in names if properties.get(name)}
+        )
+
+    def function_environment(self, service_token: str) -> dict[str, str]:
+        """The environment of the function a ServiceToken (its ARN) names; empty for one never deployed here."""
+        return self.functions.get(service_token.rsplit(":", 1)[-1], {})
+
     # The registry across runs
 
     def save_registry(self, path: Path, progress: Progress) -> None:
         ecr, secrets = self.client("ecr"), self.client("secretsmanager")
         snapshot: dict[str, Any] = {"secrets": [], "rules": [], "templates": [], "repositories": []}
+        snapshot["tables"] = self._tables()
+        snapshot["functions"] = self.functions
         for page in secrets.get_paginator("list_secrets").paginate():
             for secret in page["SecretList"]:
                 value = secrets.get_secret_value(SecretId=secret["ARN"]).get("SecretString", "")
@@ -139,7 +218,7 @@ class LocalAws:
         for page in ecr.get_paginator("describe_pull_through_cache_rules").paginate():
             for rule in page["pullThroughCacheRules"]:
                 keys = ("ecrRepositoryPrefix", "upstreamRegistryUrl", "upstreamRegistry", "credentialArn",
-                        "customRoleArn", "upstreamRepositoryPrefix")  # fmt: skip
+                        "customRoleArn", "upstreamRepositoryPrefix", "createdAt")  # fmt: skip
                 snapshot["rules"].append({key: rule[key] for key in keys if rule.get(key)})
         for template in ecr.describe_repository_creation_templates().get("repositoryCreationTemplates", []):
             kept = {key: value for key, value in template.items() if key not in ("createdAt", "updatedAt")}
@@ -160,7 +239,13 @@ class LocalAws:
         for secret in snapshot["secrets"]:
             self._create_secret(secret["name"], secret["value"], secret["arn"], secret.get("tags", []))
         for rule in snapshot["rules"]:
+            created_at = rule.pop("createdAt", None)
             ecr.create_pull_through_cache_rule(**rule)
+            if created_at:  # as it was made, not as it was restored
+                restored = state_of(ecr_backends[ACCOUNT_ID][REGION]).rules[rule["ecrRepositoryPrefix"]]
+                restored.created_at = restored.updated_at = datetime.fromisoformat(created_at)
+        self._restore_tables(snapshot.get("tables", []))
+        self.functions.update(snapshot.get("functions", {}))
         for template in snapshot["templates"]:
             ecr.create_repository_creation_template(**template)
         repositories = snapshot["repositories"]
@@ -172,6 +257,23 @@ class LocalAws:
                         repositoryName=repository["name"], lifecyclePolicyText=repository["lifecyclePolicy"]
                     )
                 step.update(index + 1, len(repositories))
+
+    def _tables(self) -> list[dict[str, Any]]:
+        dynamodb = self.client("dynamodb")
+        tables = []
+        for name in dynamodb.list_tables()["TableNames"]:
+            description = dynamodb.describe_table(TableName=name)["Table"]
+            items = [item for page in dynamodb.get_paginator("scan").paginate(TableName=name) for item in page["Items"]]
+            keys = {"KeySchema": description["KeySchema"], "AttributeDefinitions": description["AttributeDefinitions"]}
+            tables.append({"name": name, **keys, "items": items})
+        return tables
+
+    def _restore_tables(self, tables: list[dict[str, Any]]) -> None:
+        dynamodb = self.client("dynamodb")
+        for table in tables:
+            self.ensure_table(table["name"], table)
+            for item in table["items"]:
+                dynamodb.put_item(TableName=table["name"], Item=item)
 
     # Cached repositories
 

@@ -85,8 +85,12 @@ class Hooks:
     invocations the Lambda emulator has served (the provider's continuations)."""
 
     before_custom: Callable[[str, dict[str, ResourceRecord]], None] = lambda resource_type, records: None
+    # A native resource the local AWS emulates (its type, physical id and evaluated properties): the runner makes
+    # the ownership table and takes the provider function's environment from it.
+    native: Callable[[str, str, dict[str, Any]], None] = lambda resource_type, physical_id, properties: None
     backlog: Callable[[], tuple[int, int]] = lambda: (0, 0)
     invocations: Callable[[], int] = lambda: 0
+    busy: Callable[[], bool] = lambda: False  # a follow-up invocation is running
 
 
 @dataclass
@@ -95,6 +99,8 @@ class Player:
     state: StackState
     responses: ResponseEndpoint
     hooks: Hooks = field(default_factory=Hooks)
+    # The provider function: called with the event and a Lambda context (LocalAws.invoke_provider).
+    function: Callable[[dict[str, Any], Any], Any] = lambda event, context: None
     imports: dict[str, Any] = field(default_factory=dict)
     progress: Progress = field(default_factory=lambda: Progress(None))
     # The records of the operation in progress: what Ref and Fn::GetAtt read.
@@ -178,6 +184,11 @@ class Player:
         resource_type = str(resource["Type"])
         if not is_custom(resource_type):
             record = self._native_record(logical_id, renderer)
+            try:
+                properties = renderer.evaluate(resource.get("Properties", {}))
+            except TemplateError:
+                properties = {}  # a native property this evaluator cannot resolve matters to no emulated resource
+            self.hooks.native(resource_type, record.physical_id, properties)
             return Outcome(logical_id, resource_type, "Native", "NOT EMULATED", physical_id=record.physical_id), None
         self.hooks.before_custom(resource_type, self._records)
         before = previous if previous is not None and previous.resource_type == resource_type else None
@@ -272,9 +283,6 @@ class Player:
         physical_id: str | None = None,
     ) -> Answer:
         """Build the request as CloudFormation does, invoke the handler, and wait for the one answer."""
-        # Imported at the first request, once the environment points at the local AWS (as in a cold start).
-        from ecr_cache_provider import handler  # noqa: PLC0415
-
         request_id = str(uuid.uuid4())
         self._request_ids.append(request_id)
         event: dict[str, Any] = {
@@ -294,22 +302,27 @@ class Player:
         timeout = float(properties.get("ServiceTimeout") or DEFAULT_SERVICE_TIMEOUT)
         lambda_timeout = self._lambda_timeout(logical_id)
 
+        crashed: list[str] = []
+
         def invoke() -> None:
             try:
-                handler.lambda_handler(event, LambdaContext(lambda_timeout))
-            except Exception:  # Lambda would log the error; CloudFormation only ever sees the response endpoint
-                logger.exception("The handler raised; waiting for an answer all the same")
+                self.function(event, LambdaContext(lambda_timeout))
+            except Exception as error:  # Lambda would log it; CloudFormation only ever sees the response endpoint
+                logger.exception("The function raised")
+                crashed.append(str(error).splitlines()[0])
 
         # The handler runs beside the wait, so that the wait can show its work (a backfill) while it happens.
         invocation = threading.Thread(target=invoke, name=f"{request_type} {logical_id}", daemon=True)
         invocation.start()
         with self.progress.step(f"{request_type} {logical_id}", "repositories") as step:
-            answer = self._wait(request_id, step, timeout)
+            answer = self._wait(request_id, step, timeout, crashed)
         invocation.join(lambda_timeout)  # one invocation at a time, as one Lambda execution environment runs them
         return answer
 
-    def _wait(self, request_id: str, step: Step, timeout: float) -> Answer:
-        """The first answer to the request, which may come from a follow-up invocation, up to ServiceTimeout."""
+    def _wait(self, request_id: str, step: Step, timeout: float, crashed: list[str]) -> Answer:
+        """The first answer to the request, which may come from a follow-up invocation, up to ServiceTimeout.
+        A function that raised without answering (and handed nothing on) is reported at once: CloudFormation would
+        wait for ServiceTimeout, which tells a person nothing."""
         started, invocations_before = time.monotonic(), self.hooks.invocations()
         while True:
             waited = time.monotonic() - started
@@ -320,6 +333,9 @@ class Player:
                 break
             if waited >= timeout:
                 return Answer(False, "", {}, f"No answer within the ServiceTimeout of {timeout:.0f} s", waited)
+            if crashed and not self.hooks.busy() and not self.responses.answers(request_id):
+                reason = f"The function ended without answering (CloudFormation would wait {timeout:.0f} s)"
+                return Answer(False, "", {}, f"{reason}: {crashed[0]}", waited)
             time.sleep(0.05)
         body, seconds = answers[0], time.monotonic() - started
         problem = _invalid_response(body)

@@ -34,6 +34,9 @@ class Options:
     delete: bool = False
     # Restore the registry from the state folder before the run and save it after (moto forgets it on exit).
     keep_registry: bool = False
+    # The provider as it ships: the `sam build` output's function folder, run in a clean python3.13
+    # (tools.lambda_runtime). None runs the handler from src/ in this process.
+    built_function: Path | None = None
 
 
 @dataclass
@@ -78,9 +81,15 @@ def run(options: Options, aws: LocalAws, progress: Progress | None = None) -> Ru
         aws.restore_registry(options.state_dir / "registry.json", progress)
     state = load_state(options.state_dir, stack_name)
     seeding = _Seeding(aws, options.seed_repositories, progress)
-    hooks = Hooks(before_custom=seeding.before_custom, backlog=aws.lifecycle_policy_counts, invocations=aws.invocations)
+    hooks = Hooks(
+        before_custom=seeding.before_custom,
+        native=aws.emulate_native,
+        backlog=aws.lifecycle_policy_counts,
+        invocations=aws.invocations,
+        busy=aws.busy,
+    )
     imports = load_exports(options.state_dir, stack_name)
-    player = Player(planned.template, state, aws.responses, hooks, imports=imports, progress=progress)
+    player = Player(planned.template, state, aws.responses, hooks, aws.invoke_provider, imports, progress)
     if parameters is None:
         result = player.delete()
         notes = aws.delete_stub_secrets(stack_name) if result.succeeded else []
