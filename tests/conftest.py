@@ -61,11 +61,12 @@ def aws() -> Iterator[None]:
     """moto in-process, with our ECR extension, the provider's ownership table, and no faults armed."""
     from moto import mock_aws
 
-    from emulation import moto_ecr
+    from emulation import dynamodb, moto_ecr
     from emulation.moto_ecr import faults
     from emulation.ownership import create_ownership_table
 
     moto_ecr.install()
+    dynamodb.install()
     faults.reset()
     with mock_aws():
         create_ownership_table()
