@@ -1,11 +1,15 @@
-"""Backfill at scale: a Custom::CacheLifecyclePolicy Create over a namespace of 5,000 cached repositories on a
-local moto server, with a latency injected into every ECR call and ECR-like request-rate throttling.
+"""Backfill at scale under ECR throttling: a Custom::CacheLifecyclePolicy Create over a namespace of cached
+repositories on a local moto server, with a latency injected into every ECR call, in three scenarios measured in
+the same run: no throttling (the baseline), a sustained request-rate limit on GetLifecyclePolicy and
+PutLifecyclePolicy (and DescribeRepositories at one call a second), and recurring bursts of consecutive throttles
+longer than botocore's seven attempts on each of those calls.
 
-    python bench/backfill.py [--repositories 5000] [--latency 0.02] [--lambda-timeout 120] [--rate-limit 200]
+    python bench/backfill.py [--repositories 3000] [--latency 0.02] [--lambda-timeout 120] [--rate-limit 25]
+                             [--burst 48] [--burst-every 500]
 
-Prints repositories per second against the ideal for that latency and the provider's concurrency (each repository
-takes two calls, GetLifecyclePolicy and PutLifecyclePolicy), the throttled calls, and how many Lambda invocations
-the backfill took (the provider hands off to a follow-up invocation when its time runs short). Asserts nothing.
+For each scenario: the answer, repositories per second and its ratio to the baseline's, the throttled calls as ECR
+answered them and as the provider published them (its ThrottledCalls metric), and how many Lambda invocations the
+backfill took (the provider hands off to a follow-up invocation when its time runs short). Asserts nothing.
 
 ECR is served from a separate process, as the real one is remote: in one process the server's work would compete
 with the provider's for the interpreter, and the figure would measure moto rather than the provider.
@@ -14,12 +18,16 @@ with the provider's for the interpreter, and the figure would measure moto rathe
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 
@@ -34,6 +42,9 @@ from emulation.moto_ecr import faults  # noqa: E402
 from emulation.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server  # noqa: E402
 from emulation.ownership import TABLE_NAME, create_ownership_table  # noqa: E402
 
+SCENARIOS = ("baseline", "rate-limit", "bursts")
+BACKFILL_CALLS = ("DescribeRepositories", "GetLifecyclePolicy", "PutLifecyclePolicy")
+
 POLICY = {
     "rules": [
         {
@@ -46,9 +57,21 @@ POLICY = {
 }
 
 
+def arm(scenario: str, options: argparse.Namespace) -> None:
+    """The scenario's throttling, on the ECR side."""
+    if scenario == "rate-limit":
+        faults.rate_limit("DescribeRepositories", 1)
+        for operation in BACKFILL_CALLS[1:]:
+            faults.rate_limit(operation, options.rate_limit)
+    elif scenario == "bursts":
+        faults.throttle("DescribeRepositories", times=options.burst)
+        for operation in BACKFILL_CALLS[1:]:
+            faults.throttle_in_bursts(operation, length=options.burst, every=options.burst_every)
+
+
 def serve(options: argparse.Namespace) -> None:
-    """The ECR side, in its own process: seed the namespace, arm latency and throttling, serve until stdin
-    closes, then print the call counts."""
+    """The ECR side, in its own process: seed the namespace, arm latency and the scenario's throttling, serve
+    until stdin closes, then print the call and throttle counts."""
     server, endpoint_url = start_moto_server()
     create_ownership_table(endpoint_url)
     boto3.client("ecr", endpoint_url=endpoint_url).create_pull_through_cache_rule(
@@ -58,31 +81,42 @@ def serve(options: argparse.Namespace) -> None:
         moto_ecr.simulate_cached_pull(ACCOUNT_ID, REGION, f"docker-hub/library/image-{index:05d}")
     faults.reset()
     faults.latency(options.latency)
-    for operation in ("GetLifecyclePolicy", "PutLifecyclePolicy"):
-        faults.rate_limit(operation, options.rate_limit)
+    arm(options.scenario, options)
     print(endpoint_url, flush=True)
     cpu_at_start = time.process_time()
     sys.stdin.read()
-    counts = {operation: faults.count(operation) for operation in ("GetLifecyclePolicy", "PutLifecyclePolicy")}
-    print("RESULT", json.dumps({"calls": counts, "cpu_seconds": time.process_time() - cpu_at_start}), flush=True)
+    result = {
+        "calls": {operation: faults.count(operation) for operation in BACKFILL_CALLS},
+        "throttled": sum(faults.throttled(operation) for operation in BACKFILL_CALLS),
+        "cpu_seconds": time.process_time() - cpu_at_start,
+    }
+    print("RESULT", json.dumps(result), flush=True)
     server.stop()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repositories", type=int, default=5000)
-    parser.add_argument("--latency", type=float, default=0.02, help="seconds added to every ECR call")
-    parser.add_argument("--rate-limit", type=float, default=200.0, help="Get/PutLifecyclePolicy calls a second")
-    parser.add_argument("--lambda-timeout", type=float, default=120.0, help="seconds each invocation may run")
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    options = parser.parse_args()
-    os.environ.update(FAKE_AWS_ENVIRONMENT)
-    if options.serve:
-        serve(options)
-        return
+@dataclass
+class Run:
+    scenario: str
+    answer: dict[str, Any]
+    elapsed: float
+    provider_cpu: float
+    server: dict[str, Any]
+    published_throttled: int
+    invocations: int
 
+    @property
+    def updated(self) -> int:
+        return int(self.answer["Data"].get("RepositoriesUpdated", 0))
+
+    @property
+    def throughput(self) -> float:
+        return self.updated / self.elapsed
+
+
+def backfill(scenario: str, options: argparse.Namespace) -> Run:
+    """One Create over the namespace against a fresh ECR process armed for `scenario`."""
     ecr_process = subprocess.Popen(
-        [sys.executable, __file__, "--serve", *sys.argv[1:]],
+        [sys.executable, __file__, "--serve", "--scenario", scenario, *sys.argv[1:]],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -91,20 +125,11 @@ def main() -> None:
     assert ecr_process.stdout is not None
     assert ecr_process.stdin is not None
     endpoint_url = ecr_process.stdout.readline().strip()
+    os.environ["AWS_ENDPOINT_URL"] = endpoint_url
     responses = start_response_endpoint()
-    os.environ.update(
-        {
-            "AWS_ENDPOINT_URL": endpoint_url,
-            "OWNERSHIP_TABLE": TABLE_NAME,
-            "SSL_CERT_FILE": responses.ca_file,
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "POWERTOOLS_METRICS_DISABLED": "true",  # the report, not a line of EMF JSON per invocation
-        }
-    )
+    os.environ["SSL_CERT_FILE"] = responses.ca_file
     lambda_service = start_lambda_emulator(timeout_seconds=options.lambda_timeout)
     os.environ["AWS_ENDPOINT_URL_LAMBDA"] = lambda_service.url
-
-    from ecr_cache_provider import namespace
 
     event = make_event(
         responses,
@@ -113,37 +138,64 @@ def main() -> None:
         resource_type="Custom::CacheLifecyclePolicy",
     )
     started, cpu_at_start = time.monotonic(), time.process_time()
-    lambda_service.invoke(event, asynchronous=True)
-    answer = responses.wait_for(event["RequestId"], timeout=3600)
-    elapsed, provider_cpu = time.monotonic() - started, time.process_time() - cpu_at_start
+    metrics = io.StringIO()  # the provider's embedded metrics (stdout), among them ThrottledCalls
+    with contextlib.redirect_stdout(metrics):
+        lambda_service.invoke(event, asynchronous=True)
+        answer = responses.wait_for(event["RequestId"], timeout=3600)
+        elapsed, provider_cpu = time.monotonic() - started, time.process_time() - cpu_at_start
+        lambda_service.wait_idle()  # an invocation writes its metrics after it has answered
     lambda_service.close()
     responses.close()
     ecr_process.stdin.close()
     output = ecr_process.stdout.read().splitlines()
     server = json.loads(next(line for line in output if line.startswith("RESULT ")).removeprefix("RESULT "))
-    calls = server["calls"]
     ecr_process.wait()
+    published = sum(
+        sum(json.loads(line).get("ThrottledCalls", [0])) for line in metrics.getvalue().splitlines() if '"_aws"' in line
+    )
+    return Run(scenario, answer, elapsed, provider_cpu, server, int(published), len(lambda_service.invocations))
 
-    updated = int(answer["Data"].get("RepositoriesUpdated", 0))
-    ideal = min(namespace.CONCURRENCY / (2 * options.latency), options.rate_limit)
-    achieved = updated / elapsed
-    print(f"answer: {answer['Status']} {answer.get('Reason', '')}".rstrip())
-    print(f"repositories: {options.repositories}, updated: {updated}, in {elapsed:.1f} s")
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repositories", type=int, default=3000)
+    parser.add_argument("--latency", type=float, default=0.02, help="seconds added to every ECR call")
+    parser.add_argument("--rate-limit", type=float, default=25.0, help="Get/PutLifecyclePolicy calls a second")
+    parser.add_argument("--burst", type=int, default=48, help="consecutive throttles in each burst")
+    parser.add_argument("--burst-every", type=int, default=500, help="calls from the start of a burst to the next")
+    parser.add_argument("--lambda-timeout", type=float, default=120.0, help="seconds each invocation may run")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--scenario", choices=SCENARIOS, default="baseline", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    os.environ.update(FAKE_AWS_ENVIRONMENT)
+    if options.serve:
+        serve(options)
+        return
+    os.environ.update({"POWERTOOLS_LOG_LEVEL": "WARNING", "OWNERSHIP_TABLE": TABLE_NAME})
+
+    from ecr_cache_provider import namespace
+
     print(
-        f"latency per call: {options.latency * 1000:.0f} ms, concurrency: {namespace.CONCURRENCY}, "
-        f"rate limit: {options.rate_limit:.0f} calls/s per operation"
-    )
-    print(f"throughput: {achieved:.0f} repositories/s; ideal {ideal:.0f}/s; ratio {achieved / ideal:.2f}")
-    print(f"calls: {calls} (throttled and retried: {sum(calls.values()) - 2 * updated})")
-    print(
-        f"CPU: provider process {provider_cpu:.1f} s, ECR emulation process {server['cpu_seconds']:.1f} s "
-        f"(of {elapsed:.1f} s wall on {os.cpu_count()} cores: a ratio well below 1 with a busy process is the "
-        "emulation's cost, not the provider's wait)"
+        f"repositories: {options.repositories}, latency per call: {options.latency * 1000:.0f} ms, "
+        f"concurrency: {namespace.CONCURRENCY}, Lambda timeout {options.lambda_timeout:.0f} s "
+        f"(hand-off {namespace.HAND_OFF_SECONDS:.0f} s before it)"
     )
     print(
-        f"invocations: {len(lambda_service.invocations)} (Lambda timeout {options.lambda_timeout:.0f} s, "
-        f"hand-off {namespace.HAND_OFF_SECONDS:.0f} s before it)"
+        f"rate-limit: {options.rate_limit:.0f} calls/s per operation (DescribeRepositories 1/s); "
+        f"bursts: {options.burst} consecutive throttles every {options.burst_every} calls"
     )
+    baseline: Run | None = None
+    for scenario in SCENARIOS:
+        run = backfill(scenario, options)
+        baseline = baseline or run
+        status = f"{run.answer['Status']} {run.answer.get('Reason', '')}".rstrip()
+        print(
+            f"{scenario:>10}: {status}, {run.updated} updated in {run.elapsed:.1f} s, "
+            f"{run.throughput:.0f} repositories/s (ratio to baseline {run.throughput / baseline.throughput:.2f}); "
+            f"throttled calls: {run.server['throttled']} answered by ECR, {run.published_throttled} published; "
+            f"calls {run.server['calls']}; invocations {run.invocations}; CPU provider {run.provider_cpu:.1f} s, "
+            f"ECR emulation {run.server['cpu_seconds']:.1f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -95,6 +95,8 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(ecr, "SECRET_RETRY_BASE_SECONDS", 0.01)
     monkeypatch.setattr(ecr, "SECRET_RETRY_MAX_SECONDS", 0.02)
+    monkeypatch.setattr(ecr, "THROTTLE_BACKOFF_BASE_SECONDS", 0.001)
+    monkeypatch.setattr(ecr, "THROTTLE_BACKOFF_MAX_SECONDS", 0.02)
     monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.01)
     monkeypatch.setattr(TokenBucket, "acquire", lambda self, amount=1, block=True: True)  # adaptive mode's pacing
 
@@ -108,3 +110,15 @@ def create_secret(name: str, value: str | None = None, region: str = REGION) -> 
 
     client: Any = boto3.client("secretsmanager", region_name=region)
     return str(client.create_secret(Name=name, SecretString=value or secret_value())["ARN"])
+
+
+def cached_repositories(ecr: Any, count: int, prefix: str = "ecr-public") -> list[str]:
+    """A cache rule for `prefix` and `count` repositories ECR cached under it, named in order."""
+    from emulation import moto_ecr
+    from emulation.cloudformation import ACCOUNT_ID
+
+    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix=prefix, upstreamRegistryUrl="public.ecr.aws")
+    names = [f"{prefix}/library/image-{index:0{len(str(count))}d}" for index in range(count)]
+    for name in names:
+        moto_ecr.simulate_cached_pull(ACCOUNT_ID, ecr.meta.region_name, name)
+    return names

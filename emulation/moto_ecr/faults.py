@@ -33,6 +33,8 @@ __all__ = [
     "rejected_upstream_credentials",
     "reset",
     "throttle",
+    "throttle_in_bursts",
+    "throttled",
 ]
 
 DEFAULT_REJECTION_FAILURE = (
@@ -70,9 +72,27 @@ class _TokenBucket:
         return True
 
 
+@dataclass
+class _Bursts:
+    """Runs of `length` consecutive throttled calls, one at the start of every `every` calls."""
+
+    length: int
+    every: int
+    calls: int = 0
+
+    def throttles_next(self) -> bool:
+        position = self.calls % self.every
+        self.calls += 1
+        return position < self.length
+
+
+_THROTTLED = InjectedFault("ThrottlingException", "Rate exceeded", 400)
+
 _lock = threading.Lock()
 _pending: dict[str, deque[InjectedFault]] = {}
+_bursts: dict[str, _Bursts] = {}
 _calls: Counter[str] = Counter()
+_throttled: Counter[str] = Counter()
 _rejections: dict[str, str] = {}
 _latency_seconds = 0.0
 _rate_limits: dict[str, _TokenBucket] = {}
@@ -101,6 +121,16 @@ def throttle(operation: str, times: int = 1) -> None:
     use :func:`count` to see the retries.
     """
     fail(operation, "ThrottlingException", "Rate exceeded", times=times, status=400)
+
+
+def throttle_in_bursts(operation: str, length: int, every: int) -> None:
+    """Throttle ``operation`` in recurring bursts: the first ``length`` of every ``every`` calls fail with
+    ``ThrottlingException`` (HTTP 400), as when other clients of the account use up its request rate now and then."""
+    if not 0 < length < every:
+        raise ValueError("need 0 < length < every")
+    name = _normalise(operation)
+    with _lock:
+        _bursts[name] = _Bursts(length, every)
 
 
 def fail(operation: str, code: str, message: str = "", times: int = 1, status: int | None = None) -> None:
@@ -162,12 +192,21 @@ def count(operation: str) -> int:
         return _calls[name]
 
 
+def throttled(operation: str) -> int:
+    """How many requests for ``operation`` were answered ``ThrottlingException``."""
+    name = _normalise(operation)
+    with _lock:
+        return _throttled[name]
+
+
 def reset() -> None:
     """Clear every armed fault, rejection, the latency and the call counters."""
     global _latency_seconds  # noqa: PLW0603 - deliberate process-wide setting
     with _lock:
         _pending.clear()
+        _bursts.clear()
         _calls.clear()
+        _throttled.clear()
         _rejections.clear()
         _rate_limits.clear()
         _latency_seconds = 0.0
@@ -180,9 +219,14 @@ def on_request(operation: str) -> InjectedFault | None:
         delay = _latency_seconds
         queue = _pending.get(operation)
         fault = queue.popleft() if queue else None
+        bursts = _bursts.get(operation)
+        if fault is None and bursts is not None and bursts.throttles_next():
+            fault = _THROTTLED
         bucket = _rate_limits.get(operation)
         if fault is None and bucket is not None and not bucket.take(time.monotonic()):
-            fault = InjectedFault("ThrottlingException", "Rate exceeded", 400)
+            fault = _THROTTLED
+        if fault is not None and fault.code == _THROTTLED.code:
+            _throttled[operation] += 1
     if delay:
         time.sleep(delay)
     return fault

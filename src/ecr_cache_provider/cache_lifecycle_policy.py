@@ -6,8 +6,13 @@ repositories) and puts the policy on the repositories already there (existing on
 
 Properties: RepositoryPrefix (required), LifecyclePolicyText (required; JSON text or an object),
 ApplyToExistingRepositories (default true), ApplyToNewRepositories (default true), OverwriteExistingPolicies
-(default false). The physical id is the prefix. Attributes: RepositoryPrefix, RepositoriesUpdated,
-RepositoriesSkipped (as of the last Create or Update).
+(default false), ExistingRepositoryPrefixes (ROOT only; default none). The physical id is the prefix. Attributes:
+RepositoryPrefix, RepositoriesUpdated, RepositoriesSkipped (as of the last Create or Update),
+ExistingRepositoriesLeftAlone.
+
+ROOT covers every repository of the registry, and a repository ECR cached cannot be told from one an application
+pushes to: a ROOT resource owns only the creation template unless ExistingRepositoryPrefixes names the prefixes
+whose existing repositories get the policy too.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from ecr_cache_provider.failures import InvalidProperties, ResourceFailure, reas
 from ecr_cache_provider.lifecycle_policy import policy_text, read_policy
 from ecr_cache_provider.namespace import Outcome, work_through
 from ecr_cache_provider.ownership import OwnedByAnother, Owner, Thing
-from ecr_cache_provider.prefix import PREFIX_PATTERN, is_prefix, without_trailing_slash
+from ecr_cache_provider.prefix import PREFIX_PATTERN, ROOT, is_prefix, without_trailing_slash
 from ecr_cache_provider.properties import parse_properties
 from ecr_cache_provider.resource_type import Request, RequestContext, Result
 
@@ -48,6 +53,12 @@ SCHEMA: dict[str, Any] = {
         "ApplyToExistingRepositories": {"type": "boolean", "default": True},
         "ApplyToNewRepositories": {"type": "boolean", "default": True},
         "OverwriteExistingPolicies": {"type": "boolean", "default": False},
+        "ExistingRepositoryPrefixes": {
+            "type": "array",
+            "default": [],
+            "items": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": PREFIX_PATTERN},
+            "description": "repository namespaces such as docker-hub or team/cache, or ROOT for every repository",
+        },
     },
 }
 
@@ -59,21 +70,40 @@ class LifecycleProperties:
     apply_to_existing: bool
     apply_to_new: bool
     overwrite: bool
+    existing_prefixes: tuple[str, ...] = ()
 
     @property
     def policy_text(self) -> str:
         return policy_text(self.policy)
 
+    @property
+    def existing_scope(self) -> tuple[str, ...]:
+        """The prefixes whose existing repositories get the policy: under ROOT only those named explicitly."""
+        if not self.apply_to_existing:
+            return ()
+        return self.existing_prefixes if self.prefix == ROOT else (self.prefix,)
+
 
 def read_properties(raw: dict[str, Any]) -> LifecycleProperties:
     values = parse_properties(raw, SCHEMA)
-    return LifecycleProperties(
+    wanted = LifecycleProperties(
         prefix=without_trailing_slash(values["RepositoryPrefix"]),
         policy=read_policy(values["LifecyclePolicyText"]),
         apply_to_existing=values["ApplyToExistingRepositories"],
         apply_to_new=values["ApplyToNewRepositories"],
         overwrite=values["OverwriteExistingPolicies"],
+        existing_prefixes=tuple(without_trailing_slash(prefix) for prefix in values["ExistingRepositoryPrefixes"]),
     )
+    if wanted.existing_prefixes and wanted.prefix != ROOT:
+        raise InvalidProperties(
+            f"ExistingRepositoryPrefixes applies only with RepositoryPrefix ROOT; with {wanted.prefix!r} every "
+            "existing repository under it gets the policy (set ApplyToExistingRepositories to false for none)"
+        )
+    if wanted.existing_prefixes and not wanted.apply_to_existing:
+        raise InvalidProperties(
+            "ExistingRepositoryPrefixes names repositories to backfill, but ApplyToExistingRepositories is false"
+        )
+    return wanted
 
 
 def create(context: RequestContext) -> Result:
@@ -129,8 +159,13 @@ def _put_in_place(wanted: LifecycleProperties, old_policy: dict[str, Any] | None
     if progress is None:
         _claim_template(wanted, context)
         progress = Progress()
-    if wanted.apply_to_existing:
+    if wanted.existing_scope:
         progress = _apply_to_existing(wanted, old_policy, progress, context.ecr)
+    elif wanted.apply_to_existing:
+        logger.info(
+            "RepositoryPrefix ROOT: existing repositories left alone, since a cached repository cannot be told from "
+            "one applications push to; name the prefixes to backfill in ExistingRepositoryPrefixes"
+        )
     return _result(wanted, progress)
 
 
@@ -212,7 +247,9 @@ def _apply_to_existing(
         return "updated"
 
     try:
-        return work_through(ecr, wanted.prefix, apply, progress, physical_id=wanted.prefix)
+        return work_through(
+            ecr, wanted.prefix, apply, progress, physical_id=wanted.prefix, only_under=wanted.existing_scope
+        )
     except ContinueLater:
         raise
     except Exception as error:
@@ -225,6 +262,7 @@ def _result(wanted: LifecycleProperties, progress: Progress) -> Result:
         "RepositoryPrefix": wanted.prefix,
         "RepositoriesUpdated": str(progress.updated),
         "RepositoriesSkipped": str(progress.skipped),
+        "ExistingRepositoriesLeftAlone": str(not wanted.existing_scope).lower(),
     }
     return Result(physical_id=wanted.prefix, data=data)
 

@@ -24,21 +24,27 @@ MAX_INVOCATIONS = 100
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a long piece of work stands: the last item done, and the counts so far."""
+    """Where a long piece of work stands: every item up to `cursor` is done except those still `waiting` for a
+    retry (ECR throttled them); the counts so far, and how many calls ECR throttled."""
 
     cursor: str = ""
     updated: int = 0
     skipped: int = 0
     invocation: int = 1
+    waiting: tuple[str, ...] = ()
+    throttled: int = 0
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Progress | None:
         saved = event.get(PROGRESS_KEY)
         if not isinstance(saved, dict):
             return None
-        # Fields this version does not know (an event from an earlier version) are left out.
+        # Fields this version does not know are left out; those an earlier version did not send keep their default.
         known = {field.name for field in fields(cls)}
-        return cls(**{name: value for name, value in saved.items() if name in known})
+        values = {name: value for name, value in saved.items() if name in known}
+        if "waiting" in values:
+            values["waiting"] = tuple(values["waiting"])
+        return cls(**values)
 
 
 class ContinueLater(Exception):

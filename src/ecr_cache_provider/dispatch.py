@@ -17,7 +17,7 @@ from ecr_cache_provider import (
 from ecr_cache_provider.continuation import ContinueLater
 from ecr_cache_provider.deadline import Deadline
 from ecr_cache_provider.failures import ResourceFailure, reason_for
-from ecr_cache_provider.observability import count_outcome, logger, metrics
+from ecr_cache_provider.observability import count_outcome, count_throttled, logger, metrics
 from ecr_cache_provider.resource_type import Request, RequestContext, registry
 from ecr_cache_provider.responder import CloudFormationResponder
 
@@ -96,6 +96,8 @@ def _carry_out(request: Request, event: dict[str, Any], context: LambdaContext) 
         except ContinueLater as pending:
             _hand_off(event, context, request, pending)
             return pending.physical_id
+        finally:
+            count_throttled(request.resource_type, resource_context.throttled_calls())
     count_outcome(request.resource_type, request.request_type, "Succeeded")
     return str(physical_id)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ecr_cache_provider.failures import EcrError
 
@@ -28,12 +30,46 @@ CLIENT_CONFIG = Config(
     user_agent_extra="ecr-pull-through-cache-provider",
 )
 
+# The backfill's calls: the listing and the calls made for each repository. Few attempts each, in standard mode, so
+# that a call ECR keeps throttling comes back within seconds: its repository goes back in the queue and namespace.py
+# pauses the whole pool. Adaptive mode's client-side rate limiter, shared by the threads, can hold one call for
+# minutes under a long burst, past the time kept for handing the work on.
+BACKFILL_OPERATIONS = frozenset(
+    {"DescribeRepositories", "GetLifecyclePolicy", "PutLifecyclePolicy", "DeleteLifecyclePolicy"}
+)
+BACKFILL_ATTEMPTS = 3
+BACKFILL_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": BACKFILL_ATTEMPTS},
+    connect_timeout=5,
+    read_timeout=10,
+    user_agent_extra="ecr-pull-through-cache-provider",
+)
+
 # The most DescribeRepositories returns in one page.
 REPOSITORIES_PER_PAGE = 1000
 
 # ECR may not see a secret created moments ago (SecretNotFoundException); retried with growing delays.
 SECRET_RETRY_BASE_SECONDS = 1.0
 SECRET_RETRY_MAX_SECONDS = 8.0
+
+# When a call stays throttled past the client's own retries, the work waits longer and longer (with jitter) before
+# trying again: 1, 2, 4 ... seconds, at most 20 (as botocore).
+THROTTLE_BACKOFF_BASE_SECONDS = 1.0
+THROTTLE_BACKOFF_MAX_SECONDS = 20.0
+
+# The error codes that mean "slow down" (ECR answers ThrottlingException; the rest are botocore's list of
+# throttling codes across services, in case ECR ever uses one of them).
+THROTTLING = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+    }
+)
 
 
 # The errors that mean "nothing there", which reads and deletes take as an answer rather than a failure.
@@ -119,12 +155,53 @@ class ScanningConfiguration:
     rules: dict[str, tuple[str, ...]]
 
 
+class Backoff:
+    """Pauses before trying again what ECR throttled: jittered exponential, never past the deadline less `keep`."""
+
+    def __init__(self, deadline: Deadline, keep_seconds: float = 0.0) -> None:
+        self.deadline = deadline
+        self.keep_seconds = keep_seconds
+        self.attempts = 0
+
+    def pause(self) -> bool:
+        """Wait before the next attempt; False, without waiting, when the deadline leaves no time for one."""
+        room = self.deadline.remaining() - self.keep_seconds
+        if room <= 0:
+            return False
+        time.sleep(min(room, _jittered(THROTTLE_BACKOFF_BASE_SECONDS, THROTTLE_BACKOFF_MAX_SECONDS, self.attempts)))
+        self.attempts += 1
+        return True
+
+    def reset(self) -> None:
+        """ECR answered again: the next pause starts short."""
+        self.attempts = 0
+
+
 class EcrGateway:
-    """ECR operations the resource types need, each stopping in time for the Lambda to answer."""
+    """ECR operations the resource types need, each stopping in time for the Lambda to answer.
+
+    Every throttled response is counted, including those botocore retried by itself (`throttled_calls`)."""
 
     def __init__(self, deadline: Deadline, region: str | None = None, client: Any | None = None) -> None:
         self.deadline = deadline
-        self.client = client or boto3.client("ecr", region_name=region or None, config=CLIENT_CONFIG)
+        self.region = region
+        self.throttled_calls = 0
+        self._count_lock = threading.Lock()
+        self.client = self._counting(client or boto3.client("ecr", region_name=region, config=CLIENT_CONFIG))
+        self._backfill_client = self.client if client else None
+
+    @property
+    def backfill_client(self) -> Any:
+        """The client of the backfill's calls, made on first use (before the backfill's threads start)."""
+        if self._backfill_client is None:
+            made = boto3.client("ecr", region_name=self.region, config=BACKFILL_CLIENT_CONFIG)
+            self._backfill_client = self._counting(made)
+        return self._backfill_client
+
+    def _counting(self, client: Any) -> Any:
+        # needs-retry is emitted after every attempt, the ones botocore retries and the last one alike.
+        client.meta.events.register("needs-retry.ecr", self._count_throttled)
+        return client
 
     # Pull-through cache rules
 
@@ -161,12 +238,14 @@ class EcrGateway:
 
     # Repositories and their lifecycle policies
 
-    def repository_names(self) -> list[str]:
-        """The names of every repository in the registry, sorted."""
+    def repository_names(self, keep_seconds: float = 0.0) -> list[str]:
+        """The names of every repository in the registry, sorted. A page ECR keeps throttling is asked for again,
+        after a pause, until the deadline less `keep_seconds`; then the transient EcrError is raised."""
         names: list[str] = []
         arguments: dict[str, Any] = {"maxResults": REPOSITORIES_PER_PAGE}
+        backoff = Backoff(self.deadline, keep_seconds)
         while True:
-            response = self._call("DescribeRepositories", **arguments)
+            response = self._call_through_transient_errors(backoff, "DescribeRepositories", **arguments)
             names += [repository["repositoryName"] for repository in response.get("repositories", [])]
             if not response.get("nextToken"):
                 break
@@ -239,14 +318,37 @@ class EcrGateway:
 
     def _call(self, operation: str, **arguments: Any) -> dict[str, Any]:
         self.deadline.check(f"calling {operation}")
-        method: Callable[..., dict[str, Any]] = getattr(self.client, _snake_case(operation))
+        client = self.backfill_client if operation in BACKFILL_OPERATIONS else self.client
+        method: Callable[..., dict[str, Any]] = getattr(client, _snake_case(operation))
         try:
             return method(**arguments)
         except ClientError as error:
             details = error.response.get("Error", {})
-            raise EcrError(str(details.get("Code", "Unknown")), str(details.get("Message", ""))) from None
+            code = str(details.get("Code", "Unknown"))
+            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+            transient = code in THROTTLING or status >= 500
+            raise EcrError(code, str(details.get("Message", "")), transient=transient) from None
         except BotoCoreError as error:
-            raise EcrError(type(error).__name__, str(error)) from None
+            transient = isinstance(error, BotoConnectionError | HTTPClientError)  # no answer reached us
+            raise EcrError(type(error).__name__, str(error), transient=transient) from None
+
+    def _call_through_transient_errors(self, backoff: Backoff, operation: str, **arguments: Any) -> dict[str, Any]:
+        """A call that is only worth repeating (a read): asked again after each pause while ECR throttles."""
+        while True:
+            try:
+                response = self._call(operation, **arguments)
+            except EcrError as error:
+                if not error.transient or not backoff.pause():
+                    raise
+            else:
+                backoff.reset()
+                return response
+
+    def _count_throttled(self, response: tuple[Any, dict[str, Any]] | None = None, **kwargs: Any) -> None:
+        """botocore event hook: count a throttled attempt. Returns None, so it never changes botocore's retries."""
+        if response is not None and response[1].get("Error", {}).get("Code") in THROTTLING:
+            with self._count_lock:
+                self.throttled_calls += 1
 
     def _call_unless_missing(self, operation: str, **arguments: Any) -> dict[str, Any] | None:
         """The call's response, or None when ECR says what it names does not exist."""
@@ -258,15 +360,22 @@ class EcrGateway:
             raise
 
     def _call_retrying_secret(self, operation: str, **arguments: Any) -> dict[str, Any]:
-        delay = SECRET_RETRY_BASE_SECONDS
+        attempt = 0
         while True:
             try:
                 return self._call(operation, **arguments)
             except EcrError as error:
-                if error.code != "SecretNotFoundException" or self.deadline.remaining() < delay * 2:
+                longest = min(SECRET_RETRY_MAX_SECONDS, SECRET_RETRY_BASE_SECONDS * 2**attempt)
+                if error.code != "SecretNotFoundException" or self.deadline.remaining() < longest * 2:
                     raise
-            time.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not cryptography
-            delay = min(delay * 2, SECRET_RETRY_MAX_SECONDS)
+            time.sleep(_jittered(SECRET_RETRY_BASE_SECONDS, SECRET_RETRY_MAX_SECONDS, attempt))
+            attempt += 1
+
+
+def _jittered(base: float, cap: float, attempt: int) -> float:
+    """Exponential backoff with "equal jitter": between half and all of base * 2**attempt, at most cap."""
+    delay: float = min(cap, base * 2.0**attempt)
+    return delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
 
 
 def _snake_case(operation: str) -> str:

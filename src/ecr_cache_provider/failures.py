@@ -24,11 +24,13 @@ class DeadlineApproaching(ResourceFailure):
 
 
 class EcrError(ResourceFailure):
-    """An ECR error that is the answer, not a transient fault."""
+    """An ECR error that botocore's retries did not get past. `transient` when asking again later may succeed
+    (throttling, a server error, no answer at all): long work then slows down instead of failing."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, transient: bool = False) -> None:
         super().__init__(f"{code}: {message}" if message else code)
         self.code = code
+        self.transient = transient
 
 
 def reason_for(error: Exception) -> str:

@@ -16,3 +16,10 @@ def count_outcome(resource_type: str, request_type: str, outcome: str) -> None:
     """One metric per operation and outcome, e.g. CreateSucceeded for Custom::PullThroughCacheRule."""
     metrics.add_dimension(name="ResourceType", value=resource_type)
     metrics.add_metric(name=f"{request_type}{outcome}", unit=MetricUnit.Count, value=1)
+
+
+def count_throttled(resource_type: str, calls: int) -> None:
+    """ThrottledCalls: the ECR calls throttled in one invocation, each attempt botocore retried included."""
+    if calls:
+        metrics.add_dimension(name="ResourceType", value=resource_type)
+        metrics.add_metric(name="ThrottledCalls", unit=MetricUnit.Count, value=calls)

@@ -60,7 +60,7 @@ def _describe(error: SchemaValidationError, declared: dict[str, Any]) -> str:
     path = [str(part) for part in (error.path or [])[1:]]
     name = ".".join(path) or "properties"
     shown = repr(error.value) if len(repr(error.value)) <= 60 else repr(error.value)[:57] + "...'"
-    what = message.removeprefix(f"data.{name} ").removeprefix("data ")
+    what = re.sub(r"^data\S* ", "", message)  # data.Name, data.Name[0] or data
     if what.startswith("must match pattern"):
         what = "does not match the allowed pattern"
     allowed = declared.get(path[0], {}).get("description") if path else None

@@ -97,6 +97,11 @@ class RequestContext:
     def ledger(self) -> Ledger:
         return Ledger(self.deadline)
 
+    def throttled_calls(self) -> int:
+        """The ECR calls throttled in this invocation; none when the request did not use ECR."""
+        gateway: EcrGateway | None = self.__dict__.get("ecr")  # made by the cached_property on first use
+        return gateway.throttled_calls if gateway else 0
+
 
 class ResourceType(Protocol):
     """A resource-type module: its CloudFormation type name, and what each request type does."""

@@ -676,6 +676,34 @@ def test_fault_throttle_any_operation(ecr: Any, operation: str) -> None:
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
+def test_fault_throttle_in_bursts(ecr: Any) -> None:
+    faults.throttle_in_bursts("DescribeRepositories", length=2, every=5)
+
+    answers = []
+    for _ in range(12):
+        try:
+            ecr.describe_repositories()
+            answers.append((200, "ok"))
+        except ClientError as error:
+            answers.append((error.response["ResponseMetadata"]["HTTPStatusCode"], error.response["Error"]["Code"]))
+
+    throttled = (400, "ThrottlingException")
+    assert answers == [throttled, throttled, (200, "ok"), (200, "ok"), (200, "ok")] * 2 + [throttled, throttled]
+    assert faults.throttled("DescribeRepositories") == 6
+    assert faults.count("DescribeRepositories") == 12
+
+
+def test_fault_throttled_counts_only_throttling(ecr: Any) -> None:
+    faults.fail("DescribeRepositories", "ServerException", times=1)
+    faults.throttle("DescribeRepositories", times=1)
+    for _ in range(2):
+        with pytest.raises(ClientError):
+            ecr.describe_repositories()
+    ecr.describe_repositories()
+
+    assert faults.throttled("DescribeRepositories") == 1
+
+
 def test_fault_server_exception(ecr: Any) -> None:
     faults.fail("describe_pull_through_cache_rules", "ServerException", "boom", times=1)
     with pytest.raises(ClientError) as exc:

@@ -1,4 +1,9 @@
-"""Custom::CacheLifecyclePolicy through the real handler: template, backfill, ownership, scale and continuation."""
+"""Custom::CacheLifecyclePolicy through the real handler: template, backfill, ownership, scale and continuation,
+and ECR throttling.
+
+Throttling: bursts of consecutive throttles far longer than botocore's attempts, on each call the backfill makes,
+and a sustained rate limit well below what the provider's threads ask for. `fast_retries` (through `invoke`) shrinks
+botocore's backoff and the provider's own pauses, never how often a call is tried."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import pytest
 from emulation import moto_ecr
 from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_event
 from emulation.moto_ecr import faults
+from tests.conftest import cached_repositories
 from tests.handler.conftest import Invoke
 from tests.unit.test_lifecycle_policy import policy
 
@@ -67,7 +73,12 @@ def test_create_puts_the_policy_on_every_repository_of_the_namespace_and_owns_a_
 
     assert answer["Status"] == "SUCCESS", answer["Reason"]
     assert answer["PhysicalResourceId"] == "ecr-public"
-    assert answer["Data"] == {"RepositoryPrefix": "ecr-public", "RepositoriesUpdated": "3", "RepositoriesSkipped": "0"}
+    assert answer["Data"] == {
+        "RepositoryPrefix": "ecr-public",
+        "RepositoriesUpdated": "3",
+        "RepositoriesSkipped": "0",
+        "ExistingRepositoriesLeftAlone": "false",
+    }
     assert policies(cache) == {
         "ecr-public/library/nginx": policy(),
         "ecr-public/library/redis": policy(),
@@ -211,10 +222,72 @@ def test_every_page_of_repositories_is_covered(
     assert faults.count("DescribeRepositories") == 3
 
 
-def test_root_covers_every_repository(invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any) -> None:
-    answer = invoke(event(response_endpoint, "Create", props(prefix="ROOT", ApplyToNewRepositories="false")))
+def test_root_leaves_existing_repositories_alone_by_default(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A repository ECR cached cannot be told from one an application pushes to: ROOT owns only the template."""
+    answer = invoke(event(response_endpoint, "Create", props(prefix="ROOT")))
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert answer["Data"] == {
+        "RepositoryPrefix": "ROOT",
+        "RepositoriesUpdated": "0",
+        "RepositoriesSkipped": "0",
+        "ExistingRepositoriesLeftAlone": "true",
+    }
+    assert faults.count("GetLifecyclePolicy") == faults.count("PutLifecyclePolicy") == 0
+    assert set(policies(cache).values()) == {None}
+    assert "existing repositories left alone" in caplog.text
+    moto_ecr.simulate_cached_pull(ACCOUNT_ID, REGION, "ecr-public/library/postgres")
+    assert policies(cache)["ecr-public/library/postgres"] == policy()  # new cached repositories get it
+
+
+def test_root_backfills_only_the_prefixes_named(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any
+) -> None:
+    answer = invoke(
+        event(response_endpoint, "Create", props(prefix="ROOT", ExistingRepositoryPrefixes=["ecr-public/"]))
+    )
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert answer["Data"]["RepositoriesUpdated"] == "3"
+    assert answer["Data"]["ExistingRepositoriesLeftAlone"] == "false"
+    assert policies(cache) == {
+        "ecr-public/library/nginx": policy(),
+        "ecr-public/library/redis": policy(),
+        "ecr-public/docker/library/alpine": policy(),
+        "ecr-publicx/app": None,
+        "team/app": None,
+    }
+
+
+def test_root_backfills_every_repository_when_told_so(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any
+) -> None:
+    answer = invoke(event(response_endpoint, "Create", props(prefix="ROOT", ExistingRepositoryPrefixes=["ROOT"])))
 
     assert answer["Data"]["RepositoriesUpdated"] == "5"
+    assert set(map(json.dumps, policies(cache).values())) == {json.dumps(policy())}
+
+
+def test_an_update_adding_a_prefix_backfills_it(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any
+) -> None:
+    invoke(event(response_endpoint, "Create", props(prefix="ROOT")))
+
+    answer = invoke(
+        event(
+            response_endpoint,
+            "Update",
+            props(prefix="ROOT", ExistingRepositoryPrefixes=["team"]),
+            physical_id="ROOT",
+            old_properties=props(prefix="ROOT"),
+        )
+    )
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert answer["Data"]["RepositoriesUpdated"] == "1"
+    assert [name for name, found in policies(cache).items() if found] == ["team/app"]
 
 
 def test_a_template_someone_else_made_fails_the_create_and_survives_the_rollback(
@@ -493,3 +566,170 @@ def test_a_chain_that_never_ends_is_stopped(
     answer = response_endpoint.wait_for(request["RequestId"])
     assert answer["Status"] == "FAILED"
     assert f"Gave up after {continuation.MAX_INVOCATIONS} invocations" in answer["Reason"]
+
+
+# Throttling slows a backfill down, never fails it
+
+BACKFILL_CALLS = ("DescribeRepositories", "GetLifecyclePolicy", "PutLifecyclePolicy")
+# Far more consecutive throttles than botocore's attempts at one call: a call alone cannot get past them.
+BURST = 48
+
+
+def throttled_calls_published(output: str) -> int:
+    """The ThrottledCalls the invocations wrote as CloudWatch embedded metrics (one JSON document a line)."""
+    total = 0
+    for line in output.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            total += int(sum(json.loads(line).get("ThrottledCalls", [0])))
+    return total
+
+
+@pytest.fixture
+def many_repositories(ecr: Any) -> list[str]:
+    """3,000 cached repositories: three pages of DescribeRepositories."""
+    return cached_repositories(ecr, 3000)
+
+
+@pytest.mark.parametrize("operation", BACKFILL_CALLS)
+def test_a_burst_of_throttles_on_one_call_slows_the_backfill_down(
+    invoke: Invoke,
+    response_endpoint: ResponseEndpoint,
+    cache: Any,
+    operation: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    faults.throttle(operation, times=BURST)
+
+    answer = invoke(event(response_endpoint, "Create", props()))
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert answer["Data"]["RepositoriesUpdated"] == "3"
+    assert all(found == policy() for name, found in policies(cache).items() if name.startswith("ecr-public/"))
+    assert faults.count(operation) > BURST  # every throttled call was asked again until it went through
+    assert throttled_calls_published(capsys.readouterr().out) == BURST
+
+
+def test_a_burst_of_throttles_slows_a_delete_down(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any
+) -> None:
+    for name in ("library/nginx", "library/redis", "docker/library/alpine"):
+        cache.put_lifecycle_policy(repositoryName=f"ecr-public/{name}", lifecyclePolicyText=POLICY)
+    faults.throttle("DeleteLifecyclePolicy", times=BURST)
+
+    answer = invoke(event(response_endpoint, "Delete", props(), physical_id="ecr-public"))
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert set(policies(cache).values()) == {None}
+
+
+def test_server_errors_are_tried_again_too(invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any) -> None:
+    faults.fail("PutLifecyclePolicy", "ServerException", "Internal error", times=BURST)
+
+    answer = invoke(event(response_endpoint, "Create", props()))
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert answer["Data"]["RepositoriesUpdated"] == "3"
+
+
+def test_an_error_that_is_not_transient_still_fails(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any
+) -> None:
+    faults.fail("PutLifecyclePolicy", "InvalidParameterException", "Invalid parameter at 'lifecyclePolicyText'")
+
+    answer = invoke(event(response_endpoint, "Create", props()))
+
+    assert answer["Status"] == "FAILED"
+    assert answer["Reason"].startswith("InvalidParameterException")
+    assert answer["PhysicalResourceId"] == "ecr-public"  # the template was claimed: the rollback removes it
+
+
+def test_repositories_waiting_for_a_retry_are_handed_to_the_next_invocation(
+    response_endpoint: ResponseEndpoint,
+    cache: Any,
+    one_batch_per_invocation: list[dict[str, Any]],
+    fast_retries: None,
+) -> None:
+    for index in range(4):
+        moto_ecr.simulate_cached_pull(ACCOUNT_ID, REGION, f"ecr-public/extra/image-{index}")
+    from ecr_cache_provider.ecr import BACKFILL_ATTEMPTS
+
+    throttles = 2 * BACKFILL_ATTEMPTS  # both repositories of the first batch, every attempt
+    faults.throttle("PutLifecyclePolicy", times=throttles)
+
+    answer, invocations = play_until_answered(
+        event(response_endpoint, "Create", props()), one_batch_per_invocation, response_endpoint
+    )
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert answer["Data"]["RepositoriesUpdated"] == "7"  # each counted once
+    assert invocations == 5  # the first batch's two went back in the queue and came first in the second invocation
+    assert all(found == policy() for name, found in policies(cache).items() if name.startswith("ecr-public/"))
+    assert faults.count("PutLifecyclePolicy") == throttles + 7
+
+
+def test_3000_repositories_under_bursts_of_throttles(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, many_repositories: list[str], ecr: Any
+) -> None:
+    faults.throttle("DescribeRepositories", times=BURST)
+    for operation in ("GetLifecyclePolicy", "PutLifecyclePolicy"):
+        faults.throttle_in_bursts(operation, length=BURST, every=500)
+
+    answer = invoke(event(response_endpoint, "Create", props()))
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert answer["Data"]["RepositoriesUpdated"] == "3000"
+    assert faults.count("PutLifecyclePolicy") > 3000 + 5 * BURST  # a burst in every 500 calls
+    assert_every_repository_has_the_policy(ecr, many_repositories)
+
+
+def test_3000_repositories_under_a_sustained_rate_limit(
+    invoke: Invoke,
+    response_endpoint: ResponseEndpoint,
+    many_repositories: list[str],
+    ecr: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """100 calls a second per operation, below what the provider asks of moto in-process (about 230 a second when
+    the machine is idle), and the listing at one page a second. At least 30 s: 3,000 calls of each operation."""
+    faults.rate_limit("DescribeRepositories", per_second=1)
+    for operation in ("GetLifecyclePolicy", "PutLifecyclePolicy"):
+        faults.rate_limit(operation, per_second=100)
+
+    answer = invoke(event(response_endpoint, "Create", props()))
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert answer["Data"]["RepositoriesUpdated"] == "3000"
+    assert_every_repository_has_the_policy(ecr, many_repositories)
+    throttled = throttled_calls_published(capsys.readouterr().out)
+    assert throttled == sum(faults.throttled(operation) for operation in BACKFILL_CALLS)  # every one counted
+    assert faults.throttled("DescribeRepositories") > 0
+    assert faults.throttled("GetLifecyclePolicy") + faults.throttled("PutLifecyclePolicy") > 0  # the limit bit
+
+
+def test_a_rate_limit_well_below_the_concurrency(
+    invoke: Invoke,
+    response_endpoint: ResponseEndpoint,
+    cache: Any,
+) -> None:
+    """4 calls a second per operation, for 8 threads: nearly every call is throttled at first."""
+    from ecr_cache_provider import namespace
+
+    for index in range(9):
+        moto_ecr.simulate_cached_pull(ACCOUNT_ID, REGION, f"ecr-public/extra/image-{index}")
+    for operation in BACKFILL_CALLS:
+        faults.rate_limit(operation, per_second=namespace.CONCURRENCY / 2)
+
+    answer = invoke(event(response_endpoint, "Create", props()))
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert answer["Data"]["RepositoriesUpdated"] == "12"
+    assert all(found == policy() for name, found in policies(cache).items() if name.startswith("ecr-public/"))
+    assert sum(faults.throttled(operation) for operation in BACKFILL_CALLS) > 12  # more than one per repository
+
+
+def assert_every_repository_has_the_policy(ecr: Any, names: list[str]) -> None:
+    """Read from moto's backend: 3,000 GetLifecyclePolicy calls would double the test's time."""
+    from moto.backends import get_backend
+
+    repositories = get_backend("ecr")[ACCOUNT_ID][REGION].repositories
+    assert [json.loads(repositories[name].lifecycle_policy or "null") for name in names] == [policy()] * len(names)

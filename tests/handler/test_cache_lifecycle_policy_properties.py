@@ -31,6 +31,35 @@ BAD_PROPERTIES: dict[str, tuple[dict[str, Any], str]] = {
         {"RepositoryPrefix": "quay", "LifecyclePolicyText": json.dumps(policy()), "OverwriteExistingPolicies": "yes"},
         "Invalid OverwriteExistingPolicies 'yes': must be boolean",
     ),
+    "existing prefixes without ROOT": (
+        {"RepositoryPrefix": "quay", "LifecyclePolicyText": json.dumps(policy()), "ExistingRepositoryPrefixes": ["a"]},
+        "ExistingRepositoryPrefixes applies only with RepositoryPrefix ROOT",
+    ),
+    "existing prefixes while not applying to existing": (
+        {
+            "RepositoryPrefix": "ROOT",
+            "LifecyclePolicyText": json.dumps(policy()),
+            "ApplyToExistingRepositories": "false",
+            "ExistingRepositoryPrefixes": ["quay"],
+        },
+        "ExistingRepositoryPrefixes names repositories to backfill, but ApplyToExistingRepositories is false",
+    ),
+    "existing prefix uppercase": (
+        {"RepositoryPrefix": "ROOT", "LifecyclePolicyText": json.dumps(policy()), "ExistingRepositoryPrefixes": ["Q"]},
+        "Invalid ExistingRepositoryPrefixes.0 'Q': does not match the allowed pattern",
+    ),
+    "existing prefix empty": (
+        {
+            "RepositoryPrefix": "ROOT",
+            "LifecyclePolicyText": json.dumps(policy()),
+            "ExistingRepositoryPrefixes": ["quay", ""],
+        },
+        "Invalid ExistingRepositoryPrefixes.1 ''",
+    ),
+    "existing prefixes not a list": (
+        {"RepositoryPrefix": "ROOT", "LifecyclePolicyText": json.dumps(policy()), "ExistingRepositoryPrefixes": "q"},
+        "Invalid ExistingRepositoryPrefixes 'q': must be array",
+    ),
 }
 
 

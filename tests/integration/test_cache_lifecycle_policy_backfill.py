@@ -9,10 +9,10 @@ from typing import Any
 import boto3
 import pytest
 
-from emulation import moto_ecr
-from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, load_event, make_event
+from emulation.cloudformation import ResponseEndpoint, load_event, make_event
 from emulation.lambda_emulator import LambdaEmulator
 from emulation.moto_ecr import faults
+from tests import conftest
 from tests.integration.conftest import IN_PROCESS_ONLY
 from tests.unit.test_lifecycle_policy import policy
 
@@ -24,11 +24,7 @@ PROPERTIES = {"RepositoryPrefix": "ecr-public", "LifecyclePolicyText": json.dump
 
 @pytest.fixture
 def cached_repositories(ecr: Any) -> list[str]:
-    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="ecr-public", upstreamRegistryUrl="public.ecr.aws")
-    names = [f"ecr-public/library/image-{index:02d}" for index in range(30)]
-    for name in names:
-        moto_ecr.simulate_cached_pull(ACCOUNT_ID, REGION, name)
-    return names
+    return conftest.cached_repositories(ecr, 30)
 
 
 @pytest.fixture
