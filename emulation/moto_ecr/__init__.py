@@ -24,6 +24,8 @@ from moto.ecr.models import ECRBackend
 from moto.ecr.responses import ECRResponse
 
 from . import faults
+from .images import RESPONSE_METHODS as IMAGE_RESPONSE_METHODS
+from .images import seed_image
 from .models import (
     BACKEND_METHODS,
     PULL_THROUGH_CACHE_RULE_LIMIT,
@@ -42,6 +44,7 @@ __all__ = [
     "infer_upstream_registry",
     "install",
     "is_installed",
+    "seed_image",
     "simulate_cached_pull",
 ]
 
@@ -75,7 +78,10 @@ def _accept_current_lifecycle_policy_syntax() -> None:
 def install() -> None:
     """Add the operations and the fault hook to moto's ECR classes.  Safe to call repeatedly."""
     with _install_lock:
-        methods: dict[type, dict[str, Any]] = {ECRBackend: BACKEND_METHODS, ECRResponse: RESPONSE_METHODS}
+        methods: dict[type, dict[str, Any]] = {
+            ECRBackend: BACKEND_METHODS,
+            ECRResponse: RESPONSE_METHODS | IMAGE_RESPONSE_METHODS,
+        }
         for cls, funcs in methods.items():
             for name, func in funcs.items():
                 setattr(cls, name, func)

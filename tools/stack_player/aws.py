@@ -158,9 +158,14 @@ class LocalAws:
             raise RuntimeError(f"The built function {invocation.outcome}:\n{invocation.output}")
 
     def emulate_native(self, resource_type: str, physical_id: str, properties: dict[str, Any]) -> None:
-        """Make what the provider needs of a native resource: the ownership table, the function's environment."""
+        """Make what the provider needs of a native resource: the ownership table, the function's environment,
+        the image expiry schedule group."""
         if resource_type == "AWS::DynamoDB::Table":
             self.ensure_table(physical_id, properties)
+        elif resource_type == "AWS::Scheduler::ScheduleGroup":
+            scheduler = self.client("scheduler")
+            if physical_id not in [group["Name"] for group in scheduler.list_schedule_groups()["ScheduleGroups"]]:
+                scheduler.create_schedule_group(Name=physical_id)
         elif resource_type == "AWS::Lambda::Function":
             variables = properties.get("Environment", {}).get("Variables", {})
             self.functions[physical_id] = {name: str(value) for name, value in variables.items()}
