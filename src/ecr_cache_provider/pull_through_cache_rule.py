@@ -229,7 +229,8 @@ def _existing_rule(wanted: RuleProperties, held_before: Owner | None, ecr: EcrGa
         )
     raise ResourceFailure(
         f"A pull-through cache rule for prefix {wanted.ecr_repository_prefix!r} already exists (upstream {upstream}) "
-        "and no stack owns it; set AdoptExisting to take it over, or choose another EcrRepositoryPrefix"
+        "and no stack using this provider owns it (made by hand, natively, or through another provider stack); "
+        "set AdoptExisting to take it over, or choose another EcrRepositoryPrefix"
     )
 
 

@@ -159,7 +159,7 @@ def test_an_identical_rule_nobody_owns_is_not_taken_over(
     answer = invoke(make_event(response_endpoint, "Create", ECR_PUBLIC, issued=issued))
 
     assert answer["Status"] == "FAILED"
-    assert "already exists (upstream public.ecr.aws) and no stack owns it; set AdoptExisting" in answer["Reason"]
+    assert "already exists (upstream public.ecr.aws) and no stack using this provider owns it" in answer["Reason"]
 
 
 def test_a_replayed_create_succeeds_with_the_rule_it_made(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -55,3 +57,48 @@ def test_bench_output_is_the_report_only() -> None:
     assert "HTTP/1.1" not in output  # werkzeug's line per request
     assert '"_aws"' not in output  # embedded metrics JSON
     assert output.splitlines()[0] == "answer: SUCCESS"
+
+
+@pytest.mark.built
+def test_make_invoke_plays_an_event_through_the_built_function_against_make_locals_state(
+    tmp_path: Path, built_function: Path
+) -> None:
+    state = tmp_path / "state"
+    common = ["--state-dir", str(state), "--built-function", str(built_function)]
+
+    def command(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", *arguments], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+        )
+
+    before_make_local = command("tools.stack_player.invoke", "events/pull-through-cache-rule-create.json", *common)
+    local = command("tools.stack_player", *common)
+    created = command("tools.stack_player.invoke", "events/pull-through-cache-rule-create.json", *common)
+    rotated = command("tools.stack_player.invoke", "events/pull-through-cache-rule-rotate-credential.json", *common)
+
+    assert before_make_local.returncode == 2
+    assert "run `make local` first" in before_make_local.stderr
+    assert local.returncode == 0, local.stderr
+    assert created.returncode == 0, created.stdout + created.stderr
+    assert json.loads(created.stdout)["Status"] == "SUCCESS"
+    assert json.loads(created.stdout)["PhysicalResourceId"] == "hub"
+    assert json.loads(rotated.stdout)["Status"] == "SUCCESS"  # an Update of the rule the first request made
+    saved = {rule["ecrRepositoryPrefix"]: rule for rule in json.loads((state / "registry.json").read_text())["rules"]}
+    assert saved["hub"]["credentialArn"].endswith(":secret:ecr-pullthroughcache/docker-hub-rotated-GhIjKl")
+
+
+def test_make_local_refuses_a_built_package_that_does_not_load(tmp_path: Path, built_function: Path) -> None:
+    broken = tmp_path / "function"
+    shutil.copytree(built_function, broken)
+    shutil.rmtree(broken / "aws_lambda_powertools")
+
+    local = subprocess.run(
+        [sys.executable, "-m", "tools.stack_player", "--state-dir", str(tmp_path / "state"), "--built-function",
+         str(broken)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+    assert local.returncode == 2
+    assert local.stderr.startswith("error: the built provider does not load as Lambda would load it: ")
+    assert "No module named 'aws_lambda_powertools'" in local.stderr
+    assert local.stdout == ""

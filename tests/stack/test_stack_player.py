@@ -473,3 +473,39 @@ def test_image_expiry_schedule_per_cache_sweeps_and_goes_with_the_stack(play: Pl
     assert scheduler.list_schedules(GroupName=group)["Schedules"] == []
     details = local_aws.client("ecr").describe_images(repositoryName="quay/org/app")["imageDetails"]
     assert {detail["imageDigest"] for detail in details} == {fresh}  # images stay after Delete
+
+
+# Ownership across stacks
+
+MIGRATION = ROOT / "examples" / "migrate-from-native"
+
+
+def test_a_second_provider_stack_fails_on_the_first_ones_rules_and_leaves_them(play: Play, local_aws: LocalAws) -> None:
+    """make local, then make local ENV=prod: the prod stack's caches collide with the default stack's prefixes."""
+    assert play().succeeded
+    before = rules(local_aws)
+
+    prod = play(config_env="prod")
+
+    assert not prod.succeeded
+    assert prod.stack.stack_status == "ROLLBACK_COMPLETE"
+    failure = next(outcome for outcome in prod.stack.outcomes if outcome.status == "FAILED")
+    assert "already exists" in failure.reason
+    assert rules(local_aws) == before  # the default stack's rules, untouched by the prod stack's rollback
+    assert {action for _, action, _ in actions(play())} == {"Unchanged"}
+
+
+def test_moving_from_the_native_rule_type_adopts_the_rule(play: Play, local_aws: LocalAws) -> None:
+    assert play().succeeded  # the provider stack, whose ServiceToken the migrated stack imports
+    stack = {"samconfig": MIGRATION / "samconfig.toml"}
+
+    native = play(template=MIGRATION / "1-native-retained.yaml", **stack)
+    made = rules(local_aws)["team-quay"]
+    moved = play(template=MIGRATION / "2-custom-adopts.yaml", **stack)
+
+    assert native.succeeded, render(native.stack, native.registry)
+    assert moved.succeeded, render(moved.stack, moved.registry)
+    assert ("TeamQuayCache", "Create", "SUCCEEDED") in actions(moved)
+    assert rules(local_aws)["team-quay"] == made  # the same rule, adopted, not made again
+    assert play(template=MIGRATION / "2-custom-adopts.yaml", delete=True, **stack).succeeded
+    assert "team-quay" not in rules(local_aws)  # now the stack's: deleting the stack deletes it

@@ -113,7 +113,7 @@ def invoke(
     """Run one event through the built function in a fresh, clean interpreter of the runtime."""
     with tempfile.TemporaryDirectory(prefix="lambda-invocation-") as scratch:
         report_file = Path(scratch) / "report.json"
-        command = [str(runtime_python(runtime)), "-I", str(BOOTSTRAP), str(function_dir), HANDLER]
+        command = [str(runtime_python(runtime)), "-I", str(BOOTSTRAP), str(function_dir.resolve()), HANDLER]
         command += [str(timeout_seconds), str(report_file)]
         result = subprocess.run(  # noqa: S603 - our own interpreter and bootstrap, no shell
             command,

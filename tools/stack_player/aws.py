@@ -93,6 +93,11 @@ class LocalAws:
         """Invocations the Lambda emulator has served (the provider's continuations), 0 without it."""
         return len(self.lambda_emulator.invocations) if self.lambda_emulator else 0
 
+    def busy(self) -> bool:
+        """Whether an invocation the Lambda emulator started (a continuation) is still running."""
+        emulator = self.lambda_emulator
+        return emulator is not None and any(thread.is_alive() for thread in list(emulator.running))
+
     # Secrets
 
     def ensure_secrets(self, arns: Iterable[str], stack_name: str) -> list[str]:
@@ -159,9 +164,13 @@ class LocalAws:
 
     def emulate_native(self, resource_type: str, physical_id: str, properties: dict[str, Any]) -> None:
         """Make what the provider needs of a native resource: the ownership table, the function's environment,
-        the image expiry schedule group."""
+        a native cache rule (a stack moving from AWS::ECR::PullThroughCacheRule), and the image expiry schedule
+        group. Made once; a native resource's update or removal is not played (a retained one, as the move needs,
+        is left as it is anyway)."""
         if resource_type == "AWS::DynamoDB::Table":
             self.ensure_table(physical_id, properties)
+        elif resource_type == "AWS::ECR::PullThroughCacheRule":
+            self.ensure_native_rule(properties)
         elif resource_type == "AWS::Scheduler::ScheduleGroup":
             scheduler = self.client("scheduler")
             if physical_id not in [group["Name"] for group in scheduler.list_schedule_groups()["ScheduleGroups"]]:
@@ -181,6 +190,17 @@ class LocalAws:
             KeySchema=properties["KeySchema"],
             AttributeDefinitions=properties["AttributeDefinitions"],
             BillingMode="PAY_PER_REQUEST",
+        )
+
+    def ensure_native_rule(self, properties: dict[str, Any]) -> None:
+        ecr = self.client("ecr")
+        existing = ecr.describe_pull_through_cache_rules()["pullThroughCacheRules"]
+        if any(rule["ecrRepositoryPrefix"] == properties["EcrRepositoryPrefix"] for rule in existing):
+            return
+        names = ("EcrRepositoryPrefix", "UpstreamRegistryUrl", "UpstreamRegistry", "CredentialArn", "CustomRoleArn",
+                 "UpstreamRepositoryPrefix")  # fmt: skip
+        ecr.create_pull_through_cache_rule(
+            **{name[0].lower() + name[1:]: str(properties[name]) for name in names if properties.get(name)}
         )
 
     def function_environment(self, service_token: str) -> dict[str, str]:

@@ -90,6 +90,7 @@ class Hooks:
     native: Callable[[str, str, dict[str, Any]], None] = lambda resource_type, physical_id, properties: None
     backlog: Callable[[], tuple[int, int]] = lambda: (0, 0)
     invocations: Callable[[], int] = lambda: 0
+    busy: Callable[[], bool] = lambda: False  # a follow-up invocation is running
 
 
 @dataclass
@@ -301,22 +302,27 @@ class Player:
         timeout = float(properties.get("ServiceTimeout") or DEFAULT_SERVICE_TIMEOUT)
         lambda_timeout = self._lambda_timeout(logical_id)
 
+        crashed: list[str] = []
+
         def invoke() -> None:
             try:
                 self.function(event, LambdaContext(lambda_timeout))
-            except Exception:  # Lambda would log the error; CloudFormation only ever sees the response endpoint
-                logger.exception("The handler raised; waiting for an answer all the same")
+            except Exception as error:  # Lambda would log it; CloudFormation only ever sees the response endpoint
+                logger.exception("The function raised")
+                crashed.append(str(error).splitlines()[0])
 
         # The handler runs beside the wait, so that the wait can show its work (a backfill) while it happens.
         invocation = threading.Thread(target=invoke, name=f"{request_type} {logical_id}", daemon=True)
         invocation.start()
         with self.progress.step(f"{request_type} {logical_id}", "repositories") as step:
-            answer = self._wait(request_id, step, timeout)
+            answer = self._wait(request_id, step, timeout, crashed)
         invocation.join(lambda_timeout)  # one invocation at a time, as one Lambda execution environment runs them
         return answer
 
-    def _wait(self, request_id: str, step: Step, timeout: float) -> Answer:
-        """The first answer to the request, which may come from a follow-up invocation, up to ServiceTimeout."""
+    def _wait(self, request_id: str, step: Step, timeout: float, crashed: list[str]) -> Answer:
+        """The first answer to the request, which may come from a follow-up invocation, up to ServiceTimeout.
+        A function that raised without answering (and handed nothing on) is reported at once: CloudFormation would
+        wait for ServiceTimeout, which tells a person nothing."""
         started, invocations_before = time.monotonic(), self.hooks.invocations()
         while True:
             waited = time.monotonic() - started
@@ -327,6 +333,9 @@ class Player:
                 break
             if waited >= timeout:
                 return Answer(False, "", {}, f"No answer within the ServiceTimeout of {timeout:.0f} s", waited)
+            if crashed and not self.hooks.busy() and not self.responses.answers(request_id):
+                reason = f"The function ended without answering (CloudFormation would wait {timeout:.0f} s)"
+                return Answer(False, "", {}, f"{reason}: {crashed[0]}", waited)
             time.sleep(0.05)
         body, seconds = answers[0], time.monotonic() - started
         problem = _invalid_response(body)

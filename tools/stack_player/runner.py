@@ -86,6 +86,7 @@ def run(options: Options, aws: LocalAws, progress: Progress | None = None) -> Ru
         native=aws.emulate_native,
         backlog=aws.lifecycle_policy_counts,
         invocations=aws.invocations,
+        busy=aws.busy,
     )
     imports = load_exports(options.state_dir, stack_name)
     player = Player(planned.template, state, aws.responses, hooks, aws.invoke_provider, imports, progress)

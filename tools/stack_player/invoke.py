@@ -1,0 +1,87 @@
+"""python -m tools.stack_player.invoke EVENT: play one request file from events/ through the provider, against the
+local AWS that `make local` keeps (its state folder), and print the answer CloudFormation would get.
+
+The event gets a fresh RequestId and a ResponseURL on the local response endpoint; its ServiceToken names the
+provider function, which must have been deployed locally by `make local` (the ownership table and the function's
+environment come from that run). What the request changes is kept for the next `make local` or `make invoke`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from emulation.cloudformation import LambdaContext
+from tools import lambda_runtime
+from tools.stack_player.aws import LocalAws
+from tools.stack_player.progress import Progress
+
+ANSWER_TIMEOUT_SECONDS = 900.0
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tools.stack_player.invoke", description=__doc__)
+    parser.add_argument("event", type=Path, help="a request file, e.g. events/pull-through-cache-rule-create.json")
+    parser.add_argument("--state-dir", type=Path, default=Path(".local-stack"), help="default: .local-stack")
+    parser.add_argument("--built-function", type=Path, metavar="DIR", help="the `sam build` function folder "
+                        "(default: the handler from src/ in this process)")  # fmt: skip
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    try:
+        event: dict[str, Any] = json.loads(arguments.event.read_text())
+    except (OSError, ValueError) as error:
+        print(f"error: cannot read the event {arguments.event}: {error}", file=sys.stderr)
+        return 2
+    if arguments.built_function is not None and (problem := lambda_runtime.load_error(arguments.built_function)):
+        print(f"error: the built provider does not load as Lambda would load it: {problem}", file=sys.stderr)
+        return 2
+    arguments.state_dir.mkdir(parents=True, exist_ok=True)
+    log = arguments.state_dir / "provider.log"
+    logging.basicConfig(filename=log, level=logging.WARNING, force=True)
+    aws = LocalAws.start(arguments.built_function)
+    try:
+        registry = arguments.state_dir / "registry.json"
+        aws.restore_registry(registry, Progress(sys.stderr))
+        function = str(event.get("ServiceToken", "")).rsplit(":", 1)[-1]
+        if not aws.function_environment(str(event.get("ServiceToken", ""))):
+            print(f"error: no provider function {function} was deployed locally: run `make local` first "
+                  f"(the event's ServiceToken names it)", file=sys.stderr)  # fmt: skip
+            return 2
+        secrets = [value for value in event.get("ResourceProperties", {}).values() if isinstance(value, str)]
+        for note in aws.ensure_secrets(secrets, f"make-invoke:{arguments.event.name}"):
+            print(note, file=sys.stderr)
+        answer = _play(aws, event, log)
+        aws.save_registry(registry, Progress(sys.stderr))
+    finally:
+        aws.close()
+    print(json.dumps(answer, indent=2))
+    print(f"provider logs: {log}", file=sys.stderr)
+    return 0 if answer.get("Status") == "SUCCESS" else 1
+
+
+def _play(aws: LocalAws, event: dict[str, Any], log: Path) -> dict[str, Any]:
+    """The event with a fresh RequestId and a local ResponseURL, through the provider; its one answer."""
+    request_id = str(uuid.uuid4())
+    event = {**event, "RequestId": request_id, "ResponseURL": aws.responses.url_for(request_id)}
+    invocation = threading.Thread(target=aws.invoke_provider, args=(event, LambdaContext(300.0)), daemon=True)
+    # The provider's JSON logs go to stdout as on Lambda; here to the log, as the answer is what this prints.
+    with log.open("a") as provider_log:
+        stdout, sys.stdout = sys.stdout, provider_log
+        try:
+            invocation.start()
+            return aws.responses.wait_for(request_id, timeout=ANSWER_TIMEOUT_SECONDS)
+        finally:
+            sys.stdout = stdout
+
+
+if __name__ == "__main__":
+    sys.exit(main())
