@@ -105,3 +105,26 @@ def test_throttling_over_http_is_retried(
 
     assert answer["Status"] == "SUCCESS", answer["Reason"]
     assert faults.count("CreatePullThroughCacheRule") == 3
+
+
+def test_another_stacks_rule_survives_a_colliding_create_and_its_rollback(
+    invoke: Any, response_endpoint: ResponseEndpoint, ecr: Any, arns: dict[str, str]
+) -> None:
+    owner = invoke(load_event(response_endpoint, "pull-through-cache-rule-create.json", arns))
+    before = rules(ecr)["hub"]
+    other_stack = {"stack/ecr-pull-through-cache/": "stack/another-stack/"}
+
+    failed = invoke(load_event(response_endpoint, "pull-through-cache-rule-create.json", arns | other_stack))
+    rollback = load_event(response_endpoint, "pull-through-cache-rule-delete-after-failed-create.json", other_stack)
+    rollback["PhysicalResourceId"] = failed["PhysicalResourceId"]
+    cleanup = invoke(rollback)
+    foreign_delete = load_event(response_endpoint, "pull-through-cache-rule-delete.json", arns | other_stack)
+    foreign_delete["PhysicalResourceId"] = "hub"
+
+    assert owner["Status"] == "SUCCESS", owner["Reason"]
+    assert failed["Status"] == "FAILED"
+    assert failed["Reason"].startswith(
+        "The pull-through cache rule 'hub' belongs to HubCacheRule in stack ecr-pull-through-cache"
+    )
+    assert cleanup["Status"] == invoke(foreign_delete)["Status"] == "SUCCESS"
+    assert rules(ecr) == {"hub": before}

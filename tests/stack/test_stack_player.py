@@ -509,3 +509,23 @@ def test_moving_from_the_native_rule_type_adopts_the_rule(play: Play, local_aws:
     assert rules(local_aws)["team-quay"] == made  # the same rule, adopted, not made again
     assert play(template=MIGRATION / "2-custom-adopts.yaml", delete=True, **stack).succeeded
     assert "team-quay" not in rules(local_aws)  # now the stack's: deleting the stack deletes it
+
+
+def test_two_consumer_stacks_asking_for_one_prefix_leave_it_to_the_first(
+    play: Play, local_aws: LocalAws, tmp_path: Path
+) -> None:
+    assert play().succeeded  # the provider stack, whose ServiceToken both consumer stacks import
+    consumer = ROOT / "examples" / "consumer.yaml"
+    parameters = [value for value in EXAMPLE_PARAMETERS["consumer.yaml"] if not value.startswith("RepositoryName=")]
+    second = tmp_path / "second-consumer.toml"
+    second.write_text('version = 0.1\n[default.global.parameters]\nstack_name = "second-consumer"\n')
+
+    first = play(*parameters, template=consumer, samconfig=consumer.with_suffix(".toml"))
+    made = rules(local_aws)["team-a/ghcr"]
+    colliding = play(*parameters, template=consumer, samconfig=second)
+
+    assert first.succeeded, render(first.stack, first.registry)
+    assert not colliding.succeeded
+    failure = next(outcome for outcome in colliding.stack.outcomes if outcome.status == "FAILED")
+    assert failure.reason.startswith("The pull-through cache rule 'team-a/ghcr' belongs to CacheRule in stack consumer")
+    assert rules(local_aws)["team-a/ghcr"] == made  # its rollback removed nothing of the first stack's
