@@ -13,11 +13,14 @@ import pytest
 from emulation.cloudformation import REGION, ResponseEndpoint, start_response_endpoint
 from emulation.moto_server import FAKE_AWS_ENVIRONMENT
 from emulation.ownership import TABLE_NAME
+from emulation.scheduler import SCHEDULE_GROUP, SCHEDULER_ROLE_ARN
 
 # Before anything creates a boto3 client: no real credentials, no real endpoints.
 for name, value in {
     **FAKE_AWS_ENVIRONMENT,
     "OWNERSHIP_TABLE": TABLE_NAME,
+    "SCHEDULE_GROUP": SCHEDULE_GROUP,
+    "SCHEDULER_ROLE_ARN": SCHEDULER_ROLE_ARN,
     "POWERTOOLS_SERVICE_NAME": "ecr-pull-through-cache",
     "POWERTOOLS_METRICS_NAMESPACE": "EcrPullThroughCache",
 }.items():
@@ -64,12 +67,14 @@ def aws() -> Iterator[None]:
     from emulation import dynamodb, moto_ecr
     from emulation.moto_ecr import faults
     from emulation.ownership import create_ownership_table
+    from emulation.scheduler import create_schedule_group
 
     moto_ecr.install()
     dynamodb.install()
     faults.reset()
     with mock_aws():
         create_ownership_table()
+        create_schedule_group()
         yield
     faults.reset()
 

@@ -25,6 +25,8 @@ from moto.ecr.models import ECRBackend
 from moto.ecr.responses import ECRResponse
 
 from . import faults
+from .images import RESPONSE_METHODS as IMAGE_RESPONSE_METHODS
+from .images import seed_image
 from .models import (
     BACKEND_METHODS,
     PULL_THROUGH_CACHE_RULE_LIMIT,
@@ -44,6 +46,7 @@ __all__ = [
     "infer_upstream_registry",
     "install",
     "is_installed",
+    "seed_image",
     "simulate_cached_pull",
 ]
 
@@ -79,7 +82,7 @@ def install() -> None:
     with _install_lock:
         methods: dict[type, dict[str, Any]] = {
             ECRBackend: BACKEND_METHODS,
-            ECRResponse: RESPONSE_METHODS | REGISTRY_RESPONSE_METHODS,
+            ECRResponse: RESPONSE_METHODS | REGISTRY_RESPONSE_METHODS | IMAGE_RESPONSE_METHODS,
         }
         for cls, funcs in methods.items():
             for name, func in funcs.items():

@@ -8,8 +8,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ecr_cache_provider import (
+    cache_image_expiry,
     cache_lifecycle_policy,
     continuation,
+    image_expiry,
     pull_through_cache_rule,
     registry_policy_statements,
     registry_scanning_filters,
@@ -25,6 +27,7 @@ from ecr_cache_provider.responder import CloudFormationResponder
 RESOURCE_TYPES = registry(
     pull_through_cache_rule,
     cache_lifecycle_policy,
+    cache_image_expiry,
     registry_policy_statements,
     registry_scanning_filters,
 )
@@ -43,6 +46,11 @@ def attach(responder: CloudFormationResponder) -> None:
 @logger.inject_lambda_context(correlation_id_path="RequestId", clear_state=True)
 @metrics.log_metrics
 def serve(event: dict[str, Any], context: LambdaContext) -> None:
+    if image_expiry.is_sweep(event):
+        # A schedule's invocation, not a CloudFormation request: there is no ResponseURL and nothing to answer.
+        logger.append_keys(schedule=event[image_expiry.SWEEP_KEY].get("schedule"))
+        image_expiry.run(event, context)
+        return
     logger.append_keys(
         RequestId=event.get("RequestId"),
         LogicalResourceId=event.get("LogicalResourceId"),
@@ -83,7 +91,7 @@ def _carry_out(request: Request, event: dict[str, Any], context: LambdaContext) 
             )
         physical_id = request.physical_id  # nothing of an unknown type was ever made; failing would wedge the stack
     else:
-        resource_context = RequestContext(request, Deadline.from_context(context))
+        resource_context = RequestContext(request, Deadline.from_context(context), context.invoked_function_arn)
         try:
             if request.request_type == "Delete":
                 resource.delete(resource_context)

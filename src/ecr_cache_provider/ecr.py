@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -47,6 +48,15 @@ BACKFILL_CLIENT_CONFIG = Config(
 
 # The most DescribeRepositories returns in one page.
 REPOSITORIES_PER_PAGE = 1000
+# The most DescribeImages returns in one page, and the most image ids BatchGetImage and BatchDeleteImage take.
+IMAGES_PER_PAGE = 1000
+IMAGE_IDS_PER_CALL = 100
+
+# The manifest media types of an image index (a multi-architecture image), which reference other manifests.
+INDEX_MEDIA_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
 
 # ECR may not see a secret created moments ago (SecretNotFoundException); retried with growing delays.
 SECRET_RETRY_BASE_SECONDS = 1.0
@@ -177,6 +187,48 @@ class Backoff:
         self.attempts = 0
 
 
+@dataclass(frozen=True)
+class ImageRecord:
+    """One image (manifest) of a repository, as DescribeImages reports it."""
+
+    digest: str
+    pushed_at: datetime
+    last_pulled_at: datetime | None = None
+    size_bytes: int = 0
+    tags: tuple[str, ...] = ()
+    media_type: str = ""
+    status: str = "ACTIVE"
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_MEDIA_TYPES
+
+    @property
+    def last_used_at(self) -> datetime:
+        """The last recorded pull; for an image never pulled since it was cached, when it was cached."""
+        return self.last_pulled_at or self.pushed_at
+
+    @classmethod
+    def from_api(cls, image: dict[str, Any]) -> ImageRecord:
+        return cls(
+            digest=image["imageDigest"],
+            pushed_at=image["imagePushedAt"],
+            last_pulled_at=image.get("lastRecordedPullTime"),
+            size_bytes=int(image.get("imageSizeInBytes") or 0),
+            tags=tuple(image.get("imageTags", ())),
+            media_type=image.get("imageManifestMediaType") or image.get("artifactMediaType") or "",
+            status=image.get("imageStatus", "ACTIVE"),
+        )
+
+
+@dataclass(frozen=True)
+class DeletedImages:
+    """What BatchDeleteImage did: the digests deleted, and per image the failure ECR reported."""
+
+    deleted: tuple[str, ...] = ()
+    failures: tuple[tuple[str, str], ...] = ()  # (digest, "failureCode: failureReason")
+
+
 class EcrGateway:
     """ECR operations the resource types need, each stopping in time for the Lambda to answer.
 
@@ -251,6 +303,72 @@ class EcrGateway:
                 break
             arguments["nextToken"] = response["nextToken"]
         return sorted(names)
+
+    def delete_repository(self, repository: str) -> bool:
+        """Delete an empty repository (never with force); False when it is not empty or already gone."""
+        try:
+            return self._call_unless_missing("DeleteRepository", repositoryName=repository) is not None
+        except EcrError as error:
+            if error.code == "RepositoryNotEmptyException":
+                return False
+            raise
+
+    # Images
+
+    def images(self, repository: str) -> list[ImageRecord]:
+        """Every image of the repository, 1,000 a page; none when the repository is gone."""
+        found: list[ImageRecord] = []
+        arguments: dict[str, Any] = {"repositoryName": repository, "maxResults": IMAGES_PER_PAGE}
+        while True:
+            response = self._call_unless_missing("DescribeImages", **arguments)
+            if response is None:
+                return found
+            found += [ImageRecord.from_api(image) for image in response.get("imageDetails", [])]
+            if not response.get("nextToken"):
+                return found
+            arguments["nextToken"] = response["nextToken"]
+
+    def index_children(self, repository: str, index_digests: list[str]) -> dict[str, tuple[str, ...]]:
+        """The digests of the manifests each image index references, read from the index manifests
+        (BatchGetImage, 100 a call). An index ECR could not return is missing from the answer."""
+        children: dict[str, tuple[str, ...]] = {}
+        for start in range(0, len(index_digests), IMAGE_IDS_PER_CALL):
+            batch = index_digests[start : start + IMAGE_IDS_PER_CALL]
+            response = self._call_unless_missing(
+                "BatchGetImage",
+                repositoryName=repository,
+                imageIds=[{"imageDigest": digest} for digest in batch],
+                acceptedMediaTypes=list(INDEX_MEDIA_TYPES),
+            )
+            for image in (response or {}).get("images", []):
+                manifest = json.loads(image.get("imageManifest") or "{}")
+                references = tuple(entry["digest"] for entry in manifest.get("manifests", []) if "digest" in entry)
+                children[image["imageId"]["imageDigest"]] = references
+        return children
+
+    def delete_images(self, repository: str, digests: list[str]) -> DeletedImages:
+        """Delete images by digest, 100 a call. ECR reports a failure per image in its answer (an image an index
+        still references, one deleted meanwhile): they are returned, never raised."""
+        deleted: list[str] = []
+        failures: list[tuple[str, str]] = []
+        for start in range(0, len(digests), IMAGE_IDS_PER_CALL):
+            batch = digests[start : start + IMAGE_IDS_PER_CALL]
+            response = self._call_unless_missing(
+                "BatchDeleteImage", repositoryName=repository, imageIds=[{"imageDigest": digest} for digest in batch]
+            )
+            if response is None:
+                break  # the repository is gone, and its images with it
+            deleted += sorted(
+                {image["imageDigest"] for image in response.get("imageIds", []) if "imageDigest" in image}
+            )
+            failures += [
+                (
+                    failure.get("imageId", {}).get("imageDigest", ""),
+                    f"{failure.get('failureCode', 'Unknown')}: {failure.get('failureReason', '')}",
+                )
+                for failure in response.get("failures", [])
+            ]
+        return DeletedImages(tuple(deleted), tuple(failures))
 
     def lifecycle_policy(self, repository: str) -> str | None:
         """The repository's lifecycle policy text; None when it has none (or the repository is gone)."""

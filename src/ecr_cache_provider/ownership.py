@@ -129,6 +129,23 @@ class Ledger:
                 return _owner(response.get("Attributes"))
         raise ResourceFailure(f"Could not claim the {thing}: its claim kept changing")
 
+    def claims(self, kind: str) -> list[tuple[Thing, Owner]]:
+        """Every claim on a thing of this kind (a paginated Scan: the table holds one item per managed thing)."""
+        found: list[tuple[Thing, Owner]] = []
+        arguments: dict[str, Any] = {
+            "FilterExpression": "Kind = :kind",
+            "ExpressionAttributeValues": {":kind": {"S": kind}},
+        }
+        while True:
+            response = self._call("scan", **arguments)
+            for item in response.get("Items", []):
+                owner = _owner(item)
+                if owner is not None:
+                    found.append((Thing(kind, item["Name"]["S"]), owner))
+            if "LastEvaluatedKey" not in response:
+                return found
+            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def release(self, thing: Thing, owner: Owner) -> bool:
         """Remove the claim if this resource holds it; False (and a log line) when it does not."""
         try:

@@ -198,9 +198,7 @@ def delete(context: RequestContext) -> None:
         logger.info("Nothing to delete: the physical id names no rule this resource made")
         return
     thing = _rule(prefix)
-    holder = context.ledger.owner_of(thing)
-    if holder is None or not holder.is_same_resource(request.owner):
-        logger.warning("Rule left in place: not this resource's", extra={"prefix": prefix, "owner": str(holder)})
+    if not context.owns(thing):
         return
     context.ecr.delete_rule(prefix)
     context.ledger.release(thing, request.owner)

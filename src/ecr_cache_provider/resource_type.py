@@ -4,6 +4,7 @@ against ResourceType."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -14,8 +15,11 @@ from ecr_cache_provider import sdk
 from ecr_cache_provider.continuation import Progress
 from ecr_cache_provider.deadline import Deadline
 from ecr_cache_provider.ecr import EcrGateway
-from ecr_cache_provider.ownership import Ledger, Owner
+from ecr_cache_provider.ownership import Ledger, Owner, Thing
 from ecr_cache_provider.responder import FAILED_CREATE_PREFIX
+from ecr_cache_provider.scheduler import SchedulerGateway
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -82,9 +86,10 @@ class RequestContext:
     Each client is made on first use, so a request pays only for the clients it needs. A new client is one
     cached_property here."""
 
-    def __init__(self, request: Request, deadline: Deadline) -> None:
+    def __init__(self, request: Request, deadline: Deadline, function_arn: str = "") -> None:
         self.request = request
         self.deadline = deadline
+        self.function_arn = function_arn  # this provider function's, for what invokes it again (a schedule)
 
     @cached_property
     def ecr(self) -> EcrGateway:
@@ -101,6 +106,19 @@ class RequestContext:
         """The ECR calls throttled in this invocation; none when the request did not use ECR."""
         gateway: EcrGateway | None = self.__dict__.get("ecr")  # made by the cached_property on first use
         return gateway.throttled_calls if gateway else 0
+
+    def owns(self, thing: Thing) -> bool:
+        """Whether this resource holds the thing's claim in the ledger; a thing held by another resource, or by
+        none, is left in place (and logged), never deleted."""
+        holder = self.ledger.owner_of(thing)
+        if holder is None or not holder.is_same_resource(self.request.owner):
+            logger.warning("Left in place: not this resource's", extra={"thing": thing.key, "owner": str(holder)})
+            return False
+        return True
+
+    @cached_property
+    def scheduler(self) -> SchedulerGateway:
+        return SchedulerGateway(self.deadline, self.request.region or None)
 
 
 class ResourceType(Protocol):

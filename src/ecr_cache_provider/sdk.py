@@ -34,6 +34,10 @@ ECR_API: dict[str, tuple[str, ...]] = {
     "DescribePullThroughCacheRules": ("ecrRepositoryPrefixes",),
     "DeletePullThroughCacheRule": ("ecrRepositoryPrefix",),
     "DescribeRepositories": ("maxResults", "nextToken"),
+    "DeleteRepository": ("repositoryName",),
+    "DescribeImages": ("repositoryName", "maxResults", "nextToken"),
+    "BatchGetImage": ("repositoryName", "imageIds", "acceptedMediaTypes"),
+    "BatchDeleteImage": ("repositoryName", "imageIds"),
     "GetLifecyclePolicy": ("repositoryName",),
     "PutLifecyclePolicy": ("repositoryName", "lifecyclePolicyText"),
     "DeleteLifecyclePolicy": ("repositoryName",),
@@ -47,6 +51,10 @@ ECR_API: dict[str, tuple[str, ...]] = {
     "GetRegistryScanningConfiguration": (),
     "PutRegistryScanningConfiguration": ("scanType", "rules"),
 }
+
+# Custom::CacheImageExpiry reads imageStatus from DescribeImages (ARCHIVED images are left alone); botocore parses
+# only what its model knows, so before 1.41.0 every archived image would look active.
+IMAGE_EXPIRY_MINIMUM_BOTOCORE = "1.41.0"
 
 _checked: list[str] | None = None  # the answer for this execution environment's botocore, found once
 
@@ -77,4 +85,13 @@ def require_ecr_api(client: Any) -> None:
         raise SdkTooOld(
             f"The Lambda runtime's botocore {botocore.__version__} lacks {', '.join(_checked[:3])}"
             f"{' and more' if len(_checked) > 3 else ''}: this provider needs botocore {MINIMUM_BOTOCORE} or newer"
+        )
+
+
+def require_image_expiry_api(client: Any) -> None:
+    """Fail when the runtime's botocore cannot tell archived images from active ones."""
+    if "imageStatus" not in client.meta.service_model.shape_for("ImageDetail").members:
+        raise SdkTooOld(
+            f"The Lambda runtime's botocore {botocore.__version__} does not report imageStatus, so archived images "
+            f"cannot be told apart: Custom::CacheImageExpiry needs botocore {IMAGE_EXPIRY_MINIMUM_BOTOCORE} or newer"
         )

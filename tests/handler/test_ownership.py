@@ -76,7 +76,7 @@ def test_a_delete_by_another_stack_removes_nothing(
     assert answer["Status"] == "SUCCESS"
     assert set(rules(ecr)) == {"quay"}
     assert claim_of(dynamodb, "quay") is not None
-    assert "Rule left in place: not this resource's" in caplog.text
+    assert "Left in place: not this resource's" in caplog.text
 
 
 def test_a_failed_create_frees_the_prefix_for_the_next_claimant(

@@ -63,8 +63,8 @@ def test_default_parameters_create_the_three_public_caches(play: Play, local_aws
     natives = {outcome.logical_id: outcome.status for outcome in result.stack.outcomes if outcome.action == "Native"}
     # The resources CloudFormation creates once the SAM transform has run (samtranslator), not the raw template's.
     assert natives == dict.fromkeys(
-        ["ProviderLogGroup", "OwnershipTable", "ProviderRole", "ProviderFunction", "ProviderFunctionEventInvokeConfig",
-         "CacheConsumerPolicy"],
+        ["ProviderLogGroup", "OwnershipTable", "ImageExpiryScheduleGroup", "ImageExpirySchedulerRole", "ProviderRole",
+         "ProviderFunction", "ProviderFunctionEventInvokeConfig", "CacheConsumerPolicy"],
         "NOT EMULATED",
     )  # fmt: skip
     assert {prefix: rule["upstreamRegistryUrl"] for prefix, rule in rules(local_aws).items()} == DEFAULT_RULES
@@ -272,6 +272,8 @@ BAD_PARAMETERS = [
     ("UntaggedImageExpiryDays", "0", "whole number of days from 1 to 3650"),
     ("MaxImagesPerRepository", "100.0", "whole number of images from 1 to 10000"),
     ("MaxImagesPerRepository", "10001", "whole number of images from 1 to 10000"),
+    ("ExpireImagesNotPulledForDays", "1.5", "whole number of days from 0 (off) to 3650"),
+    ("ExpireImagesNotPulledForDays", "3651", "whole number of days from 0 (off) to 3650"),
     ("ResourceTimeoutSeconds", "59", "whole number of seconds from 60 to 3600"),
     ("ResourceTimeoutSeconds", "600.5", "whole number of seconds from 60 to 3600"),
     ("LogRetentionInDays", "2", "retention periods CloudWatch Logs offers"),
@@ -439,6 +441,38 @@ def test_make_local_reset_clears_the_state_folder(tmp_path: Path) -> None:
     subprocess.run(["make", "-s", "local-reset", f"STATE_DIR={state}"], cwd=ROOT, check=True, capture_output=True)
 
     assert not state.exists()
+
+
+def test_image_expiry_schedule_per_cache_sweeps_and_goes_with_the_stack(play: Play, local_aws: LocalAws) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from emulation.cloudformation import LambdaContext
+    from emulation.moto_ecr import seed_image
+    from tools.stack_player.aws import ACCOUNT_ID, REGION
+
+    now = datetime.now(UTC)
+    old = seed_image(ACCOUNT_ID, REGION, "quay/org/app", pushed_at=now - timedelta(days=90), name="old")
+    fresh = seed_image(ACCOUNT_ID, REGION, "quay/org/app", pushed_at=now - timedelta(days=90),
+                       last_pulled_at=now - timedelta(days=1), name="fresh")  # fmt: skip
+    result = play("ExpireImagesNotPulledForDays=30")
+    assert result.succeeded, render(result.stack, result.registry)
+    expiries = [action for action in actions(result) if action[0].endswith("CacheImageExpiry")]
+    assert expiries == [(f"{name}CacheImageExpiry", "Create", "SUCCEEDED") for name in ("EcrPublic", "Quay", "K8s")]
+    scheduler = local_aws.client("scheduler")
+    (group,) = [g["Name"] for g in scheduler.list_schedule_groups()["ScheduleGroups"] if g["Name"] != "default"]
+    schedules = scheduler.list_schedules(GroupName=group)["Schedules"]
+    assert len(schedules) == 3
+    for listed in schedules:  # what each schedule does at its time: invoke the function with its input
+        target = scheduler.get_schedule(Name=listed["Name"], GroupName=group)["Target"]
+        event = json.loads(target["Input"]) | {"ServiceToken": target["Arn"]}
+        local_aws.invoke_provider(event, LambdaContext())
+    details = local_aws.client("ecr").describe_images(repositoryName="quay/org/app")["imageDetails"]
+    assert {detail["imageDigest"] for detail in details} == {fresh}
+    assert old != fresh
+    assert play(delete=True).succeeded
+    assert scheduler.list_schedules(GroupName=group)["Schedules"] == []
+    details = local_aws.client("ecr").describe_images(repositoryName="quay/org/app")["imageDetails"]
+    assert {detail["imageDigest"] for detail in details} == {fresh}  # images stay after Delete
 
 
 # Ownership across stacks

@@ -48,6 +48,21 @@ LIFECYCLE_PROPERTIES = {
     "ApplyToNewRepositories",
     "OverwriteExistingPolicies",
 }
+IMAGE_EXPIRY_PROPERTIES = {
+    "ServiceToken",
+    "ServiceTimeout",
+    "RepositoryPrefix",
+    "ExpireAfterDaysWithoutPull",
+    "KeepLatestImages",
+    "DeleteEmptyRepositories",
+    "DryRun",
+    "ScheduleExpression",
+}
+KNOWN_PROPERTIES = {
+    "Custom::PullThroughCacheRule": RULE_PROPERTIES,
+    "Custom::CacheLifecyclePolicy": LIFECYCLE_PROPERTIES,
+    "Custom::CacheImageExpiry": IMAGE_EXPIRY_PROPERTIES,
+}
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -262,12 +277,12 @@ def test_consumer_is_plain_cloudformation_through_the_exported_service_token() -
     consumer = load(CONSUMER)
     assert "Transform" not in consumer
     customs = {k: r for k, r in consumer["Resources"].items() if r["Type"].startswith("Custom::")}
-    assert {r["Type"] for r in customs.values()} == {"Custom::PullThroughCacheRule", "Custom::CacheLifecyclePolicy"}
+    assert {r["Type"] for r in customs.values()} == set(KNOWN_PROPERTIES)
     for logical_id, resource in customs.items():
         props = resource["Properties"]
         assert props["ServiceToken"] == {"Fn::ImportValue": {"Fn::Sub": "${ProviderStackName}-ServiceToken"}}
         assert props["ServiceTimeout"] == {"Ref": "ResourceTimeoutSeconds"}, logical_id
-        known = RULE_PROPERTIES if resource["Type"] == "Custom::PullThroughCacheRule" else LIFECYCLE_PROPERTIES
+        known = KNOWN_PROPERTIES[resource["Type"]]
         assert set(props) <= known, (logical_id, set(props) - known)
 
 

@@ -224,17 +224,36 @@ def test_get_secret_value_is_scoped_to_pull_through_cache_secrets(template: dict
             assert resource["Fn::Sub"].endswith(":secret:ecr-pullthroughcache/*"), resource
 
 
-def test_pass_role_only_to_pull_through_cache(template: dict[str, Any]) -> None:
-    statements = statements_with(template, "iam:PassRole")
-    assert statements
-    for statement in statements:
-        assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "pullthroughcache.ecr.amazonaws.com"}}
+def test_pass_role_only_to_pull_through_cache_and_the_schedulers_role_only_to_the_scheduler(
+    template: dict[str, Any],
+) -> None:
+    passed = {
+        statement["Condition"]["StringEquals"]["iam:PassedToService"]: statement["Resource"]
+        for statement in statements_with(template, "iam:PassRole")
+    }
+    assert set(passed) == {"pullthroughcache.ecr.amazonaws.com", "scheduler.amazonaws.com"}
+    assert passed["scheduler.amazonaws.com"] == {"Fn::GetAtt": ["ImageExpirySchedulerRole", "Arn"]}
+
+
+def test_schedules_only_in_the_providers_group(template: dict[str, Any]) -> None:
+    (statement,) = statements_with(template, "scheduler:CreateSchedule")
+    assert statement["Resource"]["Fn::Sub"].endswith(":schedule/${ImageExpiryScheduleGroup}/*")
+    environment = template["Resources"]["ProviderFunction"]["Properties"]["Environment"]["Variables"]
+    assert environment["SCHEDULE_GROUP"] == {"Ref": "ImageExpiryScheduleGroup"}
+    assert environment["SCHEDULER_ROLE_ARN"] == {"Fn::GetAtt": ["ImageExpirySchedulerRole", "Arn"]}
 
 
 def test_self_invoke_names_the_provider_function(template: dict[str, Any]) -> None:
     function_name = template["Resources"]["ProviderFunction"]["Properties"]["FunctionName"]["Fn::Sub"]
-    (statement,) = statements_with(template, "lambda:InvokeFunction")
-    assert statement["Resource"]["Fn::Sub"].endswith(f":function:{function_name}")
+    invokers = statements_with(template, "lambda:InvokeFunction")
+    assert len(invokers) == 2  # the provider's own continuation, and the scheduler's role
+    for statement in invokers:
+        assert statement["Resource"]["Fn::Sub"].endswith(f":function:{function_name}")
+    # the scheduler's role may invoke exactly this function, nothing else
+    scheduler_role = template["Resources"]["ImageExpirySchedulerRole"]["Properties"]
+    (invoke,) = scheduler_role["Policies"][0]["PolicyDocument"]["Statement"]
+    assert invoke["Action"] == "lambda:InvokeFunction"
+    assert invoke["Resource"]["Fn::Sub"].endswith(f":function:{function_name}")
 
 
 def test_log_group_is_the_functions(template: dict[str, Any]) -> None:

@@ -164,12 +164,17 @@ class LocalAws:
 
     def emulate_native(self, resource_type: str, physical_id: str, properties: dict[str, Any]) -> None:
         """Make what the provider needs of a native resource: the ownership table, the function's environment,
-        and a native cache rule (a stack moving from AWS::ECR::PullThroughCacheRule). Made once; a native
-        resource's update or removal is not played (a retained one, as the move needs, is left as it is anyway)."""
+        a native cache rule (a stack moving from AWS::ECR::PullThroughCacheRule), and the image expiry schedule
+        group. Made once; a native resource's update or removal is not played (a retained one, as the move needs,
+        is left as it is anyway)."""
         if resource_type == "AWS::DynamoDB::Table":
             self.ensure_table(physical_id, properties)
         elif resource_type == "AWS::ECR::PullThroughCacheRule":
             self.ensure_native_rule(properties)
+        elif resource_type == "AWS::Scheduler::ScheduleGroup":
+            scheduler = self.client("scheduler")
+            if physical_id not in [group["Name"] for group in scheduler.list_schedule_groups()["ScheduleGroups"]]:
+                scheduler.create_schedule_group(Name=physical_id)
         elif resource_type == "AWS::Lambda::Function":
             variables = properties.get("Environment", {}).get("Variables", {})
             self.functions[physical_id] = {name: str(value) for name, value in variables.items()}

@@ -19,6 +19,7 @@ NAME_PROPERTIES = {
     "AWS::SQS::Queue": "QueueName",
     "AWS::SNS::Topic": "TopicName",
     "AWS::ECR::Repository": "RepositoryName",
+    "AWS::Scheduler::ScheduleGroup": "Name",
 }
 
 ARNS: dict[str, Callable[[str], str]] = {
@@ -29,6 +30,7 @@ ARNS: dict[str, Callable[[str], str]] = {
     "AWS::S3::Bucket": lambda name: f"arn:aws:s3:::{name}",
     "AWS::SNS::Topic": lambda name: f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{name}",
     "AWS::ECR::Repository": lambda name: f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:repository/{name}",
+    "AWS::Scheduler::ScheduleGroup": lambda name: f"arn:aws:scheduler:{REGION}:{ACCOUNT_ID}:schedule-group/{name}",
 }
 
 # Types whose Ref is their ARN rather than their name (CloudFormation's resource reference, "Return values").

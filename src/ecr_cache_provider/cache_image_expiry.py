@@ -1,0 +1,222 @@
+"""Custom::CacheImageExpiry: delete cached images nobody has pulled for N days, on a schedule.
+
+ECR lifecycle policies can expire by push age or count, and move images unpulled for N days to the archive, but
+never delete by last pull. In a cache, deleting an unused image is always safe: it is pulled again on demand.
+
+The resource owns one EventBridge Scheduler schedule in the provider's schedule group, claimed in the ownership
+ledger before it is made. The schedule invokes the provider function with the namespace settings as its input, and
+that invocation sweeps the namespace (image_expiry.py). Delete removes the schedule; it never deletes images.
+
+Properties: RepositoryPrefix (required), ExpireAfterDaysWithoutPull (required, 1 to 3650), KeepLatestImages
+(default 0), DeleteEmptyRepositories (default false), DryRun (default false), ScheduleExpression (default
+rate(1 day)), ExistingRepositoryPrefixes (ROOT only: the namespaces swept). The physical id is the schedule's name.
+Attributes: RepositoryPrefix, ScheduleName, and a dry-run preview when it fits in the invocation: ImagesToExpire,
+BytesToFree (`unknown` when it does not).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from ecr_cache_provider import image_expiry, sdk
+from ecr_cache_provider.continuation import ContinueLater, Progress
+from ecr_cache_provider.deadline import Deadline
+from ecr_cache_provider.ecr import EcrGateway
+from ecr_cache_provider.failures import InvalidProperties, ResourceFailure
+from ecr_cache_provider.image_expiry import ExpirySettings, SweepTotals
+from ecr_cache_provider.ownership import Thing
+from ecr_cache_provider.prefix import PREFIX_PATTERN, ROOT, without_trailing_slash
+from ecr_cache_provider.properties import parse_properties
+from ecr_cache_provider.resource_type import Request, RequestContext, Result
+from ecr_cache_provider.scheduler import Schedule
+
+logger = logging.getLogger(__name__)
+
+RESOURCE_TYPE = "Custom::CacheImageExpiry"
+
+# rate(...) or cron(...): a recurring schedule (a one-time at(...) would sweep once and never again).
+SCHEDULE_PATTERN = r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\([^()]+\))\Z"
+NAMESPACE = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": PREFIX_PATTERN}
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["RepositoryPrefix", "ExpireAfterDaysWithoutPull"],
+    "properties": {
+        "RepositoryPrefix": NAMESPACE
+        | {"description": "a repository namespace such as docker-hub or team/cache, or ROOT"},
+        "ExpireAfterDaysWithoutPull": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 3650,
+            "description": "a whole number of days from 1 to 3650",
+        },
+        "KeepLatestImages": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 100000,
+            "default": 0,
+            "description": "a whole number of images from 0 to 100000",
+        },
+        "DeleteEmptyRepositories": {"type": "boolean", "default": False},
+        "DryRun": {"type": "boolean", "default": False},
+        "ScheduleExpression": {
+            "type": "string",
+            "maxLength": 256,
+            "pattern": SCHEDULE_PATTERN,
+            "default": "rate(1 day)",
+            "description": "rate(N days|hours|minutes) or cron(...)",
+        },
+        "ExistingRepositoryPrefixes": {
+            "type": "array",
+            "default": [],
+            "items": NAMESPACE,
+            "description": "repository namespaces such as docker-hub or team/cache",
+        },
+    },
+}
+
+# How long the deploy-time dry run may take before its preview is given up as `unknown`.
+PREVIEW_SECONDS = 60.0
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class ExpiryProperties:
+    settings: ExpirySettings
+    schedule_expression: str
+
+
+def read_properties(raw: dict[str, Any]) -> ExpiryProperties:
+    values = parse_properties(raw, SCHEMA)
+    prefix = without_trailing_slash(values["RepositoryPrefix"])
+    root_prefixes = tuple(without_trailing_slash(name) for name in values["ExistingRepositoryPrefixes"])
+    if prefix == ROOT and not root_prefixes:
+        raise InvalidProperties(
+            "RepositoryPrefix ROOT covers every repository, and a cached repository cannot be told from one "
+            "applications push to: name the namespaces to sweep in ExistingRepositoryPrefixes"
+        )
+    if prefix != ROOT and root_prefixes:
+        raise InvalidProperties(f"ExistingRepositoryPrefixes applies only with RepositoryPrefix ROOT, not {prefix!r}")
+    if ROOT in root_prefixes:
+        raise InvalidProperties("ExistingRepositoryPrefixes names namespaces; ROOT is not one")
+    settings = ExpirySettings(
+        prefix=prefix,
+        expire_after_days=values["ExpireAfterDaysWithoutPull"],
+        keep_latest=values["KeepLatestImages"],
+        delete_empty_repositories=values["DeleteEmptyRepositories"],
+        dry_run=values["DryRun"],
+        root_prefixes=root_prefixes,
+    )
+    return ExpiryProperties(settings, values["ScheduleExpression"])
+
+
+def create(context: RequestContext) -> Result:
+    """Claim the schedule's name, then make the schedule; a schedule that could not be made frees its claim."""
+    request = context.request
+    wanted = read_properties(request.properties)
+    sdk.require_image_expiry_api(context.ecr.client)
+    name = schedule_name(request)
+    thing = schedule_thing(name)
+    held_before = context.ledger.claim(thing, request.owner)  # raises OwnedByAnother, naming the owner
+    try:
+        context.scheduler.put(_schedule(name, wanted, context))
+    except ResourceFailure:
+        if held_before is None:
+            context.ledger.release(thing, request.owner)  # nothing was made: the name is free again
+        raise
+    return _result(name, wanted, context)
+
+
+def update(context: RequestContext) -> Result:
+    """Every property changes in place: the schedule keeps its name and gets the new settings."""
+    request = context.request
+    wanted = read_properties(request.properties)
+    sdk.require_image_expiry_api(context.ecr.client)
+    name = request.physical_id if is_schedule_name(request.physical_id) else schedule_name(request)
+    context.ledger.claim(schedule_thing(name), request.owner)  # this resource's already; raises if another's
+    context.scheduler.put(_schedule(name, wanted, context))
+    return _result(name, wanted, context)
+
+
+def delete(context: RequestContext) -> None:
+    """Delete the schedule, then its claim, when this resource owns them. Images are never deleted."""
+    request = context.request
+    name = request.physical_id
+    if not is_schedule_name(name):
+        logger.info("Nothing to delete: the physical id names no schedule this resource made")
+        return
+    thing = schedule_thing(name)
+    if not context.owns(thing):
+        return
+    context.scheduler.delete(name)
+    context.ledger.release(thing, request.owner)
+
+
+# How each part is done
+
+
+def schedule_name(request: Request) -> str:
+    """One name per resource (stack and logical id), within the scheduler's 64 characters."""
+    digest = hashlib.sha256(f"{request.stack_id}/{request.logical_id}".encode()).hexdigest()[:20]
+    return f"cache-image-expiry-{digest}"
+
+
+def is_schedule_name(text: str) -> bool:
+    return bool(re.fullmatch(r"cache-image-expiry-[0-9a-f]{20}", text))
+
+
+def schedule_thing(name: str) -> Thing:
+    return Thing("image expiry schedule", name)
+
+
+def _schedule(name: str, wanted: ExpiryProperties, context: RequestContext) -> Schedule:
+    request = context.request
+    return Schedule(
+        name=name,
+        expression=wanted.schedule_expression,
+        target_arn=context.function_arn,
+        payload=image_expiry.sweep_event(name, wanted.settings, request.stack_id, request.logical_id),
+        description=f"Image expiry for {wanted.settings.prefix}, managed by {request.owner}"[:512],
+    )
+
+
+def _result(name: str, wanted: ExpiryProperties, context: RequestContext) -> Result:
+    images, size = _preview(wanted.settings, context)
+    data = {
+        "RepositoryPrefix": wanted.settings.prefix,
+        "ScheduleName": name,
+        "ImagesToExpire": images,
+        "BytesToFree": size,
+    }
+    return Result(physical_id=name, data=data)
+
+
+def _preview(settings: ExpirySettings, context: RequestContext) -> tuple[str, str]:
+    """A dry run of the sweep, when it fits in PREVIEW_SECONDS of this invocation and needs no image index read
+    (ECR counts the read as a pull, which would keep the index for another N days); `unknown` otherwise."""
+    budget = min(PREVIEW_SECONDS, max(context.deadline.remaining(), 0.0))
+    deadline = Deadline(time.monotonic() + budget, margin_seconds=0.0)
+    ecr = EcrGateway(deadline, client=context.ecr.client)
+    totals = SweepTotals()
+    protected = image_expiry.protected_namespaces(context.ledger, settings, context.request.stack_id)
+    try:
+        image_expiry.sweep(
+            ecr,
+            replace(settings, dry_run=True),
+            datetime.now(UTC),
+            Progress(),
+            totals,
+            protected=protected,
+            read_indexes=False,
+        )
+    except (ContinueLater, ResourceFailure, image_expiry.IndexesNotRead) as stopped:
+        logger.info("No preview: the dry run did not fit in the invocation", extra={"stopped": str(stopped)})
+        return UNKNOWN, UNKNOWN
+    return str(totals.images_expired), str(totals.bytes_freed)

@@ -1,0 +1,352 @@
+"""The image expiry sweep: which cached images nobody has pulled for N days, and deleting them.
+
+`expired_images` is the decision, pure and tested directly; `sweep` works through a namespace's repositories with
+it. What the decision never does:
+- expire an image within FLOOR (2 days) of its last recorded pull or push, whatever N says: ECR refreshes
+  lastRecordedPullTime at most about once a day;
+- separate an image index from the manifests it references: they live and die together, judged by the most recent
+  pull of any of them, so a manifest a kept index references is kept;
+- touch an image that is not ACTIVE (ARCHIVED images are left to lifecycle policies), or the group it belongs to;
+- read a recently pulled index (ECR counts the read as a pull), or expire a manifest such an index may reference.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from ecr_cache_provider import continuation, sdk
+from ecr_cache_provider.continuation import ContinueLater, Progress
+from ecr_cache_provider.deadline import Deadline
+from ecr_cache_provider.ecr import EcrGateway, ImageRecord
+from ecr_cache_provider.namespace import Outcome, work_through
+from ecr_cache_provider.observability import logger as structured_logger
+from ecr_cache_provider.observability import metrics
+from ecr_cache_provider.ownership import Ledger
+from ecr_cache_provider.prefix import ROOT, covers
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = logging.getLogger(__name__)
+
+# The key of a scheduled sweep's event (the schedule's input): no CloudFormation request, nothing to answer.
+SWEEP_KEY = "CacheProviderImageExpiry"
+# The kinds of claims whose namespaces, nested in a sweep's, belong to another resource and are never swept.
+PROTECTING_KINDS = ("pull-through cache rule", "repository creation template")
+METRIC_DIMENSION = "Custom::CacheImageExpiry"
+
+# Never expire an image pulled (or cached) less than this long ago, whatever ExpireAfterDaysWithoutPull says.
+FLOOR = timedelta(days=2)
+# At most this many images are named in a dry run's log line and in the sweep's summary.
+LISTED_IMAGES = 20
+
+
+@dataclass(frozen=True)
+class ExpirySettings:
+    """What a sweep does, as the resource's properties say (and the schedule's input carries)."""
+
+    prefix: str
+    expire_after_days: int
+    keep_latest: int = 0
+    delete_empty_repositories: bool = False
+    dry_run: bool = False
+    # Under ROOT, only repositories under these prefixes are swept (a cached repository cannot be told from one
+    # an application pushes to).
+    root_prefixes: tuple[str, ...] = ()
+
+    @property
+    def expire_after(self) -> timedelta:
+        return max(timedelta(days=self.expire_after_days), FLOOR)
+
+    def sweeps(self, repository: str) -> bool:
+        """Whether the repository is in this sweep's namespace."""
+        if self.prefix == ROOT:
+            return any(covers(prefix, repository) for prefix in self.root_prefixes)
+        return covers(self.prefix, repository)
+
+    def to_input(self) -> dict[str, Any]:
+        return asdict(self) | {"root_prefixes": list(self.root_prefixes)}
+
+    @classmethod
+    def from_input(cls, saved: dict[str, Any]) -> ExpirySettings:
+        known = {item.name for item in fields(cls)}
+        values = {name: value for name, value in saved.items() if name in known}
+        values["root_prefixes"] = tuple(values.get("root_prefixes", ()))
+        return cls(**values)
+
+
+# The decision
+
+
+def expired_images(
+    images: list[ImageRecord],
+    children: dict[str, tuple[str, ...]],
+    settings: ExpirySettings,
+    now: datetime,
+) -> list[ImageRecord]:
+    """The images of one repository to delete: indexes first (ECR refuses to delete a manifest an index still
+    references), then the manifests. `children` maps the digest of each index that was read to the digests it
+    references. An index that was not read (recently pulled, so not worth a read that ECR counts as a pull) may
+    reference any manifest: while one exists, a manifest no read index references is kept."""
+    unread = any(image.is_index and image.digest not in children for image in images)
+    referenced = {child for references in children.values() for child in references}
+    groups = _groups(images, children)
+    by_recent_use = sorted(groups, key=lambda group: max(image.last_used_at for image in group), reverse=True)
+    expired: list[ImageRecord] = []
+    for rank, group in enumerate(by_recent_use):
+        if rank < settings.keep_latest or any(image.status != "ACTIVE" for image in group):
+            continue
+        if any(image.is_index and image.digest not in children for image in group):
+            continue  # an index whose manifests are unknown: its group cannot be judged
+        if unread and len(group) == 1 and group[0].digest not in referenced:
+            continue  # perhaps a manifest of an index not read
+        if now - max(image.last_used_at for image in group) > settings.expire_after:
+            expired += group
+    return sorted(expired, key=lambda image: (not image.is_index, image.digest))
+
+
+def indexes_to_read(images: list[ImageRecord], settings: ExpirySettings, now: datetime) -> list[str]:
+    """The indexes whose manifests the sweep reads: only those old enough to expire on their own, since ECR counts
+    the read (BatchGetImage) as a pull and a recently pulled index is kept whatever its manifests say."""
+    return [image.digest for image in images if image.is_index and _old_enough(image, settings, now)]
+
+
+def _groups(images: list[ImageRecord], children: dict[str, tuple[str, ...]]) -> list[list[ImageRecord]]:
+    """Images that live and die together: each index with the manifests it references, joined when two indexes
+    share a manifest; every other image alone."""
+    by_digest = {image.digest: image for image in images}
+    group_of: dict[str, int] = {digest: number for number, digest in enumerate(by_digest)}
+
+    def join(first: str, second: str) -> None:
+        old, new = group_of[second], group_of[first]
+        for digest, number in group_of.items():
+            if number == old:
+                group_of[digest] = new
+
+    for index, referenced in children.items():
+        for child in referenced:
+            if index in group_of and child in group_of:
+                join(index, child)
+    members: dict[int, list[ImageRecord]] = {}
+    for digest, number in group_of.items():
+        members.setdefault(number, []).append(by_digest[digest])
+    return list(members.values())
+
+
+def has_candidates(images: Iterable[ImageRecord], settings: ExpirySettings, now: datetime) -> bool:
+    """Whether any image is old enough to expire on its own: if none is, no group can be, and no index needs
+    reading."""
+    return any(_old_enough(image, settings, now) for image in images)
+
+
+def _old_enough(image: ImageRecord, settings: ExpirySettings, now: datetime) -> bool:
+    return image.status == "ACTIVE" and now - image.last_used_at > settings.expire_after
+
+
+# The sweep
+
+
+@dataclass
+class SweepTotals:
+    """What a sweep did (or, in a dry run, would do), across all its invocations."""
+
+    repositories_scanned: int = 0
+    images_expired: int = 0
+    bytes_freed: int = 0
+    repositories_deleted: int = 0
+    failed_deletions: int = 0
+    throttled_calls: int = 0
+    started_at: str = ""  # when the sweep's first invocation started: every invocation decides as of then
+    listed: list[str] = field(default_factory=list)  # the first LISTED_IMAGES images, as repository@digest (tags)
+    failures: list[str] = field(default_factory=list)  # the first LISTED_IMAGES failures ECR reported
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def to_saved(self) -> dict[str, Any]:
+        return {item.name: getattr(self, item.name) for item in fields(self) if not item.name.startswith("_")}
+
+    @classmethod
+    def from_saved(cls, saved: dict[str, Any] | None) -> SweepTotals:
+        known = {item.name for item in fields(cls) if not item.name.startswith("_")}
+        return cls(**{name: value for name, value in (saved or {}).items() if name in known})
+
+    def add(
+        self,
+        expired: list[ImageRecord],
+        deleted: set[str],
+        failures: Iterable[tuple[str, str]],
+        repository: str,
+        repository_deleted: bool,
+    ) -> None:
+        with self._lock:
+            self.repositories_scanned += 1
+            self.repositories_deleted += int(repository_deleted)
+            for image in expired:
+                if image.digest not in deleted:
+                    continue
+                self.images_expired += 1
+                self.bytes_freed += 0 if image.is_index else image.size_bytes  # an index reports its largest child
+                if len(self.listed) < LISTED_IMAGES:
+                    self.listed.append(f"{repository}@{image.digest} ({','.join(image.tags) or 'untagged'})")
+            for digest, reason in failures:
+                self.failed_deletions += 1
+                if len(self.failures) < LISTED_IMAGES:
+                    self.failures.append(f"{repository}@{digest}: {reason}")
+
+
+class IndexesNotRead(Exception):
+    """A sweep told not to read image indexes met one it would have to read to decide."""
+
+
+def sweep_repository(
+    ecr: EcrGateway,
+    repository: str,
+    settings: ExpirySettings,
+    now: datetime,
+    totals: SweepTotals,
+    *,
+    read_indexes: bool = True,
+) -> Outcome:
+    """Expire what the decision says in one repository (nothing in a dry run), and delete it when it is left
+    empty and DeleteEmptyRepositories is set. Without `read_indexes`, raises IndexesNotRead rather than read one
+    (a read is a pull to ECR, which would keep the index alive for another N days)."""
+    images = ecr.images(repository)
+    expired: list[ImageRecord] = []
+    if has_candidates(images, settings, now):
+        indexes = indexes_to_read(images, settings, now)
+        if indexes and not read_indexes:
+            raise IndexesNotRead(repository)
+        expired = expired_images(images, ecr.index_children(repository, indexes) if indexes else {}, settings, now)
+    if settings.dry_run:
+        totals.add(expired, {image.digest for image in expired}, (), repository, False)
+        return "updated" if expired else "unchanged"
+    deleted: set[str] = set()
+    failures: list[tuple[str, str]] = []
+    for wave in ([image for image in expired if image.is_index], [image for image in expired if not image.is_index]):
+        if wave:
+            result = ecr.delete_images(repository, [image.digest for image in wave])
+            deleted |= set(result.deleted)
+            failures += result.failures
+    left_empty = bool(deleted) and len(deleted) == len(images)  # only a repository this sweep emptied
+    repository_deleted = settings.delete_empty_repositories and left_empty and ecr.delete_repository(repository)
+    totals.add(expired, deleted, failures, repository, repository_deleted)
+    return "updated" if deleted or repository_deleted else "unchanged"
+
+
+def sweep(
+    ecr: EcrGateway,
+    settings: ExpirySettings,
+    now: datetime,
+    progress: Progress,
+    totals: SweepTotals,
+    *,
+    protected: tuple[str, ...] = (),
+    read_indexes: bool = True,
+) -> Progress:
+    """Sweep every repository of the namespace after `progress.cursor`, except those under a `protected` prefix
+    (a namespace another resource claims). Raises ContinueLater (from work_through) when the invocation's time
+    runs short; `totals` then holds what was done so far."""
+
+    def work(repository: str) -> Outcome:
+        if not settings.sweeps(repository) or any(covers(prefix, repository) for prefix in protected):
+            return "skipped"
+        return sweep_repository(ecr, repository, settings, now, totals, read_indexes=read_indexes)
+
+    return work_through(ecr, settings.prefix, work, progress, physical_id=settings.prefix)
+
+
+def protected_namespaces(ledger: Ledger, settings: ExpirySettings, stack_id: str) -> tuple[str, ...]:
+    """Namespaces nested in the sweep's that another stack's resource claims (its own cache rule, its own
+    creation template): their repositories are that resource's business, never this sweep's."""
+    swept = settings.root_prefixes if settings.prefix == ROOT else (settings.prefix,)
+    nested = set()
+    for kind in PROTECTING_KINDS:
+        for thing, owner in ledger.claims(kind):
+            if owner.stack_id != stack_id and any(thing.name.startswith(prefix + "/") for prefix in swept):
+                nested.add(thing.name)
+    return tuple(sorted(nested))
+
+
+# The scheduled invocation
+
+
+def sweep_event(schedule: str, settings: ExpirySettings, stack_id: str, logical_id: str) -> dict[str, Any]:
+    """The event a schedule invokes the provider with: the namespace settings, and whose schedule it is."""
+    return {
+        SWEEP_KEY: {
+            "schedule": schedule,
+            "settings": settings.to_input(),
+            "stack_id": stack_id,
+            "logical_id": logical_id,
+        }
+    }
+
+
+def is_sweep(event: dict[str, Any]) -> bool:
+    return isinstance(event.get(SWEEP_KEY), dict)
+
+
+def run(event: dict[str, Any], context: LambdaContext) -> SweepTotals | None:
+    """Carry out (part of) a scheduled sweep. Nothing answers CloudFormation: there is no request. When time runs
+    short, the rest goes to a follow-up invocation with the totals so far; the last one logs and counts the sweep.
+    Returns the totals when the sweep finished in this invocation."""
+    job = event[SWEEP_KEY]
+    settings = ExpirySettings.from_input(job["settings"])
+    totals = SweepTotals.from_saved(job.get("totals"))
+    totals.started_at = totals.started_at or datetime.now(UTC).isoformat()
+    progress = Progress.from_event(event) or Progress()
+    deadline = Deadline.from_context(context)
+    ecr = EcrGateway(deadline)
+    sdk.require_image_expiry_api(ecr.client)
+    protected = protected_namespaces(Ledger(deadline), settings, job.get("stack_id", ""))
+    try:
+        progress = sweep(
+            ecr, settings, datetime.fromisoformat(totals.started_at), progress, totals, protected=protected
+        )
+    except ContinueLater as pending:
+        totals.throttled_calls += ecr.throttled_calls
+        if pending.progress.invocation < continuation.MAX_INVOCATIONS:
+            structured_logger.info("Sweep continues in a follow-up invocation", extra={"progress": pending.progress})
+            follow_up = {**event, SWEEP_KEY: job | {"totals": totals.to_saved()}}
+            continuation.hand_off(follow_up, context.invoked_function_arn, pending.progress)
+            return None
+        structured_logger.error("Sweep stopped: it used every invocation it may", extra={"progress": pending.progress})
+        progress = pending.progress
+    else:
+        totals.throttled_calls += ecr.throttled_calls
+    _report(job["schedule"], settings, totals, progress)
+    return totals
+
+
+def _report(schedule: str, settings: ExpirySettings, totals: SweepTotals, progress: Progress) -> None:
+    """One structured log line and the sweep's metrics (EMF)."""
+    counts = {
+        "RepositoriesScanned": totals.repositories_scanned,
+        "ImagesExpired": totals.images_expired,
+        "BytesFreed": totals.bytes_freed,
+        "RepositoriesDeleted": totals.repositories_deleted,
+        "ThrottledCalls": totals.throttled_calls,
+        "InvocationsUsed": progress.invocation,
+    }
+    structured_logger.info(
+        "Dry run: images that would expire" if settings.dry_run else "Image expiry sweep finished",
+        extra={
+            "schedule": schedule,
+            "repository_prefix": settings.prefix,
+            "dry_run": settings.dry_run,
+            **counts,
+            "FailedDeletions": totals.failed_deletions,
+            "images": totals.listed,  # at most LISTED_IMAGES
+            "failures": totals.failures,
+        },
+    )
+    metrics.add_dimension(name="ResourceType", value=METRIC_DIMENSION)
+    for name, value in counts.items():
+        unit = MetricUnit.Bytes if name == "BytesFreed" else MetricUnit.Count
+        metrics.add_metric(name=f"Sweep{name}", unit=unit, value=value)

@@ -1,0 +1,231 @@
+"""Custom::CacheImageExpiry through the real handler: the schedule on Create, Update and Delete, bad input, the
+deploy-time preview, and the scheduled sweep (which never answers CloudFormation)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from emulation.cloudformation import ACCOUNT_ID, REGION, LambdaContext, ResponseEndpoint, make_event
+from emulation.moto_ecr import seed_image
+from emulation.scheduler import SCHEDULE_GROUP, SCHEDULER_ROLE_ARN
+from tests.handler.conftest import Invoke
+
+TYPE = "Custom::CacheImageExpiry"
+NOW = datetime.now(UTC)
+
+
+def props(prefix: str = "docker-hub", days: int = 30, **extra: Any) -> dict[str, Any]:
+    return {"RepositoryPrefix": prefix, "ExpireAfterDaysWithoutPull": days, **extra}
+
+
+def event(endpoint: ResponseEndpoint, request_type: str, properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return make_event(endpoint, request_type, properties, resource_type=TYPE, logical_id="ImageExpiry", **extra)
+
+
+def ago(days: float) -> datetime:
+    return NOW - timedelta(days=days)
+
+
+@pytest.fixture
+def cache(ecr: Any) -> dict[str, str]:
+    """A Docker Hub cache: an old image, a recent one, an old multi-arch image whose arm64 manifest was pulled
+    lately, an old multi-arch image nobody pulls, and a neighbour outside the namespace."""
+    seed: dict[str, tuple[str, dict[str, Any]]] = {
+        "old": (
+            "docker-hub/library/nginx",
+            {"pushed_at": ago(200), "last_pulled_at": ago(90), "tags": ("1.25",), "name": "old"},
+        ),
+        "recent": (
+            "docker-hub/library/nginx",
+            {"pushed_at": ago(200), "last_pulled_at": ago(3), "tags": ("1.27",), "name": "recent"},
+        ),
+        "outside": ("team/app", {"pushed_at": ago(400), "tags": ("v1",)}),
+    }
+    digests = {name: seed_image(ACCOUNT_ID, REGION, repository, **kw) for name, (repository, kw) in seed.items()}
+    for name, arm64_pulled in (("kept", ago(2.5)), ("gone", ago(60))):
+        repository = f"docker-hub/library/{'redis' if name == 'kept' else 'alpine'}"
+        amd64 = seed_image(ACCOUNT_ID, REGION, repository, pushed_at=ago(100), name="amd64", size=1000)
+        arm64 = seed_image(
+            ACCOUNT_ID, REGION, repository, pushed_at=ago(100), last_pulled_at=arm64_pulled, name="arm64", size=2000
+        )
+        digests[f"{name}-index"] = seed_image(
+            ACCOUNT_ID,
+            REGION,
+            repository,
+            pushed_at=ago(100),
+            last_pulled_at=ago(70),
+            tags=("7",),
+            references=(amd64, arm64),
+        )
+        digests[f"{name}-amd64"], digests[f"{name}-arm64"] = amd64, arm64
+    return digests
+
+
+def remaining(ecr: Any) -> set[str]:
+    found = set()
+    for repository in ecr.describe_repositories()["repositories"]:
+        for detail in ecr.describe_images(repositoryName=repository["repositoryName"])["imageDetails"]:
+            found.add(detail["imageDigest"])
+    return found
+
+
+def schedule(name: str) -> dict[str, Any]:
+    return boto3.client("scheduler").get_schedule(Name=name, GroupName=SCHEDULE_GROUP)  # type: ignore[no-any-return]
+
+
+def sweep_now(name: str) -> None:
+    """What the schedule does: invoke the function with its input."""
+    from ecr_cache_provider import handler
+
+    handler.lambda_handler(json.loads(schedule(name)["Target"]["Input"]), LambdaContext())
+
+
+def test_create_makes_a_claimed_schedule_and_previews(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: dict[str, str], ecr: Any
+) -> None:
+    answer = invoke(event(response_endpoint, "Create", props()))
+    assert answer["Status"] == "SUCCESS", answer
+    name = answer["PhysicalResourceId"]
+    data = answer["Data"]
+    assert data["ScheduleName"] == name
+    assert data["RepositoryPrefix"] == "docker-hub"
+    # deciding on the old indexes needs reading them, which ECR counts as a pull: no preview then
+    assert data["ImagesToExpire"] == data["BytesToFree"] == "unknown"
+    found = schedule(name)
+    assert found["ScheduleExpression"] == "rate(1 day)"
+    assert found["Target"]["RoleArn"] == SCHEDULER_ROLE_ARN
+    assert found["Target"]["Arn"].endswith(":function:ecr-pull-through-cache-provider")
+    assert remaining(ecr) == set(cache.values())  # the preview deleted nothing
+
+
+def test_preview_without_indexes(invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any) -> None:
+    for number, days in enumerate((90, 40, 10)):
+        seed_image(
+            ACCOUNT_ID, REGION, "quay/org/app", pushed_at=ago(100), last_pulled_at=ago(days), name=str(number), size=10
+        )
+    answer = invoke(event(response_endpoint, "Create", props(prefix="quay")))
+    assert (answer["Data"]["ImagesToExpire"], answer["Data"]["BytesToFree"]) == ("2", "20")
+    assert len(remaining(ecr)) == 3
+
+
+def test_sweep_expires_exactly_the_old_images_and_never_answers(
+    invoke: Invoke,
+    response_endpoint: ResponseEndpoint,
+    cache: dict[str, str],
+    ecr: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name = invoke(event(response_endpoint, "Create", props(DeleteEmptyRepositories="true")))["PhysicalResourceId"]
+    from ecr_cache_provider.responder import CloudFormationResponder
+
+    def no_answer(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a sweep must not answer CloudFormation")
+
+    monkeypatch.setattr(CloudFormationResponder, "__call__", no_answer)
+    sweep_now(name)
+    gone = {cache["old"], cache["gone-index"], cache["gone-amd64"], cache["gone-arm64"]}
+    assert remaining(ecr) == set(cache.values()) - gone
+    repositories = {repository["repositoryName"] for repository in ecr.describe_repositories()["repositories"]}
+    assert "docker-hub/library/alpine" not in repositories  # emptied by the sweep, so deleted
+    assert {"docker-hub/library/nginx", "docker-hub/library/redis", "team/app"} <= repositories
+
+
+def test_dry_run_and_keep_latest(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: dict[str, str], ecr: Any
+) -> None:
+    name = invoke(event(response_endpoint, "Create", props(DryRun="true")))["PhysicalResourceId"]
+    sweep_now(name)
+    assert remaining(ecr) == set(cache.values())
+    answer = invoke(
+        event(
+            response_endpoint,
+            "Update",
+            props(KeepLatestImages="1"),
+            physical_id=name,
+            old_properties=props(DryRun="true"),
+        )
+    )
+    assert answer["Status"] == "SUCCESS"
+    assert answer["PhysicalResourceId"] == name
+    sweep_now(name)
+    # KeepLatestImages 1 keeps nginx 1.27 (the recent one) and the alpine index group (the only image there)
+    assert remaining(ecr) == set(cache.values()) - {cache["old"]}
+
+
+def test_update_changes_the_schedule_and_delete_removes_it_leaving_images(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: dict[str, str], ecr: Any
+) -> None:
+    name = invoke(event(response_endpoint, "Create", props()))["PhysicalResourceId"]
+    answer = invoke(
+        event(
+            response_endpoint,
+            "Update",
+            props(days=90, ScheduleExpression="rate(12 hours)"),
+            physical_id=name,
+            old_properties=props(),
+        )
+    )
+    assert answer["Status"] == "SUCCESS"
+    found = schedule(name)
+    assert found["ScheduleExpression"] == "rate(12 hours)"
+    assert json.loads(found["Target"]["Input"])["CacheProviderImageExpiry"]["settings"]["expire_after_days"] == 90
+    assert invoke(event(response_endpoint, "Delete", props(), physical_id=name))["Status"] == "SUCCESS"
+    with pytest.raises(Exception, match="ResourceNotFound"):
+        schedule(name)
+    assert remaining(ecr) == set(cache.values())
+    assert invoke(event(response_endpoint, "Delete", props(), physical_id=name))["Status"] == "SUCCESS"  # idempotent
+
+
+@pytest.mark.parametrize(
+    ("properties", "reason"),
+    [
+        (props(days=0), "ExpireAfterDaysWithoutPull"),
+        (props(days=3651), "ExpireAfterDaysWithoutPull"),
+        (props(DryRun="maybe"), "DryRun"),
+        (props(ScheduleExpression="at(2026-12-01T00:00:00)"), "ScheduleExpression"),
+        (props(prefix="ROOT"), "ExistingRepositoryPrefixes"),
+        (props(ExistingRepositoryPrefixes=["quay"]), "ExistingRepositoryPrefixes"),
+        ({"RepositoryPrefix": "docker-hub"}, "ExpireAfterDaysWithoutPull"),
+        (props(Unknown="x"), "Unknown property"),
+    ],
+)
+def test_bad_input_fails_and_changes_nothing(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, properties: dict[str, Any], reason: str
+) -> None:
+    answer = invoke(event(response_endpoint, "Create", properties))
+    assert answer["Status"] == "FAILED"
+    assert reason in answer["Reason"]
+    assert boto3.client("scheduler").list_schedules(GroupName=SCHEDULE_GROUP)["Schedules"] == []
+    rollback = invoke(event(response_endpoint, "Delete", properties, physical_id=answer["PhysicalResourceId"]))
+    assert rollback["Status"] == "SUCCESS"
+
+
+def test_another_stacks_namespace_inside_ours_is_never_swept(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any
+) -> None:
+    from ecr_cache_provider.deadline import Deadline
+    from ecr_cache_provider.ownership import Ledger, Owner, Thing
+
+    theirs = seed_image(ACCOUNT_ID, REGION, "docker-hub/team/app", pushed_at=ago(300))
+    ours = seed_image(ACCOUNT_ID, REGION, "docker-hub/library/nginx", pushed_at=ago(300))
+    other = Owner(f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/other/1", "TeamCache", "r-1")
+    Ledger(Deadline.from_context(LambdaContext())).claim(Thing("pull-through cache rule", "docker-hub/team"), other)
+    name = invoke(event(response_endpoint, "Create", props()))["PhysicalResourceId"]
+    sweep_now(name)
+    assert remaining(ecr) == {theirs}
+    assert ours not in remaining(ecr)
+
+
+def test_a_schedule_name_another_resource_claims_is_never_taken(
+    invoke: Invoke, response_endpoint: ResponseEndpoint
+) -> None:
+    first = invoke(event(response_endpoint, "Create", props()))
+    # the same stack and logical id from another request replays the claim; a different stack gets its own name
+    again = invoke(event(response_endpoint, "Create", props()))
+    assert again["Status"] == "SUCCESS"
+    assert again["PhysicalResourceId"] == first["PhysicalResourceId"]
