@@ -152,11 +152,7 @@ def delete(context: RequestContext) -> None:
     if not is_schedule_name(name):
         logger.info("Nothing to delete: the physical id names no schedule this resource made")
         return
-    thing = schedule_thing(name)
-    if not context.owns(thing):
-        return
-    context.scheduler.delete(name)
-    context.ledger.release(thing, request.owner)
+    context.remove_if_owned(schedule_thing(name), lambda: context.scheduler.delete(name))
 
 
 # How each part is done

@@ -197,11 +197,7 @@ def delete(context: RequestContext) -> None:
     if not (is_prefix(prefix) and 2 <= len(prefix) <= 30):
         logger.info("Nothing to delete: the physical id names no rule this resource made")
         return
-    thing = _rule(prefix)
-    if not context.owns(thing):
-        return
-    context.ecr.delete_rule(prefix)
-    context.ledger.release(thing, request.owner)
+    context.remove_if_owned(_rule(prefix), lambda: context.ecr.delete_rule(prefix))
 
 
 # Who owns the rule

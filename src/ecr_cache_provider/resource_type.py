@@ -5,6 +5,7 @@ against ResourceType."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -115,6 +116,12 @@ class RequestContext:
             logger.warning("Left in place: not this resource's", extra={"thing": thing.key, "owner": str(holder)})
             return False
         return True
+
+    def remove_if_owned(self, thing: Thing, remove: Callable[[], object]) -> None:
+        """Remove the thing, then its claim, when this resource owns it; otherwise leave both as they are."""
+        if self.owns(thing):
+            remove()
+            self.ledger.release(thing, self.request.owner)
 
     @cached_property
     def scheduler(self) -> SchedulerGateway:
