@@ -103,6 +103,15 @@ def load_error(function_dir: Path, runtime: str = "newest") -> str | None:
     return (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
 
 
+def refuses_to_load(function_dir: Path | None) -> bool:
+    """Say on stderr why the built provider cannot serve requests; True when it cannot (the command then stops).
+    No folder (the handler from src/ in-process) is never refused."""
+    problem = load_error(function_dir) if function_dir is not None else None
+    if problem:
+        print(f"error: the built provider does not load as Lambda would load it: {problem}", file=sys.stderr)
+    return problem is not None
+
+
 def invoke(
     function_dir: Path,
     event: dict[str, Any],

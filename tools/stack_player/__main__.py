@@ -56,11 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, TemplateError) as error:
         print("\n".join(f"error: {line}" for line in str(error).splitlines()), file=sys.stderr)
         return 2
-    if options.built_function is not None:
-        problem = lambda_runtime.load_error(options.built_function)
-        if problem:
-            print(f"error: the built provider does not load as Lambda would load it: {problem}", file=sys.stderr)
-            return 2
+    if lambda_runtime.refuses_to_load(options.built_function):
+        return 2
     action = "Deleting" if options.delete else "Playing"
     print(f"{action} stack {planned.config.stack_name} against a local AWS ({options.template})", file=sys.stderr)
     try:

@@ -41,8 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         print(f"error: cannot read the event {arguments.event}: {error}", file=sys.stderr)
         return 2
-    if arguments.built_function is not None and (problem := lambda_runtime.load_error(arguments.built_function)):
-        print(f"error: the built provider does not load as Lambda would load it: {problem}", file=sys.stderr)
+    if lambda_runtime.refuses_to_load(arguments.built_function):
         return 2
     arguments.state_dir.mkdir(parents=True, exist_ok=True)
     log = arguments.state_dir / "provider.log"
