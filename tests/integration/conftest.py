@@ -63,8 +63,13 @@ def invoke(
     environment = lambda_runtime.lambda_environment(aws_endpoint, response_endpoint.ca_file, TABLE_NAME)
 
     def run(event: dict[str, Any], remaining_seconds: float = 300.0) -> dict[str, Any]:
-        invocation = lambda_runtime.invoke(function_dir, event, environment, runtime, remaining_seconds)
+        invocation = lambda_runtime.invoke(function_dir, event, environment, runtime, timeout_seconds=remaining_seconds)
         assert invocation.outcome == "returned", invocation.output
+        foreign, uncompiled = invocation.foreign_modules, invocation.modules_without_bytecode
+        assert not foreign, f"loaded from outside the package and the runtime: {foreign}"
+        # Lambda cannot write bytecode to /var/task: what the package does not ship compiled (src/Makefile) is
+        # compiled again at every cold start.
+        assert not uncompiled, f"shipped without bytecode: {uncompiled}"
         return response_endpoint.wait_for(event["RequestId"])
 
     return run
