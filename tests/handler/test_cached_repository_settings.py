@@ -13,6 +13,7 @@ from emulation import moto_ecr
 from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, load_event, make_event
 from emulation.moto_ecr import faults
 from tests.handler.conftest import Invoke
+from tests.handler.test_cache_lifecycle_policy import BURST, throttled_calls_published
 from tests.unit.test_lifecycle_policy import policy
 
 TYPE = "Custom::CachedRepositorySettings"
@@ -402,3 +403,38 @@ def test_a_take_over_whose_template_write_fails_leaves_the_predecessor_owner(
     assert invoke(lifecycle_event(response_endpoint, "Delete", physical_id="ecr-public"))["Status"] == "SUCCESS"
     assert template(cache) is None
     assert all(settings_of(cache, name) == NOTHING for name in CACHED)
+
+
+# Throttling slows the settings backfill down, never fails it
+
+
+# Each call the settings backfill makes (beyond the lifecycle policy's), on the request that makes it.
+SETTINGS_CALLS = [
+    *[("Create", operation) for operation in ("SetRepositoryPolicy", "TagResource", "PutImageTagMutability")],
+    *[("Delete", operation) for operation in ("DeleteRepositoryPolicy", "UntagResource", "PutImageTagMutability")],
+    *[("Create", operation) for operation in ("GetRepositoryPolicy", "ListTagsForResource", "DescribeRepositories")],
+    ("Delete", "DescribeRepositories"),  # the listing, and each repository's own description
+]
+
+
+@pytest.mark.parametrize(("request_type", "operation"), SETTINGS_CALLS)
+def test_a_burst_of_throttles_on_a_settings_call_slows_the_backfill_down(
+    invoke: Invoke,
+    response_endpoint: ResponseEndpoint,
+    cache: Any,
+    operation: str,
+    request_type: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if request_type == "Delete":
+        invoke(event(response_endpoint, "Create", every_setting()))
+        capsys.readouterr()
+    faults.throttle(operation, times=BURST)
+
+    answer = invoke(event(response_endpoint, request_type, every_setting(), physical_id="ecr-public"))
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    wanted = EVERYTHING if request_type == "Create" else NOTHING
+    assert all(settings_of(cache, name) == wanted for name in CACHED)
+    assert faults.throttled(operation) == BURST  # every throttled call was asked again until it went through
+    assert throttled_calls_published(capsys.readouterr().out) == BURST
