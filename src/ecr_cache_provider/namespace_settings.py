@@ -195,6 +195,8 @@ def _claim_template(wanted: NamespaceSettings, context: RequestContext, purpose:
         _release_template(wanted.prefix, context)
         return
     held_before = ledger.claim(thing, request.owner)  # raises OwnedByAnother, naming the owner
+    if held_before is None and wanted.take_over_from:
+        ledger.name_predecessor(thing, request.owner, wanted.take_over_from)  # it may own repositories' settings
     try:
         _write_template(template, existing, context)
     except ResourceFailure:
@@ -227,8 +229,8 @@ def _predecessor_settings(prefix: str, context: RequestContext) -> Settings | No
     """What the replaced resource had put in place, as the settings its template carried: repositories carrying
     them are this resource's now."""
     take_over = context.ledger.take_over_of(_template(prefix))
-    if take_over is None or not take_over.successor.is_same_resource(context.request.owner):
-        return None
+    if take_over is None or not take_over.successor.is_same_resource(context.request.owner) or not take_over.snapshot:
+        return None  # none, or one recorded on a free template (Ledger.name_predecessor): nothing was in place
     return _settings_of(_restored(take_over.snapshot))
 
 

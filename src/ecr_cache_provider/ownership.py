@@ -35,6 +35,7 @@ TABLE_VARIABLE = "OWNERSHIP_TABLE"
 CLIENT_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=5, read_timeout=10)
 # The claim's owner may change only when nobody holds it, or when the same resource already does.
 FREE_OR_SAME_RESOURCE = "attribute_not_exists(Id) OR (StackId = :stack AND LogicalResourceId = :logical)"
+SAME_RESOURCE = "StackId = :stack AND LogicalResourceId = :logical"
 # A lock is taken when nobody holds it or its holder's time ran out (a holder that stopped never releases it).
 FREE_OR_EXPIRED = "attribute_not_exists(Id) OR ExpiresAt < :now"
 # How long a lock holds without its holder releasing it: longer than one read-modify-write of a registry setting.
@@ -168,6 +169,25 @@ class Ledger:
             snapshot=item.get("PredecessorSnapshot", {}).get("S", ""),
             settled="PredecessorDeleted" in item,
         )
+
+    def name_predecessor(self, thing: Thing, owner: Owner, predecessor: str) -> None:
+        """Record, on a claim `owner` made on a free thing, that it replaces `predecessor` (which held no claim):
+        a take-over with nothing to hand back, settled from the start, so that the predecessor's Delete still
+        knows the thing and what carries its settings are its successor's."""
+        try:
+            self._call(
+                "update_item",
+                Key=_key(thing),
+                UpdateExpression="SET TakenOverFrom = :predecessor, PredecessorDeleted = :now",
+                ConditionExpression=f"{SAME_RESOURCE} AND attribute_not_exists(TakenOverFrom)",
+                ExpressionAttributeValues=_resource_values(owner)
+                | {
+                    ":predecessor": {"S": predecessor},
+                    ":now": {"S": datetime.now(UTC).isoformat(timespec="seconds")},
+                },
+            )
+        except _ConditionFailed:
+            logger.info("Take-over already recorded", extra={"thing": thing.key})
 
     def settle_take_over(self, thing: Thing, take_over: TakeOver) -> None:
         """The predecessor is deleted: the successor holds the claim as if it had made the thing. The take-over

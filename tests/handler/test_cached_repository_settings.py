@@ -438,3 +438,25 @@ def test_a_burst_of_throttles_on_a_settings_call_slows_the_backfill_down(
     assert all(settings_of(cache, name) == wanted for name in CACHED)
     assert faults.throttled(operation) == BURST  # every throttled call was asked again until it went through
     assert throttled_calls_published(capsys.readouterr().out) == BURST
+
+
+def test_a_predecessor_without_a_template_leaves_the_repositories_to_its_successor(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any
+) -> None:
+    """The old resource owned no template (ApplyToNewRepositories false), so there is no claim to take over: the
+    new one names it in its own claim, and the old one's Delete still leaves the lifecycle policies to it."""
+    old = lifecycle_event(response_endpoint, "Create")
+    old["ResourceProperties"]["ApplyToNewRepositories"] = "false"
+    assert invoke(old)["Status"] == "SUCCESS"
+    assert invoke(event(response_endpoint, "Create", successor()))["Status"] == "SUCCESS"
+
+    deleted = invoke(lifecycle_event(response_endpoint, "Delete", physical_id="ecr-public"))
+
+    assert deleted["Status"] == "SUCCESS", deleted["Reason"]
+    carried = NOTHING | {"lifecycle": policy(), "policy": ORGANIZATION_PULLS}
+    assert all(settings_of(cache, name) == carried for name in CACHED)
+    assert template(cache) is not None
+    # The successor's Delete is an ordinary one: no take-over to hand back.
+    assert invoke(event(response_endpoint, "Delete", successor(), physical_id="ecr-public"))["Status"] == "SUCCESS"
+    assert template(cache) is None
+    assert all(settings_of(cache, name) == NOTHING for name in CACHED)

@@ -10,7 +10,7 @@ import pytest
 
 from ecr_cache_provider.deadline import Deadline
 from ecr_cache_provider.failures import ResourceFailure
-from ecr_cache_provider.ownership import Ledger, OwnedByAnother, Owner, Thing
+from ecr_cache_provider.ownership import Ledger, OwnedByAnother, Owner, TakeOver, Thing
 
 STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/cache-stack/5b1a6c80"
 OTHER_STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/prod-stack/77aa0000"
@@ -168,6 +168,15 @@ OLD = Owner(STACK, "EcrPublicCacheLifecyclePolicy", "request-1")
 NEW = Owner(STACK, "EcrPublicCachedRepositorySettings", "request-2")
 
 
+def taken_over(ledger: Ledger) -> TakeOver:
+    """The template claimed by OLD, then taken over by NEW: the take-over the ledger records."""
+    ledger.claim(TEMPLATE, OLD)
+    ledger.take_over(TEMPLATE, OLD.logical_id, NEW, "snapshot")
+    recorded = ledger.take_over_of(TEMPLATE)
+    assert recorded is not None
+    return recorded
+
+
 def test_a_successor_takes_the_claim_and_the_take_over_is_recorded(ledger: Ledger) -> None:
     ledger.claim(TEMPLATE, OLD)
 
@@ -181,10 +190,7 @@ def test_a_successor_takes_the_claim_and_the_take_over_is_recorded(ledger: Ledge
 
 
 def test_settling_keeps_the_record_and_a_later_claim_keeps_it_too(ledger: Ledger) -> None:
-    ledger.claim(TEMPLATE, OLD)
-    ledger.take_over(TEMPLATE, OLD.logical_id, NEW, "snapshot")
-    recorded = ledger.take_over_of(TEMPLATE)
-    assert recorded is not None
+    recorded = taken_over(ledger)
 
     ledger.settle_take_over(TEMPLATE, recorded)
     ledger.claim(TEMPLATE, Owner(STACK, NEW.logical_id, "request-3"))  # a later Update of the successor
@@ -196,10 +202,7 @@ def test_settling_keeps_the_record_and_a_later_claim_keeps_it_too(ledger: Ledger
 
 
 def test_handing_back_restores_the_predecessor(ledger: Ledger) -> None:
-    ledger.claim(TEMPLATE, OLD)
-    ledger.take_over(TEMPLATE, OLD.logical_id, NEW, "snapshot")
-    recorded = ledger.take_over_of(TEMPLATE)
-    assert recorded is not None
+    recorded = taken_over(ledger)
 
     ledger.hand_back(TEMPLATE, recorded)
 
