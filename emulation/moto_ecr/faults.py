@@ -175,14 +175,16 @@ def latency(seconds: float) -> None:
         _latency_seconds = float(seconds)
 
 
-def rate_limit(operation: str, per_second: float) -> None:
+def rate_limit(operation: str, per_second: float, *, already_spent: bool = False) -> None:
     """Throttle ``operation`` beyond ``per_second`` calls a second (a burst of one second's worth), as an
-    ECR request-rate quota does: excess calls fail with ``ThrottlingException``."""
+    ECR request-rate quota does: excess calls fail with ``ThrottlingException``. ``already_spent``: other callers
+    have used this second's calls, so the first call is throttled however slowly the calls come."""
     if per_second <= 0:
         raise ValueError("per_second must be > 0")
     name = _normalise(operation)
+    tokens = 0.0 if already_spent else per_second
     with _lock:
-        _rate_limits[name] = _TokenBucket(rate=per_second, tokens=per_second, refilled_at=time.monotonic())
+        _rate_limits[name] = _TokenBucket(rate=per_second, tokens=tokens, refilled_at=time.monotonic())
 
 
 def count(operation: str) -> int:

@@ -764,6 +764,15 @@ def test_fault_rate_limit_throttles_beyond_the_quota(ecr_raw: Any) -> None:
     ecr_raw.describe_repositories()
 
 
+def test_fault_rate_limit_already_spent_throttles_the_first_call(ecr_raw: Any) -> None:
+    faults.rate_limit("DescribeRepositories", per_second=1, already_spent=True)
+    with pytest.raises(ClientError) as raised:
+        ecr_raw.describe_repositories()
+    assert raised.value.response["Error"]["Code"] == "ThrottlingException"
+    assert faults.throttled("DescribeRepositories") == 1
+    faults.reset()
+
+
 def test_fault_count_and_reset(ecr: Any) -> None:
     ecr.describe_repositories()
     ecr.describe_repositories()
