@@ -67,8 +67,13 @@ def invoke(
     environment = built_environment(aws_endpoint, response_endpoint)
 
     def run(event: dict[str, Any], remaining_seconds: float = 300.0) -> dict[str, Any]:
-        invocation = lambda_runtime.invoke(function_dir, event, environment, runtime, remaining_seconds)
+        invocation = lambda_runtime.invoke(function_dir, event, environment, runtime, timeout_seconds=remaining_seconds)
         assert invocation.outcome == "returned", invocation.output
+        foreign, uncompiled = invocation.foreign_modules, invocation.modules_without_bytecode
+        assert not foreign, f"loaded from outside the package and the runtime: {foreign}"
+        # Lambda cannot write bytecode to /var/task: what the package does not ship compiled (src/Makefile) is
+        # compiled again at every cold start.
+        assert not uncompiled, f"shipped without bytecode: {uncompiled}"
         return response_endpoint.wait_for(event["RequestId"])
 
     return run
@@ -109,7 +114,9 @@ def run_event(
 
         def run_built(event: dict[str, Any], remaining_seconds: float = 300.0) -> Ran:
             runtime_name = runtime.removeprefix("built-")
-            invocation = lambda_runtime.invoke(function_dir, event, environment, runtime_name, remaining_seconds)
+            invocation = lambda_runtime.invoke(
+                function_dir, event, environment, runtime_name, timeout_seconds=remaining_seconds
+            )
             return Ran(invocation.outcome, invocation.output)
 
         return run_built

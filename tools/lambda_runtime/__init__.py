@@ -32,9 +32,13 @@ class Invocation:
     """How one invocation ended, what it printed, and what the clean interpreter saw."""
 
     outcome: str
-    seconds: float
+    seconds: float  # loading the handler and serving the event
+    load_seconds: float | None  # loading the handler alone (None when it did not load)
+    cpu_seconds: float  # the processor time the interpreter spent on the same
+    load_cpu_seconds: float | None
     botocore: str | None
     foreign_modules: list[str]
+    modules_without_bytecode: list[str]  # compiled at every cold start: the package should ship their bytecode
     output: str
 
 
@@ -43,6 +47,13 @@ def runtime_python(runtime: str = "newest") -> Path:
     if not python.exists():
         raise RuntimeMissing(f"{python} does not exist: run `make lambda-runtimes` first")
     return python
+
+
+def python_command(runtime: str = "newest") -> list[str]:
+    """The runtime's interpreter as Lambda runs it: isolated from this machine's environment (-I) and never writing
+    bytecode (-B), since /var/task is read-only: what the package does not ship compiled is compiled at every cold
+    start."""
+    return [str(runtime_python(runtime)), "-I", "-B"]
 
 
 def sam_build(build_dir: Path) -> Path:
@@ -77,8 +88,6 @@ def lambda_environment(aws_endpoint: str, ca_file: str, ownership_table: str) ->
         "POWERTOOLS_SERVICE_NAME": "ecr-pull-through-cache",
         "POWERTOOLS_METRICS_NAMESPACE": "EcrPullThroughCache",
         "POWERTOOLS_LOG_LEVEL": "INFO",
-        # Lambda's /var/task is read-only: the package's bytecode is compiled afresh at every cold start.
-        "PYTHONDONTWRITEBYTECODE": "1",
     }
 
 
@@ -95,8 +104,8 @@ def load_error(function_dir: Path, runtime: str = "newest") -> str | None:
     """Why the built function cannot serve requests in the clean interpreter; None when it can."""
     if not (function_dir / "ecr_cache_provider" / "handler.py").is_file():
         return f"{function_dir} holds no built provider (run `make build`)"
-    command = [str(runtime_python(runtime)), "-I", "-c", LOAD_CHECK, str(function_dir)]
-    environment = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1", "PYTHONDONTWRITEBYTECODE": "1"}
+    command = [*python_command(runtime), "-c", LOAD_CHECK, str(function_dir)]
+    environment = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1"}
     result = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode == 0:
         return None
@@ -117,12 +126,15 @@ def invoke(
     event: dict[str, Any],
     environment: dict[str, str],
     runtime: str = "newest",
+    *,
     timeout_seconds: float = 300.0,
+    handler: str = HANDLER,
 ) -> Invocation:
-    """Run one event through the built function in a fresh, clean interpreter of the runtime."""
+    """Run one event through the built function (or another `handler` in function_dir) in a fresh, clean
+    interpreter of the runtime."""
     with tempfile.TemporaryDirectory(prefix="lambda-invocation-") as scratch:
         report_file = Path(scratch) / "report.json"
-        command = [str(runtime_python(runtime)), "-I", str(BOOTSTRAP), str(function_dir.resolve()), HANDLER]
+        command = [*python_command(runtime), str(BOOTSTRAP), str(function_dir.resolve()), handler]
         command += [str(timeout_seconds), str(report_file)]
         result = subprocess.run(  # noqa: S603 - our own interpreter and bootstrap, no shell
             command,
@@ -138,4 +150,14 @@ def invoke(
         if result.returncode != 0 or not report_file.exists():
             raise RuntimeError(f"the {runtime} Lambda runtime stopped (exit {result.returncode}):\n{output}")
         report = json.loads(report_file.read_text())
-    return Invocation(report["outcome"], report["seconds"], report["botocore"], report["foreign_modules"], output)
+    return Invocation(
+        report["outcome"],
+        report["seconds"],
+        report.get("load_seconds"),
+        report["cpu_seconds"],
+        report.get("load_cpu_seconds"),
+        report["botocore"],
+        report["foreign_modules"],
+        report["modules_without_bytecode"],
+        output,
+    )

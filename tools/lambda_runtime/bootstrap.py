@@ -1,18 +1,20 @@
 """Run one event through a sam-built function the way the Lambda python3.13 runtime does: the function's folder
 first on sys.path, then only what the runtime's interpreter has (its boto3 and botocore). Standard library only:
-this file runs inside that clean interpreter, started with -I so that no PYTHONPATH or user site leaks in.
+this file runs inside that clean interpreter, started with -I so that no PYTHONPATH or user site leaks in, and
+with -B: Lambda cannot write bytecode to /var/task.
 
-    python -I bootstrap.py FUNCTION_DIR MODULE.FUNCTION TIMEOUT_SECONDS REPORT_FILE < event.json
+    python -I -B bootstrap.py FUNCTION_DIR MODULE.FUNCTION TIMEOUT_SECONDS REPORT_FILE < event.json
 
 The handler's own output (its logs) goes to stdout and stderr as on Lambda. REPORT_FILE receives a JSON report:
-how the invocation ended, how long loading the handler and serving the event took, the botocore it ran with, and
-any module loaded from outside the function's folder, the runtime's packages and the standard library (which
-would not exist on Lambda).
+how the invocation ended, how long loading the handler and serving the event took (wall and processor time), the
+botocore it ran with, any module loaded from outside the function's folder, the runtime's packages and the standard
+library (which would not exist on Lambda), and any module of the function's folder loaded without bytecode.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import sys
 import sysconfig
@@ -57,28 +59,49 @@ def foreign_modules(function_dir: Path) -> list[str]:
     return sorted(foreign)
 
 
+def modules_without_bytecode(function_dir: Path) -> list[str]:
+    """Modules of the function's folder loaded without bytecode that matches their source: Lambda compiles them at
+    every cold start, since it cannot write bytecode to /var/task."""
+    uncompiled = []
+    for name, module in list(sys.modules.items()):
+        location = getattr(module, "__file__", None)
+        if not location or not location.endswith(".py") or not Path(location).resolve().is_relative_to(function_dir):
+            continue
+        cached = Path(importlib.util.cache_from_source(location))
+        # A hash-based pyc holds the source's hash at bytes 8 to 16; a timestamp-based one would not survive a zip.
+        source_hash = importlib.util.source_hash(Path(location).read_bytes())
+        if not cached.is_file() or cached.read_bytes()[8:16] != source_hash:
+            uncompiled.append(name)
+    return sorted(uncompiled)
+
+
 def main() -> int:
     function_dir, handler, timeout, report_file = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[4]
     sys.path.insert(0, str(function_dir))
     event = json.load(sys.stdin)
     module_name, _, function_name = handler.rpartition(".")
     report: dict[str, Any] = {"outcome": "returned"}
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     try:
         function = getattr(importlib.import_module(module_name), function_name)
     except Exception as error:  # Lambda reports Runtime.ImportModuleError and the function never runs
         traceback.print_exc()
         report["outcome"] = f"import error: {type(error).__name__}: {error}"
     else:
+        report["load_seconds"] = time.perf_counter() - started  # Lambda's Init Duration
+        report["load_cpu_seconds"] = time.process_time() - cpu_started
         try:
             function(event, LambdaContext(timeout))
         except Exception as error:  # Lambda reports the error; an asynchronous invocation is retried
             traceback.print_exc()
             report["outcome"] = f"raised: {type(error).__name__}: {error}"
     report["seconds"] = time.perf_counter() - started  # the cold start: loading the handler and serving the event
+    # The processor time of the same: what the function itself spent, whatever else the machine was doing.
+    report["cpu_seconds"] = time.process_time() - cpu_started
     botocore = sys.modules.get("botocore")
     report["botocore"] = getattr(botocore, "__version__", None)
     report["foreign_modules"] = foreign_modules(function_dir)
+    report["modules_without_bytecode"] = modules_without_bytecode(function_dir.resolve())
     Path(report_file).write_text(json.dumps(report))
     return 0
 
