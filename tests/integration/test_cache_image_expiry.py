@@ -82,10 +82,10 @@ def schedule_input(scheduler: Any, name: str) -> dict[str, Any]:
     return found
 
 
-def logged_sweep(output: str) -> dict[str, Any]:
+def logged_sweep(output: str, message: str = "Image expiry sweep finished") -> dict[str, Any]:
     """The sweep's one closing log line."""
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{") and '"_aws"' not in line]
-    (closing,) = [line for line in lines if line.get("message") == "Image expiry sweep finished"]
+    (closing,) = [line for line in lines if line.get("message") == message]
     return dict(closing)
 
 
@@ -135,11 +135,20 @@ def test_create_sweep_update_delete(
     found = scheduler.get_schedule(Name=name, GroupName=SCHEDULE_GROUP)
     assert found["ScheduleExpression"] == "cron(0 3 * * ? *)"
     assert schedule_input(scheduler, name)["CacheProviderImageExpiry"]["settings"]["dry_run"] is True
+    lately_old = seed_image(
+        ACCOUNT_ID, REGION, "docker-hub/library/nginx", pushed_at=ago(200), last_pulled_at=ago(45), tags=("1.24",)
+    )
+    previewed = run_event(schedule_input(scheduler, name))
+    assert previewed.outcome == "returned", previewed.output
+    assert lately_old in images(ecr)  # a dry run deletes nothing, and says what it would delete
+    would = logged_sweep(previewed.output, "Dry run: images that would expire")
+    assert would["ImagesExpired"] == 1
+    assert would["images"] == [f"docker-hub/library/nginx@{lately_old} (1.24)"]
 
     deleted = invoke(request(response_endpoint, "Delete", physical_id=name))
     assert deleted["Status"] == "SUCCESS", deleted["Reason"]
     assert scheduler.list_schedules(GroupName=SCHEDULE_GROUP)["Schedules"] == []
-    assert images(ecr) == set(cache.values()) - expired  # Delete never deletes images
+    assert images(ecr) == set(cache.values()) - expired | {lately_old}  # Delete never deletes images
 
 
 @pytest.mark.built
