@@ -79,6 +79,24 @@ def _accept_current_lifecycle_policy_syntax() -> None:
     rules.VALID_ACTION_PROPERTIES = {"type", "targetStorageClass"}
 
 
+def _check_tag_mutability_filters() -> None:
+    """moto 5.2 accepts PutImageTagMutability with IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION and no
+    exclusion filters (and filters with IMMUTABLE or MUTABLE); ECR refuses both with InvalidParameterException,
+    as moto itself does for CreateRepository."""
+    put = ECRBackend.put_image_tag_mutability
+    if getattr(put, "_moto_ecr_ext", False):
+        return
+
+    def put_image_tag_mutability(self: ECRBackend, registry_id: str, repository_name: str, image_tag_mutability: str,
+                                 image_tag_mutability_exclusion_filters: Any = None) -> Any:  # fmt: skip
+        check: Any = ECRBackend.validate_image_tag_mutability_params_compatibility
+        check(image_tag_mutability, image_tag_mutability_exclusion_filters)
+        return put(self, registry_id, repository_name, image_tag_mutability, image_tag_mutability_exclusion_filters)
+
+    put_image_tag_mutability._moto_ecr_ext = True  # type: ignore[attr-defined]
+    ECRBackend.put_image_tag_mutability = put_image_tag_mutability  # type: ignore[method-assign]
+
+
 def install() -> None:
     """Add the operations and the fault hook to moto's ECR classes.  Safe to call repeatedly."""
     with _install_lock:
@@ -92,3 +110,4 @@ def install() -> None:
         if not is_installed():
             setattr(ECRResponse, "call_action", wrap_call_action(ECRResponse.call_action))  # noqa: B010
         _accept_current_lifecycle_policy_syntax()
+        _check_tag_mutability_filters()

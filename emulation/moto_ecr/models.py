@@ -530,9 +530,12 @@ _TEMPLATE_FIELDS = {
 }
 
 
+_CLEARABLE_FIELDS = ("description", "repository_policy", "lifecycle_policy", "custom_role_arn")
+
+
 def create_repository_creation_template(self: ECRBackend, params: dict[str, Any]) -> dict[str, Any]:
     prefix = _strip_prefix(params["prefix"])
-    kwargs = {attr: params[name] for name, attr in _TEMPLATE_FIELDS.items() if params.get(name) is not None}
+    kwargs = {attr: params[name] for name, attr in _TEMPLATE_FIELDS.items() if params.get(name) not in (None, "")}
     template = RepositoryCreationTemplate(
         prefix=prefix, applied_for=list(dict.fromkeys(params.get("appliedFor") or [])), **kwargs
     )
@@ -587,6 +590,11 @@ def update_repository_creation_template(self: ECRBackend, params: dict[str, Any]
     with state.lock:
         current = _get_template(self, params["prefix"])
         changes = {attr: params[name] for name, attr in _TEMPLATE_FIELDS.items() if params.get(name) is not None}
+        # An empty policy or role clears it (the model allows 0 characters); a new tag mutability without
+        # exclusion filters drops the old filters.
+        changes |= {attr: None for attr in _CLEARABLE_FIELDS if changes.get(attr) == ""}
+        if "image_tag_mutability" in changes and "image_tag_mutability_exclusion_filters" not in changes:
+            changes["image_tag_mutability_exclusion_filters"] = None
         if params.get("appliedFor") is not None:
             changes["applied_for"] = list(dict.fromkeys(params["appliedFor"]))
         candidate = RepositoryCreationTemplate(**{**current.__dict__, **changes, "updated_at": utcnow()})

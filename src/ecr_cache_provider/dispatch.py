@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ecr_cache_provider import (
     cache_image_expiry,
     cache_lifecycle_policy,
+    cached_repository_settings,
     continuation,
     image_expiry,
     pull_through_cache_rule,
@@ -27,6 +28,7 @@ from ecr_cache_provider.responder import CloudFormationResponder
 RESOURCE_TYPES = registry(
     pull_through_cache_rule,
     cache_lifecycle_policy,
+    cached_repository_settings,
     cache_image_expiry,
     registry_policy_statements,
     registry_scanning_filters,

@@ -37,7 +37,19 @@ CLIENT_CONFIG = Config(
 # limiter, shared by the threads, can hold one call for minutes under a long burst, past the time kept for handing
 # the work on.
 BACKFILL_OPERATIONS = frozenset(
-    {"DescribeRepositories", "GetLifecyclePolicy", "PutLifecyclePolicy", "DeleteLifecyclePolicy"}
+    {
+        "DescribeRepositories",
+        "GetLifecyclePolicy",
+        "PutLifecyclePolicy",
+        "DeleteLifecyclePolicy",
+        "GetRepositoryPolicy",
+        "SetRepositoryPolicy",
+        "DeleteRepositoryPolicy",
+        "ListTagsForResource",
+        "TagResource",
+        "UntagResource",
+        "PutImageTagMutability",
+    }
     | {"DescribeImages", "BatchGetImage", "BatchDeleteImage", "DeleteRepository"}
 )
 BACKFILL_ATTEMPTS = 3
@@ -92,6 +104,7 @@ NOT_FOUND = frozenset(
         "RepositoryNotFoundException",
         "TemplateNotFoundException",
         "RegistryPolicyNotFoundException",
+        "RepositoryPolicyNotFoundException",
     }
 )
 
@@ -140,13 +153,22 @@ class Validation:
     failure: str
 
 
+# A repository's tag mutability when nobody set one: what ECR gives a repository created without a setting.
+DEFAULT_TAG_MUTABILITY: tuple[str, tuple[str, ...]] = ("MUTABLE", ())
+
+
 @dataclass(frozen=True)
 class CreationTemplate:
-    """A repository creation template, with the settings this provider manages."""
+    """A repository creation template, with the settings this provider manages. An empty setting is none."""
 
     prefix: str
     description: str = ""
     lifecycle_policy: str = ""
+    repository_policy: str = ""
+    resource_tags: tuple[tuple[str, str], ...] = ()
+    tag_mutability: tuple[str, tuple[str, ...]] = DEFAULT_TAG_MUTABILITY
+    encryption: tuple[tuple[str, str], ...] = ()  # encryptionType (and kmsKey); none means ECR's default, AES256
+    custom_role_arn: str = ""
     applied_for: tuple[str, ...] = ()
 
     @classmethod
@@ -155,7 +177,31 @@ class CreationTemplate:
             prefix=template["prefix"],
             description=template.get("description", ""),
             lifecycle_policy=template.get("lifecyclePolicy", ""),
+            repository_policy=template.get("repositoryPolicy", ""),
+            resource_tags=tuple((tag["Key"], tag["Value"]) for tag in template.get("resourceTags", ())),
+            tag_mutability=_tag_mutability(template),
+            encryption=tuple(sorted((template.get("encryptionConfiguration") or {}).items())),
+            custom_role_arn=template.get("customRoleArn", ""),
             applied_for=tuple(template.get("appliedFor", ())),
+        )
+
+
+@dataclass(frozen=True)
+class RepositoryRecord:
+    """A repository as DescribeRepositories reports it: what the settings backfill reads besides its policies."""
+
+    name: str
+    arn: str
+    tag_mutability: tuple[str, tuple[str, ...]] = DEFAULT_TAG_MUTABILITY
+    encryption: tuple[tuple[str, str], ...] = (("encryptionType", "AES256"),)
+
+    @classmethod
+    def from_api(cls, repository: dict[str, Any]) -> RepositoryRecord:
+        return cls(
+            name=repository["repositoryName"],
+            arn=repository["repositoryArn"],
+            tag_mutability=_tag_mutability(repository),
+            encryption=tuple(sorted((repository.get("encryptionConfiguration") or {}).items())),
         )
 
 
@@ -293,18 +339,28 @@ class EcrGateway:
     # Repositories and their lifecycle policies
 
     def repository_names(self, keep_seconds: float = 0.0) -> list[str]:
-        """The names of every repository in the registry, sorted. A page ECR keeps throttling is asked for again,
+        """The names of every repository in the registry, sorted (see `repositories`)."""
+        return [repository.name for repository in self.repositories(keep_seconds)]
+
+    def repositories(self, keep_seconds: float = 0.0) -> list[RepositoryRecord]:
+        """Every repository in the registry, sorted by name. A page ECR keeps throttling is asked for again,
         after a pause, until the deadline less `keep_seconds`; then the transient EcrError is raised."""
-        names: list[str] = []
+        found: list[RepositoryRecord] = []
         arguments: dict[str, Any] = {"maxResults": REPOSITORIES_PER_PAGE}
         backoff = Backoff(self.deadline, keep_seconds)
         while True:
             response = self._call_through_transient_errors(backoff, "DescribeRepositories", **arguments)
-            names += [repository["repositoryName"] for repository in response.get("repositories", [])]
+            found += [RepositoryRecord.from_api(repository) for repository in response.get("repositories", [])]
             if not response.get("nextToken"):
                 break
             arguments["nextToken"] = response["nextToken"]
-        return sorted(names)
+        return sorted(found, key=lambda repository: repository.name)
+
+    def repository(self, name: str) -> RepositoryRecord | None:
+        """One repository as ECR describes it now; None when it is gone."""
+        response = self._call_unless_missing("DescribeRepositories", repositoryNames=[name])
+        found = (response or {}).get("repositories", [])
+        return RepositoryRecord.from_api(found[0]) if found else None
 
     def delete_repository(self, repository: str) -> bool:
         """Delete an empty repository (never with force); False when it is not empty or already gone. Asked again
@@ -387,6 +443,32 @@ class EcrGateway:
     def delete_lifecycle_policy(self, repository: str) -> None:
         self._call_unless_missing("DeleteLifecyclePolicy", repositoryName=repository)
 
+    def repository_policy(self, repository: str) -> str | None:
+        """The repository's policy text; None when it has none (or the repository is gone)."""
+        response = self._call_unless_missing("GetRepositoryPolicy", repositoryName=repository)
+        return str(response["policyText"]) if response else None
+
+    def set_repository_policy(self, repository: str, text: str) -> None:
+        self._call("SetRepositoryPolicy", repositoryName=repository, policyText=text)
+
+    def delete_repository_policy(self, repository: str) -> None:
+        self._call_unless_missing("DeleteRepositoryPolicy", repositoryName=repository)
+
+    def tags(self, arn: str) -> dict[str, str]:
+        """The resource's tags by key; none when it is gone."""
+        response = self._call_unless_missing("ListTagsForResource", resourceArn=arn)
+        return {tag["Key"]: tag["Value"] for tag in (response or {}).get("tags", [])}
+
+    def tag(self, arn: str, tags: dict[str, str]) -> None:
+        self._call("TagResource", resourceArn=arn, tags=[{"Key": key, "Value": value} for key, value in tags.items()])
+
+    def untag(self, arn: str, keys: list[str]) -> None:
+        self._call_unless_missing("UntagResource", resourceArn=arn, tagKeys=keys)
+
+    def put_tag_mutability(self, repository: str, mutability: tuple[str, tuple[str, ...]]) -> None:
+        setting, filters = mutability
+        self._call("PutImageTagMutability", repositoryName=repository, **_mutability_arguments(setting, filters))
+
     # Repository creation templates
 
     def find_template(self, prefix: str) -> CreationTemplate | None:
@@ -398,11 +480,12 @@ class EcrGateway:
 
     def create_template(self, template: CreationTemplate) -> None:
         applied_for = list(template.applied_for)
-        self._call("CreateRepositoryCreationTemplate", **_template_settings(template), appliedFor=applied_for)
+        self._call("CreateRepositoryCreationTemplate", **_template_arguments(template), appliedFor=applied_for)
 
-    def update_template(self, template: CreationTemplate) -> None:
-        """Update the description and lifecycle policy; what the template applies to stays as it was made."""
-        self._call("UpdateRepositoryCreationTemplate", **_template_settings(template))
+    def update_template(self, template: CreationTemplate, current: CreationTemplate | None = None) -> None:
+        """Set every setting of the template to `template`'s: those it has, and those `current` (the template as
+        it is) has and it has not, which are cleared. What the template applies to stays as it was made."""
+        self._call("UpdateRepositoryCreationTemplate", **_template_arguments(template, current))
 
     def delete_template(self, prefix: str) -> None:
         self._call_unless_missing("DeleteRepositoryCreationTemplate", prefix=prefix)
@@ -516,9 +599,46 @@ def _present(**values: str | None) -> dict[str, str]:
     return {name: value for name, value in values.items() if value}
 
 
-def _template_settings(template: CreationTemplate) -> dict[str, str]:
+def _template_arguments(template: CreationTemplate, current: CreationTemplate | None = None) -> dict[str, Any]:
+    """What a template call sends: the prefix, description and lifecycle policy always (as this provider always
+    has), and each other setting when it is set, or when `current` has it and it must be cleared."""
+    unset = _template_settings(CreationTemplate(prefix=template.prefix))
+    now = _template_settings(current) if current else unset
     return {
+        name: value
+        for name, value in _template_settings(template).items()
+        if name in ("prefix", "description", "lifecyclePolicy")
+        or value != unset.get(name)
+        or now.get(name) != unset.get(name)
+    }
+
+
+def _template_settings(template: CreationTemplate) -> dict[str, Any]:
+    """The template's settings as ECR takes them. Empty policies clear them (both may be 0 characters); an empty
+    tag list clears the tags; MUTABLE clears the tag mutability, AES256 the encryption, an empty role the role.
+    Exclusion filters (botocore 1.39.11) are present only when set."""
+    setting, filters = template.tag_mutability
+    arguments: dict[str, Any] = {
         "prefix": template.prefix,
         "description": template.description,
         "lifecyclePolicy": template.lifecycle_policy,
+        "repositoryPolicy": template.repository_policy,
+        "resourceTags": [{"Key": key, "Value": value} for key, value in template.resource_tags],
+        **_mutability_arguments(setting, filters),
+        "encryptionConfiguration": dict(template.encryption or (("encryptionType", "AES256"),)),
+        "customRoleArn": template.custom_role_arn,
     }
+    return arguments
+
+
+def _mutability_arguments(setting: str, filters: tuple[str, ...]) -> dict[str, Any]:
+    arguments: dict[str, Any] = {"imageTagMutability": setting}
+    if filters:
+        arguments["imageTagMutabilityExclusionFilters"] = [{"filter": f, "filterType": "WILDCARD"} for f in filters]
+    return arguments
+
+
+def _tag_mutability(described: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """A repository's or template's tag mutability and its exclusion filters, as one comparable value."""
+    filters = tuple(item["filter"] for item in described.get("imageTagMutabilityExclusionFilters") or ())
+    return (described.get("imageTagMutability") or "MUTABLE", filters)

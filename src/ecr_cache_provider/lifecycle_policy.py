@@ -5,11 +5,11 @@ Used by Custom::CacheLifecyclePolicy for its LifecyclePolicyText property.
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
 from ecr_cache_provider.failures import InvalidProperties
+from ecr_cache_provider.properties import compact_json, json_document
 
 # ECR accepts 100 to 30,720 characters; every policy with a valid rule is longer than 100.
 MAX_POLICY_LENGTH = 30720
@@ -21,13 +21,9 @@ ACTION_TYPES = ("expire", "transition")
 
 def read_policy(value: str | dict[str, Any]) -> dict[str, Any]:
     """Check an ECR lifecycle policy the way ECR would, naming the rule and field at fault."""
-    if isinstance(value, str):
-        try:
-            policy = json.loads(value)
-        except ValueError as error:
-            raise InvalidProperties(f"LifecyclePolicyText is not valid JSON: {error}") from None
-    else:
-        policy = _integers_from_strings(copy.deepcopy(value))  # CloudFormation sent the numbers as strings
+    policy = json_document("LifecyclePolicyText", value)
+    if not isinstance(value, str):
+        policy = _integers_from_strings(policy)  # CloudFormation sent the numbers as strings
     if not isinstance(policy, dict) or set(policy) != {"rules"}:
         raise InvalidProperties('LifecyclePolicyText must be an object with one key, "rules"')
     rules = policy["rules"]
@@ -43,9 +39,7 @@ def read_policy(value: str | dict[str, Any]) -> dict[str, Any]:
                 f"LifecyclePolicyText rule {rule['rulePriority']}: a tagStatus 'any' rule must have the highest "
                 "rulePriority"
             )
-    length = len(policy_text(policy))
-    if length > MAX_POLICY_LENGTH:
-        raise InvalidProperties(f"LifecyclePolicyText is {length} characters; ECR accepts at most {MAX_POLICY_LENGTH}")
+    compact_json("LifecyclePolicyText", policy, MAX_POLICY_LENGTH)
     return policy
 
 

@@ -35,6 +35,7 @@ TABLE_VARIABLE = "OWNERSHIP_TABLE"
 CLIENT_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=5, read_timeout=10)
 # The claim's owner may change only when nobody holds it, or when the same resource already does.
 FREE_OR_SAME_RESOURCE = "attribute_not_exists(Id) OR (StackId = :stack AND LogicalResourceId = :logical)"
+SAME_RESOURCE = "StackId = :stack AND LogicalResourceId = :logical"
 # A lock is taken when nobody holds it or its holder's time ran out (a holder that stopped never releases it).
 FREE_OR_EXPIRED = "attribute_not_exists(Id) OR ExpiresAt < :now"
 # How long a lock holds without its holder releasing it: longer than one read-modify-write of a registry setting.
@@ -77,6 +78,20 @@ class Thing:
         return f"{self.kind} {self.name!r}"
 
 
+# What a claim holds while a take-over is not settled (Ledger.take_over).
+TAKE_OVER_ATTRIBUTES = ("TakenOverFrom", "PredecessorRequestId", "PredecessorSnapshot", "PredecessorDeleted")
+
+
+@dataclass(frozen=True)
+class TakeOver:
+    """A claim taken by a resource from the one it replaces in the same stack, not settled yet."""
+
+    successor: Owner
+    predecessor: Owner
+    snapshot: str
+    settled: bool = False  # the predecessor was deleted: the successor owns the thing as if it had made it
+
+
 class OwnedByAnother(ResourceFailure):
     """Another resource holds the claim: this one may neither make nor change the thing."""
 
@@ -104,23 +119,9 @@ class Ledger:
 
         Succeeds when nobody holds the claim, or the same resource does (a replayed or a later request of it);
         raises OwnedByAnother, naming the owner, when another resource does."""
-        item = _key(thing) | {
-            "Kind": {"S": thing.kind},
-            "Name": {"S": thing.name},
-            "StackId": {"S": owner.stack_id},
-            "LogicalResourceId": {"S": owner.logical_id},
-            "RequestId": {"S": owner.request_id},
-            "ClaimedAt": {"S": datetime.now(UTC).isoformat(timespec="seconds")},
-        }
         for _ in range(3):  # a claim released between the two calls below is tried again
             try:
-                response = self._call(
-                    "put_item",
-                    Item=item,
-                    ConditionExpression=FREE_OR_SAME_RESOURCE,
-                    ExpressionAttributeValues=_resource_values(owner),
-                    ReturnValues="ALL_OLD",
-                )
+                response = self._set_owner(thing, owner, FREE_OR_SAME_RESOURCE, _resource_values(owner))
             except _ConditionFailed:
                 holder = self.owner_of(thing)
                 if holder is not None:
@@ -128,6 +129,94 @@ class Ledger:
             else:
                 return _owner(response.get("Attributes"))
         raise ResourceFailure(f"Could not claim the {thing}: its claim kept changing")
+
+    def take_over(self, thing: Thing, predecessor: str, owner: Owner, snapshot: str) -> Owner | None:
+        """Take the claim from `predecessor`, another resource of the owner's stack that is being replaced by it
+        (CloudFormation creates the new resource before it deletes the old one). The claim records the take-over
+        and `snapshot` (what the predecessor had in place); the predecessor's Delete settles it, and until then
+        the successor's Delete hands the claim back (the stack update rolled back). What held the claim before;
+        raises OwnedByAnother when neither the predecessor nor this resource holds it."""
+        values = {":stack": {"S": owner.stack_id}, ":predecessor": {"S": predecessor}}
+        condition = "StackId = :stack AND LogicalResourceId = :predecessor"
+        extra = {"TakenOverFrom": predecessor, "PredecessorSnapshot": snapshot}
+        try:
+            response = self._set_owner(thing, owner, condition, values, extra)
+        except _ConditionFailed:
+            holder = self.owner_of(thing)
+            if holder is None or holder.is_same_resource(owner):
+                return self.claim(thing, owner)  # free, or already taken over: a replayed request
+            raise OwnedByAnother(thing, holder) from None
+        previous = _owner(response.get("Attributes"))
+        if previous is not None:
+            self._call(
+                "update_item",
+                Key=_key(thing),
+                UpdateExpression="SET PredecessorRequestId = :request",
+                ExpressionAttributeValues={":request": {"S": previous.request_id}},
+            )
+        return previous
+
+    def take_over_of(self, thing: Thing) -> TakeOver | None:
+        """The take-over the thing's claim records; None when there is none."""
+        item = self._call("get_item", Key=_key(thing), ConsistentRead=True).get("Item") or {}
+        if "TakenOverFrom" not in item:
+            return None
+        return TakeOver(
+            successor=_owner(item) or Owner("", "", ""),
+            predecessor=Owner(
+                item["StackId"]["S"], item["TakenOverFrom"]["S"], item.get("PredecessorRequestId", {}).get("S", "")
+            ),
+            snapshot=item.get("PredecessorSnapshot", {}).get("S", ""),
+            settled="PredecessorDeleted" in item,
+        )
+
+    def name_predecessor(self, thing: Thing, owner: Owner, predecessor: str) -> None:
+        """Record, on a claim `owner` made on a free thing, that it replaces `predecessor` (which held no claim):
+        a take-over with nothing to hand back, settled from the start, so that the predecessor's Delete still
+        knows the thing and what carries its settings are its successor's."""
+        try:
+            self._call(
+                "update_item",
+                Key=_key(thing),
+                UpdateExpression="SET TakenOverFrom = :predecessor, PredecessorDeleted = :now",
+                ConditionExpression=f"{SAME_RESOURCE} AND attribute_not_exists(TakenOverFrom)",
+                ExpressionAttributeValues=_resource_values(owner)
+                | {
+                    ":predecessor": {"S": predecessor},
+                    ":now": {"S": datetime.now(UTC).isoformat(timespec="seconds")},
+                },
+            )
+        except _ConditionFailed:
+            logger.info("Take-over already recorded", extra={"thing": thing.key})
+
+    def settle_take_over(self, thing: Thing, take_over: TakeOver) -> None:
+        """The predecessor is deleted: the successor holds the claim as if it had made the thing. The take-over
+        stays recorded, so that a repeated Delete of the predecessor still knows it was replaced."""
+        self._call(
+            "update_item",
+            Key=_key(thing),
+            UpdateExpression="SET PredecessorDeleted = :now",
+            ConditionExpression="StackId = :stack AND TakenOverFrom = :predecessor",
+            ExpressionAttributeValues={
+                ":stack": {"S": take_over.predecessor.stack_id},
+                ":predecessor": {"S": take_over.predecessor.logical_id},
+                ":now": {"S": datetime.now(UTC).isoformat(timespec="seconds")},
+            },
+        )
+
+    def hand_back(self, thing: Thing, take_over: TakeOver) -> None:
+        """The successor is deleted before its predecessor (a rolled-back stack update): the claim goes back."""
+        predecessor = take_over.predecessor
+        self._call(
+            "update_item",
+            Key=_key(thing),
+            UpdateExpression=(
+                f"SET LogicalResourceId = :predecessor, RequestId = :request REMOVE {', '.join(TAKE_OVER_ATTRIBUTES)}"
+            ),
+            ConditionExpression="StackId = :stack AND LogicalResourceId = :logical",
+            ExpressionAttributeValues=_resource_values(take_over.successor)
+            | {":predecessor": {"S": predecessor.logical_id}, ":request": {"S": predecessor.request_id}},
+        )
 
     def claims(self, kind: str) -> list[tuple[Thing, Owner]]:
         """Every claim on a thing of this kind (a paginated Scan: the table holds one item per managed thing)."""
@@ -217,6 +306,36 @@ class Ledger:
         except BotoCoreError as error:
             raise ResourceFailure(f"Ownership table {self.table}: {type(error).__name__}: {error}") from None
         return response
+
+    def _set_owner(
+        self,
+        thing: Thing,
+        owner: Owner,
+        condition: str,
+        values: dict[str, Any],
+        extra: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Write the owner into the thing's claim when `condition` holds; other attributes of the claim stay."""
+        fields = {
+            "Kind": thing.kind,
+            "Name": thing.name,
+            "StackId": owner.stack_id,
+            "LogicalResourceId": owner.logical_id,
+            "RequestId": owner.request_id,
+            "ClaimedAt": datetime.now(UTC).isoformat(timespec="seconds"),
+        } | (extra or {})
+        names = {f"#f{index}": name for index, name in enumerate(fields)}
+        assignments = ", ".join(f"#f{index} = :f{index}" for index in range(len(fields)))
+        return self._call(
+            "update_item",
+            Key=_key(thing),
+            UpdateExpression=f"SET {assignments}",
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values
+            | {f":f{index}": {"S": value} for index, value in enumerate(fields.values())},
+            ReturnValues="ALL_OLD",
+        )
 
 
 class _ConditionFailed(Exception):

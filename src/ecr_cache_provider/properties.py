@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from typing import Any
@@ -66,3 +67,21 @@ def _describe(error: SchemaValidationError, declared: dict[str, Any]) -> str:
     allowed = declared.get(path[0], {}).get("description") if path else None
     reason = f"Invalid {name} {shown}: {what}"
     return f"{reason} ({allowed})" if allowed else reason
+
+
+def json_document(name: str, value: str | dict[str, Any]) -> Any:
+    """A property given as JSON text or as an object (then a copy, free to change)."""
+    if not isinstance(value, str):
+        return copy.deepcopy(value)
+    try:
+        return json.loads(value)
+    except ValueError as error:
+        raise InvalidProperties(f"{name} is not valid JSON: {error}") from None
+
+
+def compact_json(name: str, document: Any, maximum: int) -> str:
+    """The document as ECR is sent it: compact JSON, so that length checks and comparisons are stable."""
+    text = json.dumps(document, separators=(",", ":"))
+    if len(text) > maximum:
+        raise InvalidProperties(f"{name} is {len(text)} characters; ECR accepts at most {maximum}")
+    return text

@@ -19,6 +19,18 @@ from ecr_cache_provider.failures import ResourceFailure
 # upstream registries (such as chainguard) need no newer SDK.
 MINIMUM_BOTOCORE = "1.37.11"
 
+# What the provider sends in every repository creation template call (all in the ECR model since before 1.37.11).
+TEMPLATE_SETTINGS = (
+    "prefix",
+    "description",
+    "lifecyclePolicy",
+    "repositoryPolicy",
+    "resourceTags",
+    "imageTagMutability",
+    "encryptionConfiguration",
+    "customRoleArn",
+)
+
 # Every ECR operation the provider calls, with every parameter it sends.
 ECR_API: dict[str, tuple[str, ...]] = {
     "CreatePullThroughCacheRule": (
@@ -33,7 +45,6 @@ ECR_API: dict[str, tuple[str, ...]] = {
     "ValidatePullThroughCacheRule": ("ecrRepositoryPrefix",),
     "DescribePullThroughCacheRules": ("ecrRepositoryPrefixes",),
     "DeletePullThroughCacheRule": ("ecrRepositoryPrefix",),
-    "DescribeRepositories": ("maxResults", "nextToken"),
     "DeleteRepository": ("repositoryName",),
     "DescribeImages": ("repositoryName", "maxResults", "nextToken"),
     "BatchGetImage": ("repositoryName", "imageIds", "acceptedMediaTypes"),
@@ -41,8 +52,16 @@ ECR_API: dict[str, tuple[str, ...]] = {
     "GetLifecyclePolicy": ("repositoryName",),
     "PutLifecyclePolicy": ("repositoryName", "lifecyclePolicyText"),
     "DeleteLifecyclePolicy": ("repositoryName",),
-    "CreateRepositoryCreationTemplate": ("prefix", "description", "lifecyclePolicy", "appliedFor"),
-    "UpdateRepositoryCreationTemplate": ("prefix", "description", "lifecyclePolicy", "appliedFor"),
+    "DescribeRepositories": ("repositoryNames", "maxResults", "nextToken"),
+    "GetRepositoryPolicy": ("repositoryName",),
+    "SetRepositoryPolicy": ("repositoryName", "policyText"),
+    "DeleteRepositoryPolicy": ("repositoryName",),
+    "ListTagsForResource": ("resourceArn",),
+    "TagResource": ("resourceArn", "tags"),
+    "UntagResource": ("resourceArn", "tagKeys"),
+    "PutImageTagMutability": ("repositoryName", "imageTagMutability"),
+    "CreateRepositoryCreationTemplate": (*TEMPLATE_SETTINGS, "appliedFor"),
+    "UpdateRepositoryCreationTemplate": TEMPLATE_SETTINGS,
     "DescribeRepositoryCreationTemplates": ("prefixes",),
     "DeleteRepositoryCreationTemplate": ("prefix",),
     "GetRegistryPolicy": (),
@@ -56,6 +75,15 @@ ECR_API: dict[str, tuple[str, ...]] = {
 # only what its model knows, so before 1.41.0 every archived image would look active.
 IMAGE_EXPIRY_MINIMUM_BOTOCORE = "1.41.0"
 
+# Custom::CachedRepositorySettings with ImageTagMutabilityExclusionFilters (IMMUTABLE_WITH_EXCLUSION or
+# MUTABLE_WITH_EXCLUSION): botocore 1.39.11 added imageTagMutabilityExclusionFilters to PutImageTagMutability, the
+# creation template operations and the Repository shape. Only that property needs it (/tmp/bisect: 1.39.10 lacks it).
+TAG_MUTABILITY_EXCLUSIONS_MINIMUM_BOTOCORE = "1.39.11"
+TAG_MUTABILITY_EXCLUSIONS_API: dict[str, tuple[str, ...]] = dict.fromkeys(
+    ("PutImageTagMutability", "CreateRepositoryCreationTemplate", "UpdateRepositoryCreationTemplate"),
+    ("imageTagMutabilityExclusionFilters",),
+)
+
 _checked: list[str] | None = None  # the answer for this execution environment's botocore, found once
 
 
@@ -63,11 +91,11 @@ class SdkTooOld(ResourceFailure):
     """The runtime's botocore does not know an ECR operation or parameter the provider uses."""
 
 
-def missing_from(service_model: Any) -> list[str]:
-    """The operations and parameters of ECR_API that a botocore ECR service model does not have."""
+def missing_from(service_model: Any, api: dict[str, tuple[str, ...]] = ECR_API) -> list[str]:
+    """The operations and parameters of `api` that a botocore ECR service model does not have."""
     known = set(service_model.operation_names)
     missing: list[str] = []
-    for operation, parameters in ECR_API.items():
+    for operation, parameters in api.items():
         if operation not in known:
             missing.append(operation)
             continue
@@ -94,4 +122,13 @@ def require_image_expiry_api(client: Any) -> None:
         raise SdkTooOld(
             f"The Lambda runtime's botocore {botocore.__version__} does not report imageStatus, so archived images "
             f"cannot be told apart: Custom::CacheImageExpiry needs botocore {IMAGE_EXPIRY_MINIMUM_BOTOCORE} or newer"
+        )
+
+
+def require_tag_mutability_exclusions_api(client: Any) -> None:
+    """Fail when the runtime's botocore cannot send image tag mutability exclusion filters."""
+    if missing_from(client.meta.service_model, TAG_MUTABILITY_EXCLUSIONS_API):
+        raise SdkTooOld(
+            f"The Lambda runtime's botocore {botocore.__version__} cannot send ImageTagMutabilityExclusionFilters: "
+            f"they need botocore {TAG_MUTABILITY_EXCLUSIONS_MINIMUM_BOTOCORE} or newer"
         )

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/ecr-ptc"
+PULL_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Sid": "Pull", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["ecr:BatchGetImage"]}],
+}
 LIFECYCLE = json.dumps(
     {
         "rules": [
@@ -848,3 +852,62 @@ def test_describe_repositories_returns_100_by_default(ecr: Any) -> None:
 
     assert len(response["repositories"]) == 100
     assert "nextToken" in response
+
+
+# --------------------------------------------------------------------------- template settings: clearing, every one
+
+
+def test_template_update_clears_what_it_sends_empty(ecr: Any) -> None:
+    """The model allows 0 characters for repositoryPolicy and lifecyclePolicy: an empty one clears it; a new
+    imageTagMutability without exclusion filters drops the old filters; an empty tag list clears the tags."""
+    ecr.create_repository_creation_template(
+        prefix="team",
+        appliedFor=["PULL_THROUGH_CACHE"],
+        lifecyclePolicy=LIFECYCLE,
+        repositoryPolicy=json.dumps(PULL_POLICY),
+        resourceTags=[{"Key": "a", "Value": "b"}],
+        imageTagMutability="IMMUTABLE_WITH_EXCLUSION",
+        imageTagMutabilityExclusionFilters=[{"filter": "latest", "filterType": "WILDCARD"}],
+        customRoleArn=ROLE,
+    )
+    updated = ecr.update_repository_creation_template(
+        prefix="team", lifecyclePolicy="", repositoryPolicy="", resourceTags=[], imageTagMutability="MUTABLE"
+    )["repositoryCreationTemplate"]
+    assert "lifecyclePolicy" not in updated
+    assert "repositoryPolicy" not in updated
+    assert updated["resourceTags"] == []
+    assert (updated["imageTagMutability"], updated.get("imageTagMutabilityExclusionFilters")) == ("MUTABLE", None)
+    assert updated["customRoleArn"] == ROLE  # not sent: kept
+
+
+def test_simulate_cached_pull_applies_repository_policy_exclusions_and_encryption(ecr: Any) -> None:
+    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="ecr-public", upstreamRegistryUrl="public.ecr.aws")
+    ecr.create_repository_creation_template(
+        prefix="ecr-public",
+        appliedFor=["PULL_THROUGH_CACHE"],
+        repositoryPolicy=json.dumps(PULL_POLICY),
+        imageTagMutability="IMMUTABLE_WITH_EXCLUSION",
+        imageTagMutabilityExclusionFilters=[{"filter": "latest", "filterType": "WILDCARD"}],
+        encryptionConfiguration={"encryptionType": "KMS"},
+        customRoleArn=ROLE,
+    )
+    moto_ecr.simulate_cached_pull(ACCOUNT, REGION, "ecr-public/library/nginx")
+    repo = ecr.describe_repositories(repositoryNames=["ecr-public/library/nginx"])["repositories"][0]
+    assert json.loads(ecr.get_repository_policy(repositoryName="ecr-public/library/nginx")["policyText"]) == PULL_POLICY
+    assert repo["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
+    assert repo["imageTagMutabilityExclusionFilters"] == [{"filter": "latest", "filterType": "WILDCARD"}]
+    assert repo["encryptionConfiguration"]["encryptionType"] == "KMS"
+
+
+def test_repository_policy_validation_and_errors(ecr: Any) -> None:
+    """What moto 5 itself models for repository policies and tag mutability, relied on by the settings type."""
+    ecr.create_repository(repositoryName="team/app")
+    with pytest.raises(ClientError) as missing:
+        ecr.get_repository_policy(repositoryName="team/app")
+    assert error_code(missing) == "RepositoryPolicyNotFoundException"
+    with pytest.raises(ClientError) as invalid:
+        ecr.set_repository_policy(repositoryName="team/app", policyText="{}")
+    assert error_code(invalid) == "InvalidParameterException"
+    with pytest.raises(ClientError) as bad_filters:
+        ecr.put_image_tag_mutability(repositoryName="team/app", imageTagMutability="IMMUTABLE_WITH_EXCLUSION")
+    assert error_code(bad_filters) == "InvalidParameterException"

@@ -27,19 +27,19 @@ def cached_repositories(ecr: Any) -> list[str]:
     return conftest.cached_repositories(ecr, 30)
 
 
-@pytest.fixture
-def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each invocation does one batch of eight repositories, then hands the rest to the next."""
-    from ecr_cache_provider import namespace
-
-    monkeypatch.setattr(namespace, "BATCH_SIZE", 8)
-    monkeypatch.setattr(namespace, "HAND_OFF_SECONDS", 1e9)
-
-
 def send(lambda_service: LambdaEmulator, event: dict[str, Any]) -> None:
     """Invoke the provider as CloudFormation does: asynchronously, through the Lambda API."""
     client: Any = boto3.client("lambda", endpoint_url=lambda_service.url)
     client.invoke(FunctionName="provider", InvocationType="Event", Payload=json.dumps(event).encode())
+
+
+def answered_once(lambda_service: LambdaEmulator, endpoint: ResponseEndpoint, event: dict[str, Any]) -> dict[str, Any]:
+    """Send the request, wait for its answer and for every invocation it led to; it was answered exactly once."""
+    send(lambda_service, event)
+    answer = endpoint.wait_for(event["RequestId"], timeout=60)
+    lambda_service.wait_idle()
+    assert endpoint.answers(event["RequestId"]) == [answer]
+    return answer
 
 
 def lifecycle_policies(ecr: Any, names: list[str]) -> list[Any]:
@@ -62,15 +62,12 @@ def test_a_backfill_across_invocations_answers_once(
 ) -> None:
     create = make_event(response_endpoint, "Create", PROPERTIES, resource_type=TYPE)
 
-    send(lambda_service, create)
-    answer = response_endpoint.wait_for(create["RequestId"], timeout=60)
-    lambda_service.wait_idle()
+    answer = answered_once(lambda_service, response_endpoint, create)
 
     assert answer["Status"] == "SUCCESS", answer["Reason"]
     assert answer["Data"]["RepositoriesUpdated"] == "30"
     assert len(lambda_service.invocations) == 4  # 30 repositories, 8 per invocation
     assert lambda_service.errors == []
-    assert response_endpoint.answers(create["RequestId"]) == [answer]
     assert lifecycle_policies(ecr, cached_repositories) == [policy()] * 30
 
     delete = make_event(response_endpoint, "Delete", PROPERTIES, resource_type=TYPE, physical_id="ecr-public")

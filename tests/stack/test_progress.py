@@ -74,7 +74,9 @@ def test_a_backfill_is_shown_while_the_handler_runs(play: Play) -> None:
     )
 
     assert result.succeeded
-    lines = [line for line in stream.getvalue().splitlines() if line.startswith("Create EcrPublicCacheLifecyclePolicy")]
+    lines = [
+        line for line in stream.getvalue().splitlines() if line.startswith("Create EcrPublicCachedRepositorySettings")
+    ]
     counts = [tuple(map(int, re.search(r": (\d+)/(\d+) repositories", line).groups())) for line in lines]  # type: ignore[union-attr]
     assert any(done < total == 240 for done, total in counts), lines
     assert counts[-1] == (240, 240)

@@ -52,9 +52,9 @@ def test_default_parameters_create_the_three_public_caches(play: Play, local_aws
         ("EcrPublicCacheRule", "Create", "SUCCEEDED"),
         ("QuayCacheRule", "Create", "SUCCEEDED"),
         ("K8sCacheRule", "Create", "SUCCEEDED"),
-        ("EcrPublicCacheLifecyclePolicy", "Create", "SUCCEEDED"),  # each after its rule: it reads the rule's prefix
-        ("QuayCacheLifecyclePolicy", "Create", "SUCCEEDED"),
-        ("K8sCacheLifecyclePolicy", "Create", "SUCCEEDED"),
+        ("EcrPublicCachedRepositorySettings", "Create", "SUCCEEDED"),  # each after its rule: it reads the rule's prefix
+        ("QuayCachedRepositorySettings", "Create", "SUCCEEDED"),
+        ("K8sCachedRepositorySettings", "Create", "SUCCEEDED"),
     ]
     templates = local_aws.client("ecr").describe_repository_creation_templates()["repositoryCreationTemplates"]
     assert sorted(template["prefix"] for template in templates) == sorted(DEFAULT_RULES)
@@ -64,6 +64,7 @@ def test_default_parameters_create_the_three_public_caches(play: Play, local_aws
     # The resources CloudFormation creates once the SAM transform has run (samtranslator), not the raw template's.
     assert natives == dict.fromkeys(
         ["ProviderLogGroup", "OwnershipTable", "ImageExpiryScheduleGroup", "ImageExpirySchedulerRole", "ProviderRole",
+         "CachedRepositorySettingsPolicy",
          "ProviderFunction", "ProviderFunctionEventInvokeConfig", "CacheConsumerPolicy"],
         "NOT EMULATED",
     )  # fmt: skip
@@ -113,10 +114,10 @@ def test_a_credential_added_to_a_running_stack(play: Play, local_aws: LocalAws) 
         ("QuayCacheRule", "Update", "SUCCEEDED"),  # in place: same physical id, nothing to clean up
         ("K8sCacheRule", "Unchanged", "SUCCEEDED"),
         ("DockerHubCacheRule", "Create", "SUCCEEDED"),
-        ("EcrPublicCacheLifecyclePolicy", "Unchanged", "SUCCEEDED"),
-        ("QuayCacheLifecyclePolicy", "Unchanged", "SUCCEEDED"),
-        ("K8sCacheLifecyclePolicy", "Unchanged", "SUCCEEDED"),
-        ("DockerHubCacheLifecyclePolicy", "Create", "SUCCEEDED"),
+        ("EcrPublicCachedRepositorySettings", "Unchanged", "SUCCEEDED"),
+        ("QuayCachedRepositorySettings", "Unchanged", "SUCCEEDED"),
+        ("K8sCachedRepositorySettings", "Unchanged", "SUCCEEDED"),
+        ("DockerHubCachedRepositorySettings", "Create", "SUCCEEDED"),
     ]
     assert rules(local_aws)["quay"]["credentialArn"] == quay
     assert rules(local_aws)["docker-hub"]["credentialArn"] == docker_hub
@@ -157,9 +158,9 @@ def test_a_failed_create_rolls_back_the_whole_stack(play: Play, local_aws: Local
         ("EcrPublicCacheRule", "Create", "SUCCEEDED"),
         ("QuayCacheRule", "Create", "FAILED"),
         ("K8sCacheRule", "Not reached", "SKIPPED"),  # the table still lists every resource
-        ("EcrPublicCacheLifecyclePolicy", "Not reached", "SKIPPED"),
-        ("QuayCacheLifecyclePolicy", "Not reached", "SKIPPED"),
-        ("K8sCacheLifecyclePolicy", "Not reached", "SKIPPED"),
+        ("EcrPublicCachedRepositorySettings", "Not reached", "SKIPPED"),
+        ("QuayCachedRepositorySettings", "Not reached", "SKIPPED"),
+        ("K8sCachedRepositorySettings", "Not reached", "SKIPPED"),
         ("QuayCacheRule", "Rollback delete", "SUCCEEDED"),
         ("EcrPublicCacheRule", "Rollback delete", "SUCCEEDED"),
     ]
@@ -183,10 +184,10 @@ def test_a_failed_update_rolls_back_to_the_previous_properties(play: Play, local
         ("QuayCacheRule", "Update", "SUCCEEDED"),
         ("K8sCacheRule", "Unchanged", "SUCCEEDED"),
         ("GitHubCacheRule", "Create", "FAILED"),
-        ("EcrPublicCacheLifecyclePolicy", "Not reached", "SKIPPED"),  # the table still lists every resource
-        ("QuayCacheLifecyclePolicy", "Not reached", "SKIPPED"),
-        ("K8sCacheLifecyclePolicy", "Not reached", "SKIPPED"),
-        ("GitHubCacheLifecyclePolicy", "Not reached", "SKIPPED"),
+        ("EcrPublicCachedRepositorySettings", "Not reached", "SKIPPED"),  # the table still lists every resource
+        ("QuayCachedRepositorySettings", "Not reached", "SKIPPED"),
+        ("K8sCachedRepositorySettings", "Not reached", "SKIPPED"),
+        ("GitHubCachedRepositorySettings", "Not reached", "SKIPPED"),
         ("GitHubCacheRule", "Rollback delete", "SUCCEEDED"),
         ("QuayCacheRule", "Rollback update", "SUCCEEDED"),
     ]
@@ -218,10 +219,10 @@ def test_a_full_delete_leaves_the_registry_as_it_was(play: Play, local_aws: Loca
     assert result.succeeded, render(result.stack, result.registry)
     assert result.stack.stack_status == "DELETE_COMPLETE"
     assert [logical_id for logical_id, _, _ in actions(result)] == [
-        "DockerHubCacheLifecyclePolicy",
-        "K8sCacheLifecyclePolicy",
-        "QuayCacheLifecyclePolicy",
-        "EcrPublicCacheLifecyclePolicy",
+        "DockerHubCachedRepositorySettings",
+        "K8sCachedRepositorySettings",
+        "QuayCachedRepositorySettings",
+        "EcrPublicCachedRepositorySettings",
         "DockerHubCacheRule",
         "K8sCacheRule",
         "QuayCacheRule",

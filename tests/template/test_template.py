@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -153,9 +154,9 @@ def test_the_cache_lifecycle_policies_are_one_valid_policy(template: dict[str, A
     from ecr_cache_provider.lifecycle_policy import read_policy
 
     texts = {
-        logical_id: resource["Properties"]["LifecyclePolicyText"]["Fn::Sub"]
+        logical_id: resource["Properties"]["LifecyclePolicyText"]["Fn::If"][1]["Fn::Sub"]
         for logical_id, resource in template["Resources"].items()
-        if resource["Type"] == "Custom::CacheLifecyclePolicy"
+        if resource["Type"] == "Custom::CachedRepositorySettings"
     }
     assert len(texts) == len(CACHE_RULES)
     assert len(set(texts.values())) == 1, sorted(texts)
@@ -171,6 +172,38 @@ def test_the_cache_lifecycle_policies_are_one_valid_policy(template: dict[str, A
             text = text.replace(f"${{{name}}}", str(value))
         assert "${" not in text
         assert read_policy(text)["rules"][1]["selection"]["countNumber"] == values["MaxImagesPerRepository"]
+
+
+@pytest.mark.parametrize("logical_id", sorted(CACHE_RULES))
+def test_each_cache_has_its_repository_settings(template: dict[str, Any], logical_id: str) -> None:
+    """Per cache: its settings follow the rule's prefix, carry the lifecycle policy when enabled and the
+    organisation's pull policy with OrganizationId, take the template over from the resource of the type before,
+    and wait for the policy that lets the provider set repository policies under the cache's prefix."""
+    from ecr_cache_provider.cached_repository_settings import read_settings
+
+    cache = logical_id.removesuffix("CacheRule")
+    settings = template["Resources"][f"{cache}CachedRepositorySettings"]
+    props = settings["Properties"]
+    assert settings["Type"] == "Custom::CachedRepositorySettings"
+    assert "CachedRepositorySettingsPolicy" in settings["DependsOn"]
+    assert props["RepositoryPrefix"] == {"Fn::GetAtt": [logical_id, "EcrRepositoryPrefix"]}
+    assert props["TakeOverFrom"] == f"{cache}CacheLifecyclePolicy"
+    assert props["LifecyclePolicyText"]["Fn::If"][0] == "LifecyclePoliciesEnabled"
+    condition, pull_policy, otherwise = props["RepositoryPolicyText"]["Fn::If"]
+    assert (condition, otherwise) == ("OrganizationSharingEnabled", {"Ref": "AWS::NoValue"})
+    (statement,) = pull_policy["Statement"]
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}}
+    assert set(statement["Action"]) == {
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:BatchCheckLayerAvailability",
+    }
+    literal = json.loads(json.dumps(pull_policy).replace('{"Ref": "OrganizationId"}', '"o-abcdefghij"'))
+    assert read_settings({"RepositoryPolicyText": literal}).repository_policy == literal  # the provider accepts it
+    granted = template["Resources"]["CachedRepositorySettingsPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    resources = [item["Fn::If"] for item in granted[0]["Resource"]]
+    assert [condition for condition, _, _ in resources].count(f"{cache}CacheEnabled") == 1
+    assert any(f"repository/${{{logical_id}.EcrRepositoryPrefix}}/*" in arn["Fn::Sub"] for _, arn, _ in resources)
 
 
 @pytest.mark.parametrize("logical_id", sorted(CACHE_RULES))

@@ -10,7 +10,7 @@ import pytest
 
 from ecr_cache_provider.deadline import Deadline
 from ecr_cache_provider.failures import ResourceFailure
-from ecr_cache_provider.ownership import Ledger, OwnedByAnother, Owner, Thing
+from ecr_cache_provider.ownership import Ledger, OwnedByAnother, Owner, TakeOver, Thing
 
 STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/cache-stack/5b1a6c80"
 OTHER_STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/prod-stack/77aa0000"
@@ -159,3 +159,71 @@ def test_waiting_for_a_held_lock_stops_at_the_deadline(aws: None) -> None:
         ):
             pass
         assert time.monotonic() - started < 5
+
+
+# Take-over: a resource replacing another of the same stack (Custom::CachedRepositorySettings, TakeOverFrom)
+
+TEMPLATE = Thing("repository creation template", "ecr-public")
+OLD = Owner(STACK, "EcrPublicCacheLifecyclePolicy", "request-1")
+NEW = Owner(STACK, "EcrPublicCachedRepositorySettings", "request-2")
+
+
+def taken_over(ledger: Ledger) -> TakeOver:
+    """The template claimed by OLD, then taken over by NEW: the take-over the ledger records."""
+    ledger.claim(TEMPLATE, OLD)
+    ledger.take_over(TEMPLATE, OLD.logical_id, NEW, "snapshot")
+    recorded = ledger.take_over_of(TEMPLATE)
+    assert recorded is not None
+    return recorded
+
+
+def test_a_successor_takes_the_claim_and_the_take_over_is_recorded(ledger: Ledger) -> None:
+    ledger.claim(TEMPLATE, OLD)
+
+    assert ledger.take_over(TEMPLATE, OLD.logical_id, NEW, "snapshot") == OLD
+
+    assert ledger.owner_of(TEMPLATE) == NEW
+    take_over = ledger.take_over_of(TEMPLATE)
+    assert take_over is not None
+    assert (take_over.successor, take_over.predecessor, take_over.snapshot) == (NEW, OLD, "snapshot")
+    assert not take_over.settled
+
+
+def test_settling_keeps_the_record_and_a_later_claim_keeps_it_too(ledger: Ledger) -> None:
+    recorded = taken_over(ledger)
+
+    ledger.settle_take_over(TEMPLATE, recorded)
+    ledger.claim(TEMPLATE, Owner(STACK, NEW.logical_id, "request-3"))  # a later Update of the successor
+
+    settled = ledger.take_over_of(TEMPLATE)
+    assert settled is not None
+    assert settled.settled
+    assert settled.predecessor.is_same_resource(OLD)
+
+
+def test_handing_back_restores_the_predecessor(ledger: Ledger) -> None:
+    recorded = taken_over(ledger)
+
+    ledger.hand_back(TEMPLATE, recorded)
+
+    assert ledger.owner_of(TEMPLATE) == OLD
+    assert ledger.take_over_of(TEMPLATE) is None
+
+
+@pytest.mark.parametrize("holder", [Owner(OTHER_STACK, OLD.logical_id, "request-9"), Owner(STACK, "Other", "r-9")])
+def test_only_the_named_resource_of_the_same_stack_is_taken_over(ledger: Ledger, holder: Owner) -> None:
+    ledger.claim(TEMPLATE, holder)
+
+    with pytest.raises(OwnedByAnother):
+        ledger.take_over(TEMPLATE, OLD.logical_id, NEW, "snapshot")
+    assert ledger.owner_of(TEMPLATE) == holder
+
+
+def test_a_replayed_take_over_finds_its_own_claim(ledger: Ledger) -> None:
+    ledger.claim(TEMPLATE, OLD)
+    ledger.take_over(TEMPLATE, OLD.logical_id, NEW, "snapshot")
+
+    assert ledger.take_over(TEMPLATE, OLD.logical_id, NEW, "snapshot") == NEW
+    recorded = ledger.take_over_of(TEMPLATE)
+    assert recorded is not None
+    assert recorded.predecessor.is_same_resource(OLD)  # still recorded: the claim's other attributes stay

@@ -350,8 +350,12 @@ class Player:
         )
 
     def _lambda_timeout(self, logical_id: str) -> float:
-        """The Timeout of the function the ServiceToken names with Fn::GetAtt <Function>.Arn."""
-        token = self.template.resources[logical_id].get("Properties", {}).get("ServiceToken")
+        """The Timeout of the function the ServiceToken names with Fn::GetAtt <Function>.Arn. A resource the
+        template no longer has (deleted in the cleanup of an update) gets the default."""
+        resource = self.template.resources.get(logical_id)
+        if resource is None:
+            return DEFAULT_LAMBDA_TIMEOUT
+        token = resource.get("Properties", {}).get("ServiceToken")
         target = token.get("Fn::GetAtt", [""]) if isinstance(token, dict) else [""]
         function = target.split(".")[0] if isinstance(target, str) else str(target[0])
         return float(self.template.lambda_function(function).get("Timeout", DEFAULT_LAMBDA_TIMEOUT))
