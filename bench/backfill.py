@@ -22,7 +22,6 @@ import contextlib
 import io
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -35,12 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from emulation import moto_ecr  # noqa: E402
+from emulation import ecr_process, moto_ecr  # noqa: E402
 from emulation.cloudformation import ACCOUNT_ID, REGION, make_event, start_response_endpoint  # noqa: E402
+from emulation.ecr_process import EcrProcess, serve_until_stdin_closes  # noqa: E402
 from emulation.lambda_emulator import start_lambda_emulator  # noqa: E402
 from emulation.moto_ecr import faults  # noqa: E402
-from emulation.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server  # noqa: E402
-from emulation.ownership import TABLE_NAME, create_ownership_table  # noqa: E402
+from emulation.moto_server import start_moto_server  # noqa: E402
+from emulation.ownership import create_ownership_table  # noqa: E402
 
 SCENARIOS = ("baseline", "rate-limit", "bursts")
 BACKFILL_CALLS = ("DescribeRepositories", "GetLifecyclePolicy", "PutLifecyclePolicy")
@@ -82,15 +82,13 @@ def serve(options: argparse.Namespace) -> None:
     faults.reset()
     faults.latency(options.latency)
     arm(options.scenario, options)
-    print(endpoint_url, flush=True)
-    cpu_at_start = time.process_time()
-    sys.stdin.read()
-    result = {
-        "calls": {operation: faults.count(operation) for operation in BACKFILL_CALLS},
-        "throttled": sum(faults.throttled(operation) for operation in BACKFILL_CALLS),
-        "cpu_seconds": time.process_time() - cpu_at_start,
-    }
-    print("RESULT", json.dumps(result), flush=True)
+    serve_until_stdin_closes(
+        endpoint_url,
+        lambda: {
+            "calls": {operation: faults.count(operation) for operation in BACKFILL_CALLS},
+            "throttled": sum(faults.throttled(operation) for operation in BACKFILL_CALLS),
+        },
+    )
     server.stop()
 
 
@@ -115,17 +113,8 @@ class Run:
 
 def backfill(scenario: str, options: argparse.Namespace) -> Run:
     """One Create over the namespace against a fresh ECR process armed for `scenario`."""
-    ecr_process = subprocess.Popen(
-        [sys.executable, __file__, "--serve", "--scenario", scenario, *sys.argv[1:]],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert ecr_process.stdout is not None
-    assert ecr_process.stdin is not None
-    endpoint_url = ecr_process.stdout.readline().strip()
-    os.environ["AWS_ENDPOINT_URL"] = endpoint_url
+    ecr = EcrProcess.start(__file__, ["--scenario", scenario, *sys.argv[1:]])
+    os.environ["AWS_ENDPOINT_URL"] = ecr.endpoint_url
     responses = start_response_endpoint()
     os.environ["SSL_CERT_FILE"] = responses.ca_file
     lambda_service = start_lambda_emulator(timeout_seconds=options.lambda_timeout)
@@ -146,10 +135,7 @@ def backfill(scenario: str, options: argparse.Namespace) -> Run:
         lambda_service.wait_idle()  # an invocation writes its metrics after it has answered
     lambda_service.close()
     responses.close()
-    ecr_process.stdin.close()
-    output = ecr_process.stdout.read().splitlines()
-    server = json.loads(next(line for line in output if line.startswith("RESULT ")).removeprefix("RESULT "))
-    ecr_process.wait()
+    server = ecr.finish()
     published = sum(
         sum(json.loads(line).get("ThrottledCalls", [0])) for line in metrics.getvalue().splitlines() if '"_aws"' in line
     )
@@ -159,27 +145,15 @@ def backfill(scenario: str, options: argparse.Namespace) -> Run:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repositories", type=int, default=3000)
-    parser.add_argument("--latency", type=float, default=0.02, help="seconds added to every ECR call")
     parser.add_argument("--rate-limit", type=float, default=25.0, help="Get/PutLifecyclePolicy calls a second")
     parser.add_argument("--burst", type=int, default=48, help="consecutive throttles in each burst")
     parser.add_argument("--burst-every", type=int, default=500, help="calls from the start of a burst to the next")
-    parser.add_argument("--lambda-timeout", type=float, default=120.0, help="seconds each invocation may run")
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    ecr_process.add_arguments(parser)
     parser.add_argument("--scenario", choices=SCENARIOS, default="baseline", help=argparse.SUPPRESS)
     options = parser.parse_args()
-    os.environ.update(FAKE_AWS_ENVIRONMENT)
-    if options.serve:
-        serve(options)
+    if ecr_process.serves(options, serve):
         return
-    os.environ.update({"POWERTOOLS_LOG_LEVEL": "WARNING", "OWNERSHIP_TABLE": TABLE_NAME})
-
-    from ecr_cache_provider import namespace
-
-    print(
-        f"repositories: {options.repositories}, latency per call: {options.latency * 1000:.0f} ms, "
-        f"concurrency: {namespace.CONCURRENCY}, Lambda timeout {options.lambda_timeout:.0f} s "
-        f"(hand-off {namespace.HAND_OFF_SECONDS:.0f} s before it)"
-    )
+    print(f"repositories: {options.repositories}, {ecr_process.settings_line(options)}")
     print(
         f"rate-limit: {options.rate_limit:.0f} calls/s per operation (DescribeRepositories 1/s); "
         f"bursts: {options.burst} consecutive throttles every {options.burst_every} calls"

@@ -26,7 +26,7 @@ from moto.ecr.responses import ECRResponse
 
 from . import faults
 from .images import RESPONSE_METHODS as IMAGE_RESPONSE_METHODS
-from .images import seed_image
+from .images import image_records, seed_image, seed_image_record
 from .models import (
     BACKEND_METHODS,
     PULL_THROUGH_CACHE_RULE_LIMIT,
@@ -43,10 +43,12 @@ __all__ = [
     "REPOSITORY_CREATION_TEMPLATE_LIMIT",
     "NoMatchingPullThroughCacheRuleError",
     "faults",
+    "image_records",
     "infer_upstream_registry",
     "install",
     "is_installed",
     "seed_image",
+    "seed_image_record",
     "simulate_cached_pull",
 ]
 

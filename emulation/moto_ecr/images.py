@@ -46,8 +46,10 @@ def seed_image(
     status: str = "ACTIVE",
     references: tuple[str, ...] = (),
     name: str = "",
+    digest: str = "",
 ) -> str:
-    """Put an image in `repository` (made if missing) as a pull-through cache would; its digest.
+    """Put an image in `repository` (made if missing) as a pull-through cache would; its digest (`digest` when
+    given, as `image_records` reports it, else one made from the content).
 
     With `references` (digests already in the repository), the image is an index of those manifests."""
     backend: ECRBackend = ecr_backends[account_id][region]
@@ -76,7 +78,7 @@ def seed_image(
             ],
         }
     text = json.dumps(manifest, sort_keys=True)
-    digest = "sha256:" + hashlib.sha256((repository + text + name).encode()).hexdigest()
+    digest = digest or "sha256:" + hashlib.sha256((repository + text + name).encode()).hexdigest()
     make_image: Any = Image  # moto types the tag as str; an untagged image has None
     image: Any = make_image(account_id, tags[0] if tags else None, text, repository, manifest["mediaType"], digest)
     image.image_tags = list(tags)
@@ -87,6 +89,44 @@ def seed_image(
     image.ext_size = size
     backend.repositories[repository].images.append(image)
     return digest
+
+
+def image_records(account_id: str, region: str, repository: str) -> list[dict[str, Any]]:
+    """The repository's images as `seed_image` takes them (times as ISO text), manifests before the indexes that
+    reference them: what a snapshot of the registry keeps, to seed them again."""
+    records = []
+    for image in list(ecr_backends[account_id][region].repositories[repository].images):
+        pushed = getattr(image, "ext_pushed_at", None) or datetime.fromtimestamp(image.image_pushed_at, UTC)
+        pulled = getattr(image, "ext_last_pulled_at", None)
+        records.append(
+            {
+                "digest": image.image_digest,
+                "pushed_at": pushed.isoformat(),
+                "last_pulled_at": pulled.isoformat() if pulled else None,
+                "tags": list(image.image_tags),
+                "size": int(getattr(image, "ext_size", None) or image.image_size_in_bytes or 0),
+                "status": getattr(image, "ext_status", "ACTIVE"),
+                "references": list(getattr(image, "ext_references", ())),
+            }
+        )
+    return sorted(records, key=lambda record: bool(record["references"]))
+
+
+def seed_image_record(account_id: str, region: str, repository: str, record: dict[str, Any]) -> str:
+    """Seed an image as `image_records` reported it."""
+    pulled = record.get("last_pulled_at")
+    return seed_image(
+        account_id,
+        region,
+        repository,
+        pushed_at=datetime.fromisoformat(record["pushed_at"]),
+        last_pulled_at=datetime.fromisoformat(pulled) if pulled else None,
+        tags=tuple(record.get("tags", ())),
+        size=int(record.get("size", DEFAULT_SIZE)),
+        status=record.get("status", "ACTIVE"),
+        references=tuple(record.get("references", ())),
+        digest=record["digest"],
+    )
 
 
 def _repository(self: ECRResponse, name: str) -> Repository:

@@ -31,10 +31,11 @@ CLIENT_CONFIG = Config(
     user_agent_extra="ecr-pull-through-cache-provider",
 )
 
-# The backfill's calls: the listing and the calls made for each repository. Few attempts each, in standard mode, so
-# that a call ECR keeps throttling comes back within seconds: its repository goes back in the queue and namespace.py
-# pauses the whole pool. Adaptive mode's client-side rate limiter, shared by the threads, can hold one call for
-# minutes under a long burst, past the time kept for handing the work on.
+# The calls of work through a namespace (a backfill, an image expiry sweep): the listing and the calls made for each
+# repository. Few attempts each, in standard mode, so that a call ECR keeps throttling comes back within seconds:
+# its repository goes back in the queue and namespace.py pauses the whole pool. Adaptive mode's client-side rate
+# limiter, shared by the threads, can hold one call for minutes under a long burst, past the time kept for handing
+# the work on.
 BACKFILL_OPERATIONS = frozenset(
     {
         "DescribeRepositories",
@@ -49,6 +50,7 @@ BACKFILL_OPERATIONS = frozenset(
         "UntagResource",
         "PutImageTagMutability",
     }
+    | {"DescribeImages", "BatchGetImage", "BatchDeleteImage", "DeleteRepository"}
 )
 BACKFILL_ATTEMPTS = 3
 BACKFILL_CLIENT_CONFIG = Config(
@@ -361,9 +363,11 @@ class EcrGateway:
         return RepositoryRecord.from_api(found[0]) if found else None
 
     def delete_repository(self, repository: str) -> bool:
-        """Delete an empty repository (never with force); False when it is not empty or already gone."""
+        """Delete an empty repository (never with force); False when it is not empty or already gone. Asked again
+        while ECR throttles it, as the deletions that emptied it are."""
         try:
-            return self._call_unless_missing("DeleteRepository", repositoryName=repository) is not None
+            deleted = self._call_unless_missing("DeleteRepository", Backoff(self.deadline), repositoryName=repository)
+            return deleted is not None
         except EcrError as error:
             if error.code == "RepositoryNotEmptyException":
                 return False
@@ -404,13 +408,15 @@ class EcrGateway:
 
     def delete_images(self, repository: str, digests: list[str]) -> DeletedImages:
         """Delete images by digest, 100 a call. ECR reports a failure per image in its answer (an image an index
-        still references, one deleted meanwhile): they are returned, never raised."""
+        still references, one deleted meanwhile): they are returned, never raised. A call ECR throttles is asked
+        again after a pause, so that a repository is not left half swept (until the deadline: then it raises)."""
         deleted: list[str] = []
         failures: list[tuple[str, str]] = []
+        backoff = Backoff(self.deadline)
         for start in range(0, len(digests), IMAGE_IDS_PER_CALL):
             batch = digests[start : start + IMAGE_IDS_PER_CALL]
             response = self._call_unless_missing(
-                "BatchDeleteImage", repositoryName=repository, imageIds=[{"imageDigest": digest} for digest in batch]
+                "BatchDeleteImage", backoff, repositoryName=repository, imageIds=[{"imageDigest": d} for d in batch]
             )
             if response is None:
                 break  # the repository is gone, and its images with it
@@ -551,9 +557,14 @@ class EcrGateway:
             with self._count_lock:
                 self.throttled_calls += 1
 
-    def _call_unless_missing(self, operation: str, **arguments: Any) -> dict[str, Any] | None:
-        """The call's response, or None when ECR says what it names does not exist."""
+    def _call_unless_missing(
+        self, operation: str, backoff: Backoff | None = None, **arguments: Any
+    ) -> dict[str, Any] | None:
+        """The call's response, or None when ECR says what it names does not exist. With a `backoff`, a call ECR
+        throttles (or fails transiently) is asked again after each pause."""
         try:
+            if backoff is not None:
+                return self._call_through_transient_errors(backoff, operation, **arguments)
             return self._call(operation, **arguments)
         except EcrError as error:
             if error.code in NOT_FOUND:

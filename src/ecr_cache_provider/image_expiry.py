@@ -315,6 +315,8 @@ def run(event: dict[str, Any], context: LambdaContext) -> SweepTotals | None:
             structured_logger.info("Sweep continues in a follow-up invocation", extra={"progress": pending.progress})
             follow_up = {**event, SWEEP_KEY: job | {"totals": totals.to_saved()}}
             continuation.hand_off(follow_up, context.invoked_function_arn, pending.progress)
+            metrics.add_dimension(name="ResourceType", value=METRIC_DIMENSION)
+            metrics.add_metric(name="SweepContinued", unit=MetricUnit.Count, value=1)
             return None
         structured_logger.error("Sweep stopped: it used every invocation it may", extra={"progress": pending.progress})
         progress = pending.progress

@@ -57,3 +57,21 @@ def test_index_size_pull_on_get_and_referenced_manifest_refused(ecr: Any) -> Non
     assert ecr.batch_delete_image(repositoryName="quay/app", imageIds=[{"imageDigest": child}])["failures"] == []
     with pytest.raises(ParamValidationError):
         ecr.batch_delete_image(repositoryName="quay/app", imageIds=[])
+
+
+def test_image_records_seed_the_same_images_again(ecr: Any) -> None:
+    """What the registry snapshot of `make local` keeps: digests, times, tags, sizes, status and index references."""
+    from emulation.moto_ecr import image_records, seed_image_record
+
+    amd64 = seed_image(ACCOUNT_ID, REGION, "quay/app", pushed_at=NOW, last_pulled_at=NOW, size=7, name="amd64")
+    arm64 = seed_image(ACCOUNT_ID, REGION, "quay/app", pushed_at=NOW, status="ARCHIVED", name="arm64")
+    seed_image(ACCOUNT_ID, REGION, "quay/app", pushed_at=NOW, tags=("1", "latest"), references=(amd64, arm64))
+    described = ecr.describe_images(repositoryName="quay/app")["imageDetails"]
+    records = image_records(ACCOUNT_ID, REGION, "quay/app")
+    ecr.delete_repository(repositoryName="quay/app", force=True)
+
+    for record in records:
+        seed_image_record(ACCOUNT_ID, REGION, "quay/app", record)
+
+    assert ecr.describe_images(repositoryName="quay/app")["imageDetails"] == described
+    assert [bool(record["references"]) for record in records] == [False, False, True]  # manifests first

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from emulation.cloudformation import ResponseEndpoint
 from emulation.lambda_emulator import LambdaEmulator, start_lambda_emulator
 from emulation.moto_ecr import faults
 from emulation.ownership import TABLE_NAME, create_ownership_table
+from emulation.scheduler import SCHEDULE_GROUP, SCHEDULER_ROLE_ARN, create_schedule_group
 from tools import lambda_runtime
 
 Invoke = Callable[..., dict[str, Any]]
@@ -29,6 +32,7 @@ def aws_endpoint(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
     faults.reset()
     create_ownership_table(moto_endpoint)
+    create_schedule_group(moto_endpoint)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     yield moto_endpoint
     faults.reset()
@@ -60,7 +64,7 @@ def invoke(
         return invoke
     function_dir: Path = request.getfixturevalue("built_function")
     runtime = request.param.removeprefix("built-")
-    environment = lambda_runtime.lambda_environment(aws_endpoint, response_endpoint.ca_file, TABLE_NAME)
+    environment = built_environment(aws_endpoint, response_endpoint)
 
     def run(event: dict[str, Any], remaining_seconds: float = 300.0) -> dict[str, Any]:
         invocation = lambda_runtime.invoke(function_dir, event, environment, runtime, timeout_seconds=remaining_seconds)
@@ -73,6 +77,70 @@ def invoke(
         return response_endpoint.wait_for(event["RequestId"])
 
     return run
+
+
+def built_environment(aws_endpoint: str, response_endpoint: ResponseEndpoint) -> dict[str, str]:
+    """The built function's environment, with the template's variables (the ownership table, the schedules)."""
+    environment = lambda_runtime.lambda_environment(aws_endpoint, response_endpoint.ca_file, TABLE_NAME)
+    return environment | {"SCHEDULE_GROUP": SCHEDULE_GROUP, "SCHEDULER_ROLE_ARN": SCHEDULER_ROLE_ARN}
+
+
+@dataclass(frozen=True)
+class Ran:
+    """How an invocation that answers no CloudFormation request ended ("returned", or "raised: ..."), and what it
+    printed: its JSON log lines and embedded metrics."""
+
+    outcome: str
+    output: str
+
+
+RunEvent = Callable[..., Ran]
+
+
+@pytest.fixture
+def run_event(
+    request: pytest.FixtureRequest,
+    invoke: Invoke,
+    aws_endpoint: str,
+    response_endpoint: ResponseEndpoint,
+    capsys: pytest.CaptureFixture[str],
+) -> RunEvent:
+    """Run an event CloudFormation did not send (a schedule's) where the test's `invoke` runs its requests: in
+    this process, or in the built package on the oldest or newest runtime."""
+    runtime = request.node.callspec.params.get("invoke", "in-process")
+    if runtime != "in-process":
+        function_dir: Path = request.getfixturevalue("built_function")
+        environment = built_environment(aws_endpoint, response_endpoint)
+
+        def run_built(event: dict[str, Any], remaining_seconds: float = 300.0) -> Ran:
+            runtime_name = runtime.removeprefix("built-")
+            invocation = lambda_runtime.invoke(
+                function_dir, event, environment, runtime_name, timeout_seconds=remaining_seconds
+            )
+            return Ran(invocation.outcome, invocation.output)
+
+        return run_built
+
+    def run_here(event: dict[str, Any], remaining_seconds: float = 300.0) -> Ran:
+        from ecr_cache_provider import handler
+        from ecr_cache_provider.observability import logger
+        from emulation.cloudformation import LambdaContext
+
+        logged = io.StringIO()
+        stream_handler: Any = logger.registered_handler  # made at import, on the stdout of that moment
+        # Swapped, not setStream: that flushes the stream it replaces, which may be an earlier test's, now closed.
+        previous, stream_handler.stream = stream_handler.stream, logged
+        capsys.readouterr()
+        try:
+            handler.lambda_handler(event, LambdaContext(remaining_seconds))
+            outcome = "returned"
+        except Exception as error:  # as the runtime reports it
+            outcome = f"raised: {type(error).__name__}: {error}"
+        finally:
+            stream_handler.stream = previous
+        return Ran(outcome, logged.getvalue() + capsys.readouterr().out)
+
+    return run_here
 
 
 @pytest.fixture

@@ -274,6 +274,8 @@ def test_schedules_only_in_the_providers_group(template: dict[str, Any]) -> None
     environment = template["Resources"]["ProviderFunction"]["Properties"]["Environment"]["Variables"]
     assert environment["SCHEDULE_GROUP"] == {"Ref": "ImageExpiryScheduleGroup"}
     assert environment["SCHEDULER_ROLE_ARN"] == {"Fn::GetAtt": ["ImageExpirySchedulerRole", "Arn"]}
+    # A name made from the stack name could pass the scheduler's 64 characters; CloudFormation's generated one cannot.
+    assert "Name" not in template["Resources"]["ImageExpiryScheduleGroup"].get("Properties", {})
 
 
 def test_self_invoke_names_the_provider_function(template: dict[str, Any]) -> None:

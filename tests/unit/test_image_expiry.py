@@ -101,3 +101,27 @@ def test_namespace_rules() -> None:
     assert root.sweeps("quay/org/app")
     assert not root.sweeps("team/app")  # an application repository under ROOT is never swept by default
     assert ExpirySettings.from_input(root.to_input()) == root
+
+
+def test_schedule_names_fit_the_scheduler_whatever_the_stack_name_and_logical_id() -> None:
+    """EventBridge Scheduler: a schedule name has 1 to 64 of [0-9a-zA-Z-_.]; a stack name may have 128 characters
+    and a logical id 255. Every resource (stack and logical id) gets its own name."""
+    import re
+
+    from ecr_cache_provider.cache_image_expiry import is_schedule_name, schedule_name
+    from ecr_cache_provider.resource_type import Request
+
+    stacks = [
+        f"arn:aws:cloudformation:us-east-1:123456789012:stack/{name}/0f1e2d3c-aaaa-bbbb-cccc-0123456789ab"
+        for name in ("a" * 128, "a" * 127 + "b", "consumer")
+    ]
+    logical_ids = ["C" * 255, "C" * 254 + "D", "ImageExpiry"]
+    names = {
+        schedule_name(Request("Create", "Custom::CacheImageExpiry", logical_id, stack, "r-1", {}, {}, ""))
+        for stack in stacks
+        for logical_id in logical_ids
+    }
+    assert len(names) == len(stacks) * len(logical_ids)
+    for name in names:
+        assert re.fullmatch(r"[0-9a-zA-Z\-_.]{1,64}", name), name
+        assert is_schedule_name(name)

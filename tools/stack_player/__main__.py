@@ -11,7 +11,7 @@ from tools import lambda_runtime
 from tools.stack_player.aws import LocalAws
 from tools.stack_player.config import ConfigError
 from tools.stack_player.progress import Progress
-from tools.stack_player.report import render
+from tools.stack_player.report import render, render_sweeps
 from tools.stack_player.runner import Options, RunResult, plan, run
 from tools.stack_player.template import Template, TemplateError
 
@@ -39,6 +39,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seed-repositories", type=count, default=0, metavar="N",
                         help="create N cached repositories under the stack's cache prefixes")  # fmt: skip
+    parser.add_argument("--sweep-now", action="store_true",
+                        help="run every Custom::CacheImageExpiry's sweep now and show what it expired")  # fmt: skip
     parser.add_argument("--state-dir", type=Path, default=Path(".local-stack"), help="default: .local-stack")
     parser.add_argument("--delete", action="store_true", help="delete the stack instead of creating or updating it")
     parser.add_argument("--built-function", type=Path, metavar="DIR",
@@ -86,6 +88,7 @@ def _play(options: Options, template: Template) -> RunResult:
         finally:
             sys.stdout = report
     report.write(render(result.stack, result.registry, [*result.notes, f"provider logs: {log_path}"]))
+    report.write(render_sweeps(result.sweeps))
     return result
 
 

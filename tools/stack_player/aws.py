@@ -2,8 +2,9 @@
 the HTTPS endpoint standing in for CloudFormation's response bucket, and the Lambda Invoke emulator.
 
 Also what the registry needs to outlive the process (moto keeps state in memory): a JSON snapshot of secrets,
-cache rules (with their creation times), creation templates, repositories, the provider's ownership tables with
-their claims, and the provider functions' environments, saved after a run and restored before the next.
+cache rules (with their creation times), creation templates, repositories with their images, the image expiry schedules,
+the provider's ownership tables with their claims, and the provider functions' environments, saved after a run and
+restored before the next.
 """
 
 from __future__ import annotations
@@ -172,9 +173,7 @@ class LocalAws:
         elif resource_type == "AWS::ECR::PullThroughCacheRule":
             self.ensure_native_rule(properties)
         elif resource_type == "AWS::Scheduler::ScheduleGroup":
-            scheduler = self.client("scheduler")
-            if physical_id not in [group["Name"] for group in scheduler.list_schedule_groups()["ScheduleGroups"]]:
-                scheduler.create_schedule_group(Name=physical_id)
+            self.ensure_schedule_group(physical_id)
         elif resource_type == "AWS::Lambda::Function":
             variables = properties.get("Environment", {}).get("Variables", {})
             self.functions[physical_id] = {name: str(value) for name, value in variables.items()}
@@ -229,6 +228,9 @@ class LocalAws:
             kept = {key: value for key, value in template.items() if key not in ("createdAt", "updatedAt")}
             snapshot["templates"].append(kept)
         snapshot["repositories"] = registry_repositories(ecr, progress, "Saving the registry")
+        for repository in snapshot["repositories"]:
+            repository["images"] = moto_ecr.image_records(ACCOUNT_ID, REGION, repository["name"])
+        snapshot["schedules"] = self._schedules()
         path.parent.mkdir(parents=True, exist_ok=True)
         written = path.with_suffix(".tmp")
         written.write_text(json.dumps(snapshot, indent=2, default=str) + "\n")
@@ -261,7 +263,33 @@ class LocalAws:
                     ecr.put_lifecycle_policy(
                         repositoryName=repository["name"], lifecyclePolicyText=repository["lifecyclePolicy"]
                     )
+                for image in repository.get("images", []):
+                    moto_ecr.seed_image_record(ACCOUNT_ID, REGION, repository["name"], image)
                 step.update(index + 1, len(repositories))
+        self._restore_schedules(snapshot.get("schedules", []))
+
+    def _schedules(self) -> list[dict[str, Any]]:
+        """Every schedule (the image expiry sweeps'), as CreateSchedule takes it."""
+        scheduler = self.client("scheduler")
+        schedules = []
+        for group in scheduler.list_schedule_groups()["ScheduleGroups"]:
+            for listed in scheduler.list_schedules(GroupName=group["Name"])["Schedules"]:
+                found = scheduler.get_schedule(Name=listed["Name"], GroupName=group["Name"])
+                keys = ("Name", "GroupName", "Description", "ScheduleExpression", "FlexibleTimeWindow", "State",
+                        "Target")  # fmt: skip
+                schedules.append({key: found[key] for key in keys if key in found})
+        return schedules
+
+    def _restore_schedules(self, schedules: list[dict[str, Any]]) -> None:
+        scheduler = self.client("scheduler")
+        for schedule in schedules:
+            self.ensure_schedule_group(schedule["GroupName"])
+            scheduler.create_schedule(**schedule)
+
+    def ensure_schedule_group(self, name: str) -> None:
+        scheduler = self.client("scheduler")
+        if name not in [group["Name"] for group in scheduler.list_schedule_groups()["ScheduleGroups"]]:
+            scheduler.create_schedule_group(Name=name)
 
     def _tables(self) -> list[dict[str, Any]]:
         dynamodb = self.client("dynamodb")
@@ -282,18 +310,20 @@ class LocalAws:
 
     # Cached repositories
 
-    def seed_repositories(self, prefixes: list[str], count: int, progress: Progress) -> int:
+    def seed_repositories(self, prefixes: list[str], count: int, progress: Progress) -> list[str]:
         """Pull `count` images through the cache rules at `prefixes` (round robin), as a first pull creates
-        repositories. Existing repositories are left as they are, so seeding twice changes nothing."""
+        repositories; their names. Existing repositories are left as they are, so seeding twice changes nothing."""
         if not prefixes:
-            return 0
+            return []
+        names = []
         with progress.step("Seeding repositories", "repositories") as step:
             for index in range(count):
                 prefix = prefixes[index % len(prefixes)]
                 name = f"seed/repository-{index:05d}" if prefix == "ROOT" else f"{prefix}/seed/repository-{index:05d}"
                 moto_ecr.simulate_cached_pull(ACCOUNT_ID, REGION, name)
+                names.append(name)
                 step.update(index + 1, count)
-        return count
+        return names
 
     def lifecycle_policy_counts(self) -> tuple[int, int]:
         """(repositories with a lifecycle policy, repositories), read in-process: cheap enough to poll."""

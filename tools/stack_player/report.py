@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from tools.stack_player.aws import LocalAws, registry_repositories
 from tools.stack_player.player import StackResult
 from tools.stack_player.progress import Progress
+from tools.stack_player.sweep import MEGABYTE, SweepReport
 
 
 @dataclass
@@ -114,3 +116,34 @@ def _registry_lines(registry: Registry) -> list[str]:
 
 def _listed(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else list(value or [])
+
+
+def render_sweeps(sweeps: list[SweepReport], now: datetime | None = None) -> str:
+    """--sweep-now: per CacheImageExpiry, the images its sweep expired (a table) and what that freed."""
+    if not sweeps:
+        return ""
+    now = now or datetime.now(UTC)
+    lines = ["", "Image expiry sweeps, run now"]
+    for sweep in sweeps:
+        if sweep.error:
+            lines.append(f"  {sweep.logical_id} ({sweep.prefix}): FAILED: {sweep.error}")
+            continue
+        if sweep.dry_run:
+            lines.append(f"  {sweep.logical_id} ({sweep.prefix}): DryRun, nothing deleted; what it would delete is in "
+                         "the provider's log (\"Dry run: images that would expire\")")  # fmt: skip
+            continue
+        freed = f"{sweep.bytes_freed / MEGABYTE:.0f} MB"
+        deleted = f", {len(sweep.repositories_deleted)} repositories deleted" if sweep.repositories_deleted else ""
+        lines.append(f"  {sweep.logical_id} ({sweep.prefix}): {len(sweep.expired)} images expired, {freed} freed"
+                     f"{deleted}, in {sweep.seconds:.1f} s")  # fmt: skip
+        rows = [[image["repository"], image["tags"], image["digest"][7:19], _age(image, now),
+                 "index" if image["index"] else f"{image['size'] / MEGABYTE:.0f} MB"]
+                for image in sweep.expired]  # fmt: skip
+        if rows:
+            lines += ["    " + line for line in table(["Repository", "Tags", "Digest", "Last pulled", "Size"], rows)]
+    return "\n".join(lines) + "\n"
+
+
+def _age(image: dict[str, Any], now: datetime) -> str:
+    days = (now - image["last_used"]).days
+    return f"{days} days ago" if image["pulled"] else f"never (cached {days} days ago)"

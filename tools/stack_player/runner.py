@@ -18,6 +18,7 @@ from tools.stack_player.player import Hooks, Player, StackResult
 from tools.stack_player.progress import Progress
 from tools.stack_player.report import Registry
 from tools.stack_player.state import ResourceRecord, load_exports, load_state, save_state
+from tools.stack_player.sweep import SweepReport, expiry_prefixes, seed_images, sweep_now
 from tools.stack_player.template import Template, resolve_parameters
 
 RULE_TYPE = "Custom::PullThroughCacheRule"
@@ -37,6 +38,8 @@ class Options:
     # The provider as it ships: the `sam build` output's function folder, run in a clean python3.13
     # (tools.lambda_runtime). None runs the handler from src/ in this process.
     built_function: Path | None = None
+    # Run every Custom::CacheImageExpiry's sweep once the stack is played, rather than at its schedule's time.
+    sweep_now: bool = False
 
 
 @dataclass
@@ -44,6 +47,7 @@ class RunResult:
     stack: StackResult
     registry: Registry
     notes: list[str] = field(default_factory=list)
+    sweeps: list[SweepReport] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:
@@ -97,13 +101,18 @@ def run(options: Options, aws: LocalAws, progress: Progress | None = None) -> Ru
         notes = aws.ensure_secrets((value for value in parameters.values() if isinstance(value, str)), stack_name)
         result = player.deploy(parameters)
         seeding.at_end(state.resources)
+        seeding.images = seed_images(aws, seeding.repositories, expiry_prefixes(state.resources))
+    sweeps = sweep_now(aws, state.resources) if options.sweep_now and parameters is not None else []
     with interrupts_deferred():  # the stack and the registry are saved together, or neither is
         save_state(options.state_dir, state)
         if options.keep_registry:
             aws.save_registry(options.state_dir / "registry.json", progress)
-    if seeding.count:
-        notes.append(f"seeded {seeding.count} cached repositories under {', '.join(seeding.prefixes)}")
-    return RunResult(result, Registry.read(aws, progress), notes)
+    if seeding.repositories:
+        notes.append(f"seeded {len(seeding.repositories)} cached repositories under {', '.join(seeding.prefixes)}")
+    if seeding.images:
+        namespaces = ", ".join(expiry_prefixes(state.resources))
+        notes.append(f"seeded {seeding.images} images with spread-out pull times in the repositories of {namespaces}")
+    return RunResult(result, Registry.read(aws, progress), notes, sweeps)
 
 
 @contextmanager
@@ -129,11 +138,13 @@ def interrupts_deferred() -> Iterator[None]:
 
 class _Seeding:
     """--seed-repositories: pull images through the stack's cache rules once the rules exist, before any other
-    custom resource (a lifecycle policy's backfill then finds them), or at the end when nothing else follows."""
+    custom resource (a lifecycle policy's backfill then finds them), or at the end when nothing else follows. At the
+    end, images with spread-out pull times in those a CacheImageExpiry sweeps (sweep.py)."""
 
     def __init__(self, aws: LocalAws, wanted: int, progress: Progress) -> None:
         self.aws, self.wanted, self.progress = aws, wanted, progress
-        self.count = 0
+        self.repositories: list[str] = []
+        self.images = 0
         self.prefixes: list[str] = []
         self._done = wanted <= 0
 
@@ -146,4 +157,4 @@ class _Seeding:
             return
         self._done = True
         self.prefixes = [record.physical_id for record in records.values() if record.resource_type == RULE_TYPE]
-        self.count = self.aws.seed_repositories(self.prefixes, self.wanted, self.progress)
+        self.repositories = self.aws.seed_repositories(self.prefixes, self.wanted, self.progress)

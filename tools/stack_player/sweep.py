@@ -1,0 +1,162 @@
+"""Custom::CacheImageExpiry in `make local`: images with spread-out pull times in the seeded repositories of the
+namespaces a CacheImageExpiry sweeps (--seed-repositories), and a sweep run now rather than at its schedule's time
+(--sweep-now), reported as what expired and what it freed."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from emulation.cloudformation import LambdaContext
+from emulation.moto_ecr import seed_image
+from tools.stack_player.aws import ACCOUNT_ID, REGION, LocalAws
+from tools.stack_player.state import ResourceRecord
+
+EXPIRY_TYPE = "Custom::CacheImageExpiry"
+# How long a sweep may run here (the provider's Timeout in template.yaml), its follow-up invocations included.
+SWEEP_SECONDS = 300.0
+MEGABYTE = 1024 * 1024
+INDEX_MEDIA_TYPE_ENDINGS = ("image.index.v1+json", "manifest.list.v2+json")
+
+# What each seeded repository gets: (name, days since the last pull, None when never pulled, size in MB); every third
+# repository also a multi-architecture image (an index with two manifests), unpulled for long in every sixth.
+SINGLE_IMAGES = (("latest", 1, 40), ("v5", 10, 35), ("v4", 45, 30), ("v3", 90, 25), ("v2", 200, 20), ("v1", None, 15))
+CACHED_DAYS_AGO = 120  # when the images were cached (pushed)
+
+
+def expiry_prefixes(records: dict[str, ResourceRecord]) -> list[str]:
+    """The namespaces the stack's CacheImageExpiry resources sweep."""
+    return sorted({str(record.properties.get("RepositoryPrefix")) for record in records.values() if _is_expiry(record)})
+
+
+def seed_images(aws: LocalAws, repositories: list[str], prefixes: list[str]) -> int:
+    """Images in each seeded repository under one of `prefixes` that has none yet (so seeding twice changes
+    nothing); how many were seeded."""
+    ecr = aws.client("ecr")
+    now = datetime.now(UTC)
+    seeded = 0
+    for number, repository in enumerate(sorted(repositories)):
+        if not any(repository.startswith(prefix.rstrip("/") + "/") for prefix in prefixes):
+            continue
+        if ecr.describe_images(repositoryName=repository)["imageDetails"]:
+            continue
+        for tag, pulled_days_ago, megabytes in SINGLE_IMAGES:
+            pulled = now - timedelta(days=pulled_days_ago) if pulled_days_ago is not None else None
+            seed_image(ACCOUNT_ID, REGION, repository, pushed_at=now - timedelta(days=CACHED_DAYS_AGO),
+                       last_pulled_at=pulled, tags=(tag,), size=megabytes * MEGABYTE, name=tag)  # fmt: skip
+            seeded += 1
+        if number % 3 == 0:
+            seeded += _seed_index(repository, now, pulled_days_ago=60 if number % 6 == 0 else 3)
+    return seeded
+
+
+def _seed_index(repository: str, now: datetime, pulled_days_ago: int) -> int:
+    """An index with amd64 and arm64 manifests; the arm64 one pulled `pulled_days_ago` days ago."""
+    cached = now - timedelta(days=CACHED_DAYS_AGO)
+    children = tuple(
+        seed_image(
+            ACCOUNT_ID,
+            REGION,
+            repository,
+            pushed_at=cached,
+            last_pulled_at=now - timedelta(days=days),
+            size=megabytes * MEGABYTE,
+            name=f"multi-{architecture}",
+        )
+        for architecture, days, megabytes in (("amd64", 300, 30), ("arm64", pulled_days_ago, 28))
+    )
+    seed_image(ACCOUNT_ID, REGION, repository, pushed_at=cached, tags=("multi",), references=children)
+    return 3
+
+
+@dataclass
+class SweepReport:
+    """What one CacheImageExpiry's sweep, run now, did: the images it deleted and the repositories it removed."""
+
+    logical_id: str
+    prefix: str
+    dry_run: bool
+    expired: list[dict[str, Any]] = field(default_factory=list)  # repository, digest, tags, last used, size
+    repositories_deleted: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str = ""
+
+    @property
+    def bytes_freed(self) -> int:
+        return sum(int(image["size"]) for image in self.expired if not image["index"])
+
+
+def sweep_now(aws: LocalAws, records: dict[str, ResourceRecord]) -> list[SweepReport]:
+    """Run each CacheImageExpiry's sweep as its schedule would (the schedule's input to the provider function),
+    waiting for its follow-up invocations; what disappeared from the registry is what it expired."""
+    reports = []
+    for record in records.values():
+        if not _is_expiry(record):
+            continue
+        dry_run = str(record.properties.get("DryRun", "false")).lower() == "true"
+        report = SweepReport(record.logical_id, str(record.properties.get("RepositoryPrefix")), dry_run)
+        event = _schedule_input(aws, record.physical_id)
+        if event is None:
+            report.error = f"no schedule {record.physical_id} (the resource did not create it)"
+            reports.append(report)
+            continue
+        before = _images(aws)
+        started = time.monotonic()
+        try:
+            aws.invoke_provider(
+                event | {"ServiceToken": record.properties["ServiceToken"]}, LambdaContext(SWEEP_SECONDS)
+            )
+            while aws.busy() and time.monotonic() - started < SWEEP_SECONDS:
+                time.sleep(0.05)  # follow-up invocations: polled, as nothing signals their end
+        except RuntimeError as error:
+            report.error = str(error).splitlines()[0]
+        report.seconds = time.monotonic() - started
+        after = _images(aws)
+        report.expired = [image for key, image in sorted(before.items()) if key not in after]
+        report.repositories_deleted = sorted({image["repository"] for image in before.values()} - _repositories(aws))
+        reports.append(report)
+    return reports
+
+
+def _is_expiry(record: ResourceRecord) -> bool:
+    return record.resource_type == EXPIRY_TYPE and not record.native
+
+
+def _schedule_input(aws: LocalAws, name: str) -> dict[str, Any] | None:
+    scheduler = aws.client("scheduler")
+    for group in scheduler.list_schedule_groups()["ScheduleGroups"]:
+        for listed in scheduler.list_schedules(GroupName=group["Name"])["Schedules"]:
+            if listed["Name"] == name:
+                target = scheduler.get_schedule(Name=name, GroupName=group["Name"])["Target"]
+                found: dict[str, Any] = json.loads(target["Input"])
+                return found
+    return None
+
+
+def _images(aws: LocalAws) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every image of the registry, by (repository, digest)."""
+    ecr = aws.client("ecr")
+    images = {}
+    for name in sorted(_repositories(aws)):
+        for page in ecr.get_paginator("describe_images").paginate(repositoryName=name):
+            for detail in page["imageDetails"]:
+                used = detail.get("lastRecordedPullTime") or detail["imagePushedAt"]
+                images[(name, detail["imageDigest"])] = {
+                    "repository": name,
+                    "digest": detail["imageDigest"],
+                    "tags": ",".join(detail.get("imageTags", [])) or "-",
+                    "last_used": used,
+                    "pulled": "lastRecordedPullTime" in detail,
+                    "size": int(detail.get("imageSizeInBytes", 0)),
+                    "index": detail.get("imageManifestMediaType", "").endswith(INDEX_MEDIA_TYPE_ENDINGS),
+                }
+    return images
+
+
+def _repositories(aws: LocalAws) -> set[str]:
+    ecr = aws.client("ecr")
+    return {item["repositoryName"] for page in ecr.get_paginator("describe_repositories").paginate()
+            for item in page["repositories"]}  # fmt: skip
