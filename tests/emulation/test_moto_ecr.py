@@ -76,6 +76,14 @@ def ecr_raw(moto_mock: None) -> Any:
     return client("ecr", config=UNVALIDATED)
 
 
+def pages_of(describe: Any, **request: Any) -> list[dict[str, Any]]:
+    """Every page of a describe call, following nextToken by hand so that each page the emulation made is seen."""
+    pages = [describe(**request)]
+    while "nextToken" in pages[-1]:
+        pages.append(describe(**request, nextToken=pages[-1]["nextToken"]))
+    return pages
+
+
 def make_secret(name: str = "ecr-pullthroughcache/docker-hub", value: Any = None) -> str:
     sm = client("secretsmanager")
     payload = value if value is not None else {"username": "user", "accessToken": "token"}
@@ -168,17 +176,9 @@ def test_describe_rules(ecr: Any) -> None:
 def test_describe_rules_pagination(ecr: Any) -> None:
     for i in range(7):
         ecr.create_pull_through_cache_rule(ecrRepositoryPrefix=f"p{i}", upstreamRegistryUrl="quay.io")
-    seen: list[str] = []
-    pages = 0
-    kwargs: dict[str, Any] = {"maxResults": 3}
-    while True:
-        resp = ecr.describe_pull_through_cache_rules(**kwargs)
-        pages += 1
-        seen += [r["ecrRepositoryPrefix"] for r in resp["pullThroughCacheRules"]]
-        if "nextToken" not in resp:
-            break
-        kwargs["nextToken"] = resp["nextToken"]
-    assert pages == 3
+    pages = pages_of(ecr.describe_pull_through_cache_rules, maxResults=3)
+    seen = [r["ecrRepositoryPrefix"] for page in pages for r in page["pullThroughCacheRules"]]
+    assert len(pages) == 3
     assert sorted(seen) == [f"p{i}" for i in range(7)]
     assert len(seen) == 7
     paginated = ecr.get_paginator("describe_pull_through_cache_rules").paginate(PaginationConfig={"PageSize": 2})
@@ -489,17 +489,9 @@ def test_template_crud(ecr: Any) -> None:
 def test_template_pagination(ecr: Any) -> None:
     for i in range(7):
         ecr.create_repository_creation_template(prefix=f"t{i}", appliedFor=["PULL_THROUGH_CACHE"])
-    seen: list[str] = []
-    pages = 0
-    kwargs: dict[str, Any] = {"maxResults": 3}
-    while True:
-        resp = ecr.describe_repository_creation_templates(**kwargs)
-        pages += 1
-        seen += [t["prefix"] for t in resp["repositoryCreationTemplates"]]
-        if "nextToken" not in resp:
-            break
-        kwargs["nextToken"] = resp["nextToken"]
-    assert pages == 3
+    pages = pages_of(ecr.describe_repository_creation_templates, maxResults=3)
+    seen = [t["prefix"] for page in pages for t in page["repositoryCreationTemplates"]]
+    assert len(pages) == 3
     assert sorted(seen) == [f"t{i}" for i in range(7)]
     assert len(seen) == 7
 
@@ -840,16 +832,11 @@ def test_describe_repositories_pages_like_ecr(ecr: Any) -> None:
     for index in range(7):
         ecr.create_repository(repositoryName=f"cache/image-{index}")
 
-    first = ecr.describe_repositories(maxResults=3)
-    names = [repository["repositoryName"] for repository in first["repositories"]]
-    token = first["nextToken"]
-    while token:
-        page = ecr.describe_repositories(maxResults=3, nextToken=token)
-        names += [repository["repositoryName"] for repository in page["repositories"]]
-        token = page.get("nextToken")
+    pages = pages_of(ecr.describe_repositories, maxResults=3)
+    names = [repository["repositoryName"] for page in pages for repository in page["repositories"]]
 
     assert names == [f"cache/image-{index}" for index in range(7)]
-    assert len(first["repositories"]) == 3
+    assert [len(page["repositories"]) for page in pages] == [3, 3, 1]
     assert "nextToken" not in ecr.describe_repositories(repositoryNames=["cache/image-1"])
 
 

@@ -69,14 +69,19 @@ def invoke(
     def run(event: dict[str, Any], remaining_seconds: float = 300.0) -> dict[str, Any]:
         invocation = lambda_runtime.invoke(function_dir, event, environment, runtime, timeout_seconds=remaining_seconds)
         assert invocation.outcome == "returned", invocation.output
-        foreign, uncompiled = invocation.foreign_modules, invocation.modules_without_bytecode
-        assert not foreign, f"loaded from outside the package and the runtime: {foreign}"
-        # Lambda cannot write bytecode to /var/task: what the package does not ship compiled (src/Makefile) is
-        # compiled again at every cold start.
-        assert not uncompiled, f"shipped without bytecode: {uncompiled}"
+        assert_ran_as_shipped(invocation)
         return response_endpoint.wait_for(event["RequestId"])
 
     return run
+
+
+def assert_ran_as_shipped(invocation: lambda_runtime.Invocation) -> None:
+    """Nothing loaded from outside the package and the runtime, and nothing compiled at the cold start: Lambda
+    cannot write bytecode to /var/task, so what the package does not ship compiled (src/Makefile) is compiled again
+    at every cold start."""
+    foreign, uncompiled = invocation.foreign_modules, invocation.modules_without_bytecode
+    assert not foreign, f"loaded from outside the package and the runtime: {foreign}"
+    assert not uncompiled, f"shipped without bytecode: {uncompiled}"
 
 
 def built_environment(aws_endpoint: str, response_endpoint: ResponseEndpoint) -> dict[str, str]:
@@ -117,6 +122,7 @@ def run_event(
             invocation = lambda_runtime.invoke(
                 function_dir, event, environment, runtime_name, timeout_seconds=remaining_seconds
             )
+            assert_ran_as_shipped(invocation)
             return Ran(invocation.outcome, invocation.output)
 
         return run_built
