@@ -77,9 +77,9 @@ def main() -> None:
     boto3.client("ecr", endpoint_url=endpoint_url).describe_pull_through_cache_rules()
     baseline: list[lambda_runtime.Invocation] = []
     provider: list[lambda_runtime.Invocation] = []
+    same = {"environment": environment, "runtime": options.runtime}
     try:
         for run in range(options.runs):  # alternating, so that a slow moment of the machine hits both
-            same = {"environment": environment, "runtime": options.runtime}
             baseline.append(first_create(responses, BARE_FUNCTION, BARE_HANDLER, f"bare-{run:02d}", **same))
             provider.append(first_create(responses, function_dir, lambda_runtime.HANDLER, f"cache-{run:02d}", **same))
     finally:
