@@ -28,7 +28,7 @@ from ecr_cache_provider import image_expiry, sdk
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.deadline import Deadline
 from ecr_cache_provider.ecr import EcrGateway
-from ecr_cache_provider.failures import InvalidProperties, ResourceFailure
+from ecr_cache_provider.failures import InvalidProperties, ResourceFailure, reason_for
 from ecr_cache_provider.image_expiry import ExpirySettings, SweepTotals
 from ecr_cache_provider.ownership import Thing
 from ecr_cache_provider.prefix import PREFIX_PATTERN, ROOT, without_trailing_slash
@@ -118,20 +118,19 @@ def read_properties(raw: dict[str, Any]) -> ExpiryProperties:
 
 
 def create(context: RequestContext) -> Result:
-    """Claim the schedule's name, then make the schedule; a schedule that could not be made frees its claim."""
+    """Claim the schedule's name, then make the schedule. Once the name is claimed, a failure answers with the
+    schedule's name, so that the rollback's Delete removes the schedule (if there is one) and then the claim: a
+    call that timed out may have made the schedule even so, and a schedule left behind would go on deleting."""
     request = context.request
     wanted = read_properties(request.properties)
     sdk.require_image_expiry_api(context.ecr.client)
     name = schedule_name(request)
-    thing = schedule_thing(name)
-    held_before = context.ledger.claim(thing, request.owner)  # raises OwnedByAnother, naming the owner
+    context.ledger.claim(schedule_thing(name), request.owner)  # raises OwnedByAnother, naming the owner
     try:
         context.scheduler.put(_schedule(name, wanted, context))
-    except ResourceFailure:
-        if held_before is None:
-            context.ledger.release(thing, request.owner)  # nothing was made: the name is free again
-        raise
-    return _result(name, wanted, context)
+        return _result(name, wanted, context)
+    except Exception as error:
+        raise ResourceFailure(reason_for(error), name) from error
 
 
 def update(context: RequestContext) -> Result:
@@ -201,8 +200,8 @@ def _preview(settings: ExpirySettings, context: RequestContext) -> tuple[str, st
     deadline = Deadline(time.monotonic() + budget, margin_seconds=0.0)
     ecr = EcrGateway(deadline, client=context.ecr.client)
     totals = SweepTotals()
-    protected = image_expiry.protected_namespaces(context.ledger, settings, context.request.stack_id)
     try:
+        protected = image_expiry.protected_namespaces(context.ledger, settings, context.request.stack_id)
         image_expiry.sweep(
             ecr,
             replace(settings, dry_run=True),

@@ -229,3 +229,51 @@ def test_a_schedule_name_another_resource_claims_is_never_taken(
     again = invoke(event(response_endpoint, "Create", props()))
     assert again["Status"] == "SUCCESS"
     assert again["PhysicalResourceId"] == first["PhysicalResourceId"]
+
+
+def test_a_schedule_made_by_a_failed_create_is_removed_by_the_rollback(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler made the schedule but the answer was lost: the Create fails, naming the schedule, so that the
+    rollback's Delete removes it and its claim instead of leaving a sweep running that nobody owns."""
+    from ecr_cache_provider.failures import ResourceFailure
+    from ecr_cache_provider.scheduler import SchedulerGateway
+
+    put = SchedulerGateway.put
+
+    def made_then_timed_out(self: SchedulerGateway, schedule: Any) -> None:
+        put(self, schedule)
+        raise ResourceFailure("ReadTimeoutError: the scheduler did not answer")
+
+    monkeypatch.setattr(SchedulerGateway, "put", made_then_timed_out)
+    failed = invoke(event(response_endpoint, "Create", props()))
+    monkeypatch.undo()
+
+    assert failed["Status"] == "FAILED"
+    assert "did not answer" in failed["Reason"]
+    name = failed["PhysicalResourceId"]
+    assert schedule(name)["Name"] == name  # made, and named in the answer
+    rollback = invoke(event(response_endpoint, "Delete", props(), physical_id=name))
+    assert rollback["Status"] == "SUCCESS"
+    with pytest.raises(boto3.client("scheduler").exceptions.ResourceNotFoundException):
+        schedule(name)
+    # the claim went with the schedule: creating the resource again makes both afresh
+    again = invoke(event(response_endpoint, "Create", props()))
+    assert again["Status"] == "SUCCESS", again
+    assert again["PhysicalResourceId"] == name
+
+
+def test_a_preview_the_ledger_cannot_serve_is_unknown_not_a_failure(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ecr_cache_provider import image_expiry
+    from ecr_cache_provider.failures import ResourceFailure
+
+    def ledger_down(*_: Any, **__: Any) -> Any:
+        raise ResourceFailure("ProvisionedThroughputExceededException: the ledger is busy")
+
+    monkeypatch.setattr(image_expiry, "protected_namespaces", ledger_down)
+    answer = invoke(event(response_endpoint, "Create", props()))
+
+    assert answer["Status"] == "SUCCESS", answer
+    assert answer["Data"]["ImagesToExpire"] == answer["Data"]["BytesToFree"] == "unknown"
