@@ -28,12 +28,12 @@ from ecr_cache_provider import image_expiry, sdk
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.deadline import Deadline
 from ecr_cache_provider.ecr import EcrGateway
-from ecr_cache_provider.failures import InvalidProperties, ResourceFailure, reason_for
+from ecr_cache_provider.failures import InvalidProperties, ResourceFailure
 from ecr_cache_provider.image_expiry import ExpirySettings, SweepTotals
 from ecr_cache_provider.ownership import Thing
 from ecr_cache_provider.prefix import PREFIX_PATTERN, ROOT, without_trailing_slash
 from ecr_cache_provider.properties import parse_properties
-from ecr_cache_provider.resource_type import Request, RequestContext, Result
+from ecr_cache_provider.resource_type import Request, RequestContext, Result, leaves_behind
 from ecr_cache_provider.scheduler import Schedule
 
 logger = logging.getLogger(__name__)
@@ -126,11 +126,9 @@ def create(context: RequestContext) -> Result:
     sdk.require_image_expiry_api(context.ecr.client)
     name = schedule_name(request)
     context.ledger.claim(schedule_thing(name), request.owner)  # raises OwnedByAnother, naming the owner
-    try:
+    with leaves_behind(name):
         context.scheduler.put(_schedule(name, wanted, context))
         return _result(name, wanted, context)
-    except Exception as error:
-        raise ResourceFailure(reason_for(error), name) from error
 
 
 def update(context: RequestContext) -> Result:

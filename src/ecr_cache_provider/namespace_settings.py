@@ -27,12 +27,12 @@ from typing import Any
 
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.ecr import DEFAULT_TAG_MUTABILITY, CreationTemplate
-from ecr_cache_provider.failures import DeadlineApproaching, EcrError, InvalidProperties, ResourceFailure, reason_for
+from ecr_cache_provider.failures import DeadlineApproaching, EcrError, InvalidProperties, ResourceFailure
 from ecr_cache_provider.namespace import HAND_OFF_SECONDS, Outcome, work_through
 from ecr_cache_provider.ownership import OwnedByAnother, Owner, TakeOver, Thing
 from ecr_cache_provider.prefix import PREFIX_PATTERN, ROOT, covers, is_prefix
 from ecr_cache_provider.repository_settings import Settings, bring_to, parsed
-from ecr_cache_provider.resource_type import RequestContext, Result
+from ecr_cache_provider.resource_type import RequestContext, Result, leaves_behind
 
 logger = logging.getLogger(__name__)
 
@@ -103,16 +103,18 @@ def put_in_place(wanted: NamespaceSettings, previous: Settings | None, context: 
     if progress is None:
         _claim_template(wanted, context, purpose)
         progress = Progress()
-    if previous is None and wanted.take_over_from:
-        previous = _predecessor_settings(wanted.prefix, context)
-    if wanted.existing_scope:
-        progress = _backfill(wanted.prefix, wanted, previous, progress, context)
-    elif wanted.apply_to_existing:
-        logger.info(
-            "RepositoryPrefix ROOT: existing repositories left alone, since a cached repository cannot be told from "
-            "one applications push to; name the prefixes to backfill in ExistingRepositoryPrefixes"
-        )
-    return Done(progress, _other_encryption(wanted, progress, context))
+    # The template and some repositories may carry the settings from here on: a failure names the prefix.
+    with leaves_behind(wanted.prefix):
+        if previous is None and wanted.take_over_from:
+            previous = _predecessor_settings(wanted.prefix, context)
+        if wanted.existing_scope:
+            progress = _backfill(wanted.prefix, wanted, previous, progress, context)
+        elif wanted.apply_to_existing:
+            logger.info(
+                "RepositoryPrefix ROOT: existing repositories left alone, since a cached repository cannot be told "
+                "from one applications push to; name the prefixes to backfill in ExistingRepositoryPrefixes"
+            )
+        return Done(progress, _other_encryption(wanted, progress, context))
 
 
 def result(wanted: NamespaceSettings, done: Done) -> Result:
@@ -195,9 +197,9 @@ def _claim_template(wanted: NamespaceSettings, context: RequestContext, purpose:
         _release_template(wanted.prefix, context)
         return
     held_before = ledger.claim(thing, request.owner)  # raises OwnedByAnother, naming the owner
-    if held_before is None and wanted.take_over_from:
-        ledger.name_predecessor(thing, request.owner, wanted.take_over_from)  # it may own repositories' settings
     try:
+        if held_before is None and wanted.take_over_from:
+            ledger.name_predecessor(thing, request.owner, wanted.take_over_from)  # it may own repositories' settings
         _write_template(template, existing, context)
     except ResourceFailure:
         if held_before is None and not existing:
@@ -289,13 +291,7 @@ def _backfill(
     def apply(repository: str) -> Outcome:
         return bring_to(context.ecr, repository, wanted.settings, previous, wanted.overwrite)
 
-    try:
-        return work_through(context.ecr, prefix, apply, progress, physical_id=prefix, only_under=wanted.existing_scope)
-    except ContinueLater:
-        raise
-    except Exception as error:
-        # The template and some repositories may already carry the settings: the rollback's Delete must find them.
-        raise ResourceFailure(reason_for(error), prefix) from error
+    return work_through(context.ecr, prefix, apply, progress, physical_id=prefix, only_under=wanted.existing_scope)
 
 
 def _other_encryption(wanted: NamespaceSettings, progress: Progress, context: RequestContext) -> int | None:
@@ -307,7 +303,7 @@ def _other_encryption(wanted: NamespaceSettings, progress: Progress, context: Re
         repositories = context.ecr.repositories(keep_seconds=HAND_OFF_SECONDS)
     except (EcrError, DeadlineApproaching) as error:
         if isinstance(error, EcrError) and not error.transient:
-            raise ResourceFailure(reason_for(error), wanted.prefix) from error
+            raise
         raise ContinueLater(progress, wanted.prefix) from error  # the backfill is done: the next one only counts
     return sum(
         1 for repository in repositories

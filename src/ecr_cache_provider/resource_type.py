@@ -5,7 +5,8 @@ against ResourceType."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -13,9 +14,10 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from ecr_cache_provider import sdk
-from ecr_cache_provider.continuation import Progress
+from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.deadline import Deadline
 from ecr_cache_provider.ecr import EcrGateway
+from ecr_cache_provider.failures import ResourceFailure, reason_for
 from ecr_cache_provider.ownership import Ledger, Owner, Thing
 from ecr_cache_provider.responder import FAILED_CREATE_PREFIX
 from ecr_cache_provider.scheduler import SchedulerGateway
@@ -138,6 +140,18 @@ class ResourceType(Protocol):
     def update(self, context: RequestContext) -> Result: ...
 
     def delete(self, context: RequestContext) -> None: ...
+
+
+@contextmanager
+def leaves_behind(physical_id: str) -> Iterator[None]:
+    """What fails inside may have made something already: the failure names `physical_id`, so that the rollback's
+    Delete of a failed Create finds what to remove. A hand-off to a follow-up invocation is no failure: it passes."""
+    try:
+        yield
+    except ContinueLater:
+        raise
+    except Exception as error:
+        raise ResourceFailure(reason_for(error), physical_id) from error
 
 
 def registry(*resource_types: ResourceType) -> dict[str, ResourceType]:

@@ -405,6 +405,34 @@ def test_a_take_over_whose_template_write_fails_leaves_the_predecessor_owner(
     assert all(settings_of(cache, name) == NOTHING for name in CACHED)
 
 
+def test_a_failure_after_the_template_is_written_leaves_it_to_the_rollback(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger fails while the Create reads what its predecessor had in place, after the template was made: the
+    failure names the prefix, so that the rollback's Delete removes the template and its claim."""
+    from ecr_cache_provider.failures import ResourceFailure
+    from ecr_cache_provider.ownership import Ledger
+
+    def ledger_down(*_: Any, **__: Any) -> Any:
+        raise ResourceFailure("ProvisionedThroughputExceededException: the ledger is busy")
+
+    monkeypatch.setattr(Ledger, "take_over_of", ledger_down)
+    failed = invoke(
+        event(response_endpoint, "Create", props(LifecyclePolicyText=json.dumps(policy()), TakeOverFrom="Old"))
+    )
+    monkeypatch.undo()
+
+    assert failed["Status"] == "FAILED"
+    assert "ledger is busy" in failed["Reason"]
+    assert failed["PhysicalResourceId"] == "ecr-public"
+    assert template(cache) is not None
+    rollback = invoke(event(response_endpoint, "Delete", props(), physical_id=failed["PhysicalResourceId"]))
+    assert rollback["Status"] == "SUCCESS", rollback["Reason"]
+    assert template(cache) is None
+    again = invoke(event(response_endpoint, "Create", props(LifecyclePolicyText=json.dumps(policy()))))
+    assert again["Status"] == "SUCCESS", again["Reason"]  # the claim went with the template
+
+
 # Throttling slows the settings backfill down, never fails it
 
 
