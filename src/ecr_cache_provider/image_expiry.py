@@ -122,21 +122,21 @@ def _groups(images: list[ImageRecord], children: dict[str, tuple[str, ...]]) -> 
     """Images that live and die together: each index with the manifests it references, joined when two indexes
     share a manifest; every other image alone."""
     by_digest = {image.digest: image for image in images}
-    group_of: dict[str, int] = {digest: number for number, digest in enumerate(by_digest)}
+    parent = {digest: digest for digest in by_digest}  # each image's way to its group's first-joined member
 
-    def join(first: str, second: str) -> None:
-        old, new = group_of[second], group_of[first]
-        for digest, number in group_of.items():
-            if number == old:
-                group_of[digest] = new
+    def root(digest: str) -> str:
+        while parent[digest] != digest:
+            parent[digest] = parent[parent[digest]]  # halve the way for the next lookup
+            digest = parent[digest]
+        return digest
 
     for index, referenced in children.items():
         for child in referenced:
-            if index in group_of and child in group_of:
-                join(index, child)
-    members: dict[int, list[ImageRecord]] = {}
-    for digest, number in group_of.items():
-        members.setdefault(number, []).append(by_digest[digest])
+            if index in parent and child in parent:
+                parent[root(child)] = root(index)
+    members: dict[str, list[ImageRecord]] = {}
+    for digest, image in by_digest.items():
+        members.setdefault(root(digest), []).append(image)
     return list(members.values())
 
 
