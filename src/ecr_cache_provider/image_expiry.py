@@ -162,7 +162,6 @@ class SweepTotals:
     bytes_freed: int = 0
     repositories_deleted: int = 0
     failed_deletions: int = 0
-    throttled_calls: int = 0
     started_at: str = ""  # when the sweep's first invocation started: every invocation decides as of then
     listed: list[str] = field(default_factory=list)  # the first LISTED_IMAGES images, as repository@digest (tags)
     failures: list[str] = field(default_factory=list)  # the first LISTED_IMAGES failures ECR reported
@@ -310,7 +309,6 @@ def run(event: dict[str, Any], context: LambdaContext) -> SweepTotals | None:
             ecr, settings, datetime.fromisoformat(totals.started_at), progress, totals, protected=protected
         )
     except ContinueLater as pending:
-        totals.throttled_calls += ecr.throttled_calls
         if pending.progress.invocation < continuation.MAX_INVOCATIONS:
             structured_logger.info("Sweep continues in a follow-up invocation", extra={"progress": pending.progress})
             follow_up = {**event, SWEEP_KEY: job | {"totals": totals.to_saved()}}
@@ -320,8 +318,6 @@ def run(event: dict[str, Any], context: LambdaContext) -> SweepTotals | None:
             return None
         structured_logger.error("Sweep stopped: it used every invocation it may", extra={"progress": pending.progress})
         progress = pending.progress
-    else:
-        totals.throttled_calls += ecr.throttled_calls
     _report(job["schedule"], settings, totals, progress)
     return totals
 
@@ -333,7 +329,7 @@ def _report(schedule: str, settings: ExpirySettings, totals: SweepTotals, progre
         "ImagesExpired": totals.images_expired,
         "BytesFreed": totals.bytes_freed,
         "RepositoriesDeleted": totals.repositories_deleted,
-        "ThrottledCalls": totals.throttled_calls,
+        "ThrottledCalls": progress.throttled,  # all the sweep's invocations' (work_through counts and carries them)
         "InvocationsUsed": progress.invocation,
     }
     structured_logger.info(
