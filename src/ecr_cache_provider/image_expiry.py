@@ -265,10 +265,9 @@ def protected_namespaces(ledger: Ledger, settings: ExpirySettings, stack_id: str
     creation template): their repositories are that resource's business, never this sweep's."""
     swept = settings.root_prefixes if settings.prefix == ROOT else (settings.prefix,)
     nested = set()
-    for kind in PROTECTING_KINDS:
-        for thing, owner in ledger.claims(kind):
-            if owner.stack_id != stack_id and any(thing.name.startswith(prefix + "/") for prefix in swept):
-                nested.add(thing.name)
+    for thing, owner in ledger.claims(*PROTECTING_KINDS):
+        if owner.stack_id != stack_id and any(thing.name.startswith(prefix + "/") for prefix in swept):
+            nested.add(thing.name)
     return tuple(sorted(nested))
 
 

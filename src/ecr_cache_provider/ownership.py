@@ -218,19 +218,20 @@ class Ledger:
             | {":predecessor": {"S": predecessor.logical_id}, ":request": {"S": predecessor.request_id}},
         )
 
-    def claims(self, kind: str) -> list[tuple[Thing, Owner]]:
-        """Every claim on a thing of this kind (a paginated Scan: the table holds one item per managed thing)."""
+    def claims(self, *kinds: str) -> list[tuple[Thing, Owner]]:
+        """Every claim on a thing of these kinds (one paginated Scan: the table holds one item per managed thing)."""
         found: list[tuple[Thing, Owner]] = []
+        values = {f":kind{number}": {"S": kind} for number, kind in enumerate(kinds)}
         arguments: dict[str, Any] = {
-            "FilterExpression": "Kind = :kind",
-            "ExpressionAttributeValues": {":kind": {"S": kind}},
+            "FilterExpression": f"Kind IN ({', '.join(values)})",
+            "ExpressionAttributeValues": values,
         }
         while True:
             response = self._call("scan", **arguments)
             for item in response.get("Items", []):
                 owner = _owner(item)
                 if owner is not None:
-                    found.append((Thing(kind, item["Name"]["S"]), owner))
+                    found.append((Thing(item["Kind"]["S"], item["Name"]["S"]), owner))
             if "LastEvaluatedKey" not in response:
                 return found
             arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -227,3 +227,18 @@ def test_a_replayed_take_over_finds_its_own_claim(ledger: Ledger) -> None:
     recorded = ledger.take_over_of(TEMPLATE)
     assert recorded is not None
     assert recorded.predecessor.is_same_resource(OLD)  # still recorded: the claim's other attributes stay
+
+
+def test_claims_of_several_kinds_in_one_scan(ledger: Ledger) -> None:
+    owner = Owner(STACK, "QuayCacheRule", "request-1")
+    template = Thing("repository creation template", "quay")
+    schedule = Thing("image expiry schedule", "cache-image-expiry-0123456789abcdef0123")
+    for thing in (RULE, template, schedule):
+        ledger.claim(thing, owner)
+
+    both = ledger.claims("pull-through cache rule", "repository creation template")
+
+    assert {thing for thing, _ in both} == {RULE, template}
+    assert len(both) == 2
+    assert {claimant for _, claimant in both} == {owner}
+    assert ledger.claims("image expiry schedule") == [(schedule, owner)]
