@@ -171,9 +171,10 @@ def _claim_template(wanted: NamespaceSettings, context: RequestContext, purpose:
     thing = _template(wanted.prefix)
     existing = ecr.find_template(wanted.prefix)
     template = wanted.settings.template(wanted.prefix, _owner_description(context, purpose))
-    if wanted.take_over_from and _held_by_predecessor(thing, existing, wanted.take_over_from, context):
+    predecessor = _predecessor_holding(thing, existing, wanted.take_over_from, context)
+    if predecessor is not None:
         before = existing or CreationTemplate(prefix=wanted.prefix)
-        ledger.take_over(thing, wanted.take_over_from, request.owner, _snapshot(before))
+        ledger.take_over(thing, predecessor, request.owner, _snapshot(before))
         try:
             _write_template(template, existing, context)
         except ResourceFailure:
@@ -214,17 +215,20 @@ def _write_template(template: CreationTemplate, existing: CreationTemplate | Non
         context.ecr.create_template(template)
 
 
-def _held_by_predecessor(
+def _predecessor_holding(
     thing: Thing, existing: CreationTemplate | None, predecessor: str, context: RequestContext
-) -> bool:
-    """Whether the resource this one replaces holds the template: by its claim, or (a template made before the
-    ledger existed) by the owner token in the template's description, whose claim is recorded now."""
+) -> Owner | None:
+    """The resource this one replaces, when it holds the template: by its claim, or (a template made before the
+    ledger existed) by the owner token in the template's description, whose claim is recorded now. None when
+    this resource replaces none."""
+    if not predecessor:
+        return None
     stack_id = context.request.stack_id
     holder = context.ledger.owner_of(thing)
     if holder is None and existing and existing.description.endswith(_owner_token(stack_id, predecessor)):
-        context.ledger.claim(thing, Owner(stack_id, predecessor, ""))
-        return True
-    return holder is not None and holder.is_same_resource(Owner(stack_id, predecessor, ""))
+        holder = Owner(stack_id, predecessor, "")
+        context.ledger.claim(thing, holder)
+    return holder if holder is not None and holder.is_same_resource(Owner(stack_id, predecessor, "")) else None
 
 
 def _predecessor_settings(prefix: str, context: RequestContext) -> Settings | None:

@@ -130,15 +130,19 @@ class Ledger:
                 return _owner(response.get("Attributes"))
         raise ResourceFailure(f"Could not claim the {thing}: its claim kept changing")
 
-    def take_over(self, thing: Thing, predecessor: str, owner: Owner, snapshot: str) -> Owner | None:
+    def take_over(self, thing: Thing, predecessor: Owner, owner: Owner, snapshot: str) -> Owner | None:
         """Take the claim from `predecessor`, another resource of the owner's stack that is being replaced by it
         (CloudFormation creates the new resource before it deletes the old one). The claim records the take-over
         and `snapshot` (what the predecessor had in place); the predecessor's Delete settles it, and until then
         the successor's Delete hands the claim back (the stack update rolled back). What held the claim before;
         raises OwnedByAnother when neither the predecessor nor this resource holds it."""
-        values = {":stack": {"S": owner.stack_id}, ":predecessor": {"S": predecessor}}
+        values = {":stack": {"S": owner.stack_id}, ":predecessor": {"S": predecessor.logical_id}}
         condition = "StackId = :stack AND LogicalResourceId = :predecessor"
-        extra = {"TakenOverFrom": predecessor, "PredecessorSnapshot": snapshot}
+        extra = {
+            "TakenOverFrom": predecessor.logical_id,
+            "PredecessorRequestId": predecessor.request_id,  # what a hand-back restores
+            "PredecessorSnapshot": snapshot,
+        }
         try:
             response = self._set_owner(thing, owner, condition, values, extra)
         except _ConditionFailed:
@@ -146,15 +150,7 @@ class Ledger:
             if holder is None or holder.is_same_resource(owner):
                 return self.claim(thing, owner)  # free, or already taken over: a replayed request
             raise OwnedByAnother(thing, holder) from None
-        previous = _owner(response.get("Attributes"))
-        if previous is not None:
-            self._call(
-                "update_item",
-                Key=_key(thing),
-                UpdateExpression="SET PredecessorRequestId = :request",
-                ExpressionAttributeValues={":request": {"S": previous.request_id}},
-            )
-        return previous
+        return _owner(response.get("Attributes"))
 
     def take_over_of(self, thing: Thing) -> TakeOver | None:
         """The take-over the thing's claim records; None when there is none."""

@@ -171,7 +171,7 @@ NEW = Owner(STACK, "EcrPublicCachedRepositorySettings", "request-2")
 def taken_over(ledger: Ledger) -> TakeOver:
     """The template claimed by OLD, then taken over by NEW: the take-over the ledger records."""
     ledger.claim(TEMPLATE, OLD)
-    ledger.take_over(TEMPLATE, OLD.logical_id, NEW, "snapshot")
+    ledger.take_over(TEMPLATE, OLD, NEW, "snapshot")
     recorded = ledger.take_over_of(TEMPLATE)
     assert recorded is not None
     return recorded
@@ -180,7 +180,7 @@ def taken_over(ledger: Ledger) -> TakeOver:
 def test_a_successor_takes_the_claim_and_the_take_over_is_recorded(ledger: Ledger) -> None:
     ledger.claim(TEMPLATE, OLD)
 
-    assert ledger.take_over(TEMPLATE, OLD.logical_id, NEW, "snapshot") == OLD
+    assert ledger.take_over(TEMPLATE, OLD, NEW, "snapshot") == OLD
 
     assert ledger.owner_of(TEMPLATE) == NEW
     take_over = ledger.take_over_of(TEMPLATE)
@@ -215,15 +215,15 @@ def test_only_the_named_resource_of_the_same_stack_is_taken_over(ledger: Ledger,
     ledger.claim(TEMPLATE, holder)
 
     with pytest.raises(OwnedByAnother):
-        ledger.take_over(TEMPLATE, OLD.logical_id, NEW, "snapshot")
+        ledger.take_over(TEMPLATE, OLD, NEW, "snapshot")
     assert ledger.owner_of(TEMPLATE) == holder
 
 
 def test_a_replayed_take_over_finds_its_own_claim(ledger: Ledger) -> None:
     ledger.claim(TEMPLATE, OLD)
-    ledger.take_over(TEMPLATE, OLD.logical_id, NEW, "snapshot")
+    ledger.take_over(TEMPLATE, OLD, NEW, "snapshot")
 
-    assert ledger.take_over(TEMPLATE, OLD.logical_id, NEW, "snapshot") == NEW
+    assert ledger.take_over(TEMPLATE, OLD, NEW, "snapshot") == NEW
     recorded = ledger.take_over_of(TEMPLATE)
     assert recorded is not None
     assert recorded.predecessor.is_same_resource(OLD)  # still recorded: the claim's other attributes stay
