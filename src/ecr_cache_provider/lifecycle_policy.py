@@ -5,7 +5,6 @@ Used by Custom::CacheLifecyclePolicy for its LifecyclePolicyText property.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ecr_cache_provider.failures import InvalidProperties
@@ -135,8 +134,3 @@ def _integers_from_strings(policy: Any) -> Any:
 
 def _digits(value: Any) -> bool:
     return isinstance(value, str) and value.isdigit()
-
-
-def policy_text(policy: dict[str, Any]) -> str:
-    """The text sent to ECR: compact JSON, so that length checks and comparisons are stable."""
-    return json.dumps(policy, separators=(",", ":"))

@@ -79,9 +79,14 @@ def json_document(name: str, value: str | dict[str, Any]) -> Any:
         raise InvalidProperties(f"{name} is not valid JSON: {error}") from None
 
 
+def policy_text(document: Any) -> str:
+    """The text sent to ECR: compact JSON, so that length checks and comparisons are stable."""
+    return json.dumps(document, separators=(",", ":"))
+
+
 def compact_json(name: str, document: Any, maximum: int) -> str:
-    """The document as ECR is sent it: compact JSON, so that length checks and comparisons are stable."""
-    text = json.dumps(document, separators=(",", ":"))
+    """The document as ECR is sent it (policy_text), when ECR accepts its length."""
+    text = policy_text(document)
     if len(text) > maximum:
         raise InvalidProperties(f"{name} is {len(text)} characters; ECR accepts at most {maximum}")
     return text

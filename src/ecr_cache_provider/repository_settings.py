@@ -16,8 +16,8 @@ from functools import cached_property
 from typing import Any
 
 from ecr_cache_provider.ecr import DEFAULT_TAG_MUTABILITY, CreationTemplate, EcrGateway, RepositoryRecord
-from ecr_cache_provider.lifecycle_policy import policy_text
 from ecr_cache_provider.namespace import Outcome
+from ecr_cache_provider.properties import policy_text
 
 TagMutability = tuple[str, tuple[str, ...]]
 Encryption = tuple[tuple[str, str], ...]
