@@ -187,32 +187,41 @@ class Ledger:
 
     def settle_take_over(self, thing: Thing, take_over: TakeOver) -> None:
         """The predecessor is deleted: the successor holds the claim as if it had made the thing. The take-over
-        stays recorded, so that a repeated Delete of the predecessor still knows it was replaced."""
-        self._call(
-            "update_item",
-            Key=_key(thing),
-            UpdateExpression="SET PredecessorDeleted = :now",
-            ConditionExpression="StackId = :stack AND TakenOverFrom = :predecessor",
-            ExpressionAttributeValues={
-                ":stack": {"S": take_over.predecessor.stack_id},
-                ":predecessor": {"S": take_over.predecessor.logical_id},
-                ":now": {"S": datetime.now(UTC).isoformat(timespec="seconds")},
-            },
-        )
+        stays recorded, so that a repeated Delete of the predecessor still knows it was replaced. Nothing changes
+        (a log line says so) when the claim no longer records this take-over."""
+        try:
+            self._call(
+                "update_item",
+                Key=_key(thing),
+                UpdateExpression="SET PredecessorDeleted = :now",
+                ConditionExpression="StackId = :stack AND TakenOverFrom = :predecessor",
+                ExpressionAttributeValues={
+                    ":stack": {"S": take_over.predecessor.stack_id},
+                    ":predecessor": {"S": take_over.predecessor.logical_id},
+                    ":now": {"S": datetime.now(UTC).isoformat(timespec="seconds")},
+                },
+            )
+        except _ConditionFailed:
+            logger.warning("Take-over not settled: the claim no longer records it", extra={"thing": thing.key})
 
     def hand_back(self, thing: Thing, take_over: TakeOver) -> None:
-        """The successor is deleted before its predecessor (a rolled-back stack update): the claim goes back."""
+        """The successor is deleted before its predecessor (a rolled-back stack update): the claim goes back.
+        Nothing changes (a log line says so) when the successor no longer holds it."""
         predecessor = take_over.predecessor
-        self._call(
-            "update_item",
-            Key=_key(thing),
-            UpdateExpression=(
-                f"SET LogicalResourceId = :predecessor, RequestId = :request REMOVE {', '.join(TAKE_OVER_ATTRIBUTES)}"
-            ),
-            ConditionExpression="StackId = :stack AND LogicalResourceId = :logical",
-            ExpressionAttributeValues=_resource_values(take_over.successor)
-            | {":predecessor": {"S": predecessor.logical_id}, ":request": {"S": predecessor.request_id}},
-        )
+        try:
+            self._call(
+                "update_item",
+                Key=_key(thing),
+                UpdateExpression=(
+                    f"SET LogicalResourceId = :predecessor, RequestId = :request "
+                    f"REMOVE {', '.join(TAKE_OVER_ATTRIBUTES)}"
+                ),
+                ConditionExpression="StackId = :stack AND LogicalResourceId = :logical",
+                ExpressionAttributeValues=_resource_values(take_over.successor)
+                | {":predecessor": {"S": predecessor.logical_id}, ":request": {"S": predecessor.request_id}},
+            )
+        except _ConditionFailed:
+            logger.warning("Claim not handed back: the successor no longer holds it", extra={"thing": thing.key})
 
     def claims(self, *kinds: str) -> list[tuple[Thing, Owner]]:
         """Every claim on a thing of these kinds (one paginated Scan: the table holds one item per managed thing)."""

@@ -242,3 +242,14 @@ def test_claims_of_several_kinds_in_one_scan(ledger: Ledger) -> None:
     assert len(both) == 2
     assert {claimant for _, claimant in both} == {owner}
     assert ledger.claims("image expiry schedule") == [(schedule, owner)]
+
+
+def test_settling_or_handing_back_a_take_over_the_claim_no_longer_records_changes_nothing(ledger: Ledger) -> None:
+    recorded = taken_over(ledger)
+    ledger.hand_back(TEMPLATE, recorded)
+
+    ledger.hand_back(TEMPLATE, recorded)  # a replayed Delete of the successor
+    ledger.settle_take_over(TEMPLATE, recorded)  # the predecessor's Delete, racing the hand-back
+
+    assert ledger.owner_of(TEMPLATE) == OLD
+    assert ledger.take_over_of(TEMPLATE) is None
