@@ -323,8 +323,7 @@ def _owner_description(context: RequestContext, purpose: str) -> str:
     """The template's description says which resource owns it, for people. The ledger proves it; the token at its
     end was the proof before the ledger existed, and still lets such a template be recognised and claimed."""
     request = context.request
-    stack_name = request.stack_id.split("/")[1] if "/" in request.stack_id else request.stack_id
-    text = f"{purpose} for cached repositories, managed by {request.logical_id} in stack {stack_name}"
+    text = f"{purpose} for cached repositories, managed by {request.owner}"
     token = _owner_token(request.stack_id, request.logical_id)
     return f"{text[: 256 - len(token) - 1]} {token}"
 

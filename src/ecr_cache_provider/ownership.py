@@ -57,10 +57,13 @@ class Owner:
         return (self.stack_id, self.logical_id) == (other.stack_id, other.logical_id)
 
     def __str__(self) -> str:
-        # StackId is arn:...:stack/<name>/<id>: the name is what a person recognises.
-        parts = self.stack_id.split("/")
-        stack = parts[1] if len(parts) > 2 else self.stack_id
-        return f"{self.logical_id} in stack {stack}"
+        return f"{self.logical_id} in stack {stack_name(self.stack_id)}"
+
+
+def stack_name(stack_id: str) -> str:
+    """A StackId is arn:...:stack/<name>/<id>: the name is what a person recognises."""
+    parts = stack_id.split("/")
+    return parts[1] if len(parts) > 2 else stack_id
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 from ecr_cache_provider.ecr import EcrGateway
 from ecr_cache_provider.failures import ResourceFailure
-from ecr_cache_provider.ownership import OwnedByAnother, Owner, Thing
+from ecr_cache_provider.ownership import OwnedByAnother, Owner, Thing, stack_name
 from ecr_cache_provider.resource_type import Request, RequestContext, Result
 
 logger = logging.getLogger(__name__)
@@ -174,9 +174,7 @@ def delete_resource_parts[State](
 
 def physical_id(prefix: str, request: Request) -> str:
     """A resource's physical id: its setting, its stack's name and its logical id; the same for every request."""
-    parts = request.stack_id.split("/")
-    stack = parts[1] if len(parts) > 2 else request.stack_id
-    return f"{prefix}{stack}/{request.logical_id}"
+    return f"{prefix}{stack_name(request.stack_id)}/{request.logical_id}"
 
 
 def listed(value: Any) -> list[Any]:
