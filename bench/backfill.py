@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from emulation import ecr_process, moto_ecr  # noqa: E402
 from emulation.cloudformation import ACCOUNT_ID, REGION, make_event, start_response_endpoint  # noqa: E402
 from emulation.ecr_process import EcrProcess, serve_until_stdin_closes  # noqa: E402
-from emulation.lambda_emulator import start_lambda_emulator  # noqa: E402
+from emulation.lambda_emulator import published_metrics, start_lambda_emulator  # noqa: E402
 from emulation.moto_ecr import faults  # noqa: E402
 from emulation.moto_server import start_moto_server  # noqa: E402
 from emulation.ownership import create_ownership_table  # noqa: E402
@@ -136,9 +136,7 @@ def backfill(scenario: str, options: argparse.Namespace) -> Run:
     lambda_service.close()
     responses.close()
     server = ecr.finish()
-    published = sum(
-        sum(json.loads(line).get("ThrottledCalls", [0])) for line in metrics.getvalue().splitlines() if '"_aws"' in line
-    )
+    published = published_metrics(metrics.getvalue()).get("ThrottledCalls", 0)
     return Run(scenario, answer, elapsed, provider_cpu, server, int(published), len(lambda_service.invocations))
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
 import sys
 import time
@@ -43,7 +42,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from emulation import ecr_process  # noqa: E402
 from emulation.cloudformation import ACCOUNT_ID, REGION  # noqa: E402
 from emulation.ecr_process import EcrProcess, serve_until_stdin_closes  # noqa: E402
-from emulation.lambda_emulator import start_lambda_emulator  # noqa: E402
+from emulation.lambda_emulator import published_metrics, start_lambda_emulator  # noqa: E402
 from emulation.moto_ecr import faults, seed_image  # noqa: E402
 from emulation.moto_server import start_moto_server  # noqa: E402
 from emulation.ownership import create_ownership_table  # noqa: E402
@@ -182,12 +181,7 @@ def provider(endpoint_url: str, options: argparse.Namespace) -> Sweep:
         lambda_service.invoke(sweep_event("cache-image-expiry-bench", settings, stack, "Expiry"), asynchronous=True)
         lambda_service.wait_idle(timeout=3600)
     lambda_service.close()
-    metrics: dict[str, float] = {}
-    for line in output.getvalue().splitlines():
-        if line.startswith("{") and '"_aws"' in line:
-            for name, value in json.loads(line).items():
-                if name.startswith("Sweep"):
-                    metrics[name] = metrics.get(name, 0) + (sum(value) if isinstance(value, list) else value)
+    metrics = published_metrics(output.getvalue())
     if lambda_service.errors or "SweepImagesExpired" not in metrics:
         return Sweep(f"FAILED ({lambda_service.errors[:1]})", 0, 0, invocations=len(lambda_service.invocations))
     return Sweep(

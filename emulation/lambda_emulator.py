@@ -98,3 +98,18 @@ def start_lambda_emulator(handler: Handler | None = None, timeout_seconds: float
     emulator = LambdaEmulator(server=server, handler=handler, timeout_seconds=timeout_seconds)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return emulator
+
+
+def published_metrics(output: str) -> dict[str, float]:
+    """The totals of the metrics invocations wrote as CloudWatch embedded metrics: one JSON document a line, naming
+    its metrics under _aws; each a value, or a list of values."""
+    totals: dict[str, float] = {}
+    for line in output.splitlines():
+        if not (line.startswith("{") and '"_aws"' in line):
+            continue
+        document = json.loads(line)
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                name, value = metric["Name"], document[metric["Name"]]
+                totals[name] = totals.get(name, 0) + (sum(value) if isinstance(value, list) else value)
+    return totals

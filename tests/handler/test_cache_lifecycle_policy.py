@@ -14,6 +14,7 @@ import pytest
 
 from emulation import moto_ecr
 from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_event
+from emulation.lambda_emulator import published_metrics
 from emulation.moto_ecr import faults
 from tests.conftest import cached_repositories
 from tests.handler.conftest import Invoke
@@ -577,11 +578,7 @@ BURST = 48
 
 def throttled_calls_published(output: str) -> int:
     """The ThrottledCalls the invocations wrote as CloudWatch embedded metrics (one JSON document a line)."""
-    total = 0
-    for line in output.splitlines():
-        if line.startswith("{") and '"_aws"' in line:
-            total += int(sum(json.loads(line).get("ThrottledCalls", [0])))
-    return total
+    return int(published_metrics(output).get("ThrottledCalls", 0))
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_event
-from emulation.lambda_emulator import LambdaEmulator
+from emulation.lambda_emulator import LambdaEmulator, published_metrics
 from emulation.moto_ecr import faults, seed_image
 from emulation.scheduler import SCHEDULE_GROUP
 from tests.integration.conftest import IN_PROCESS_ONLY, Invoke, RunEvent
@@ -90,13 +90,7 @@ def logged_sweep(output: str, message: str = "Image expiry sweep finished") -> d
 
 
 def published(output: str, metric: str) -> float:
-    """The metric's total in the embedded metrics (one JSON document a line; a value, or a list of values)."""
-    total = 0.0
-    for line in output.splitlines():
-        if line.startswith("{") and '"_aws"' in line:
-            value = json.loads(line).get(metric, 0)
-            total += sum(value) if isinstance(value, list) else value
-    return total
+    return published_metrics(output).get(metric, 0)
 
 
 @WORKING_RUNTIMES
