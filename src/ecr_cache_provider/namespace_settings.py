@@ -218,17 +218,13 @@ def _write_template(template: CreationTemplate, existing: CreationTemplate | Non
 def _predecessor_holding(
     thing: Thing, existing: CreationTemplate | None, predecessor: str, context: RequestContext
 ) -> Owner | None:
-    """The resource this one replaces, when it holds the template: by its claim, or (a template made before the
-    ledger existed) by the owner token in the template's description, whose claim is recorded now. None when
-    this resource replaces none."""
+    """The resource this one replaces, when it holds the template (see _holder); None when this resource
+    replaces none."""
     if not predecessor:
         return None
-    stack_id = context.request.stack_id
-    holder = context.ledger.owner_of(thing)
-    if holder is None and existing and existing.description.endswith(_owner_token(stack_id, predecessor)):
-        holder = Owner(stack_id, predecessor, "")
-        context.ledger.claim(thing, holder)
-    return holder if holder is not None and holder.is_same_resource(Owner(stack_id, predecessor, "")) else None
+    holder = _holder(thing, existing, context, predecessor)
+    named = Owner(context.request.stack_id, predecessor, "")
+    return holder if holder is not None and holder.is_same_resource(named) else None
 
 
 def _predecessor_settings(prefix: str, context: RequestContext) -> Settings | None:
@@ -277,15 +273,22 @@ def _release_template(prefix: str, context: RequestContext) -> None:
     context.ledger.release(thing, context.request.owner)
 
 
-def _holder(thing: Thing, existing: CreationTemplate | None, context: RequestContext) -> Owner | None:
-    """Who owns the template: the claim in the ledger; for a template made before the ledger existed, this
-    resource if the owner token it wrote into the description says so (the claim is recorded now)."""
+def _holder(
+    thing: Thing, existing: CreationTemplate | None, context: RequestContext, logical_id: str = ""
+) -> Owner | None:
+    """Who owns the template: the claim in the ledger; for a template made before the ledger existed, the resource
+    `logical_id` of this stack (this resource by default) if the owner token it wrote into the description says so
+    (the claim is recorded now)."""
     request = context.request
+    candidate = Owner(request.stack_id, logical_id, "") if logical_id else request.owner
     holder = context.ledger.owner_of(thing)
-    token = _owner_token(request.stack_id, request.logical_id)
-    if holder is None and existing and existing.description.endswith(token):
-        context.ledger.claim(thing, request.owner)
-        return request.owner
+    if (
+        holder is None
+        and existing
+        and existing.description.endswith(_owner_token(request.stack_id, candidate.logical_id))
+    ):
+        context.ledger.claim(thing, candidate)
+        return candidate
     return holder
 
 
