@@ -58,11 +58,15 @@ def work_through(
     done = progress
     backoff = Backoff(ecr.deadline, keep_seconds=HAND_OFF_SECONDS)
 
+    def time_is_short() -> bool:
+        """Every invocation tries at least one batch, so that a chain of invocations always moves forward."""
+        return done is not progress and ecr.deadline.remaining() < HAND_OFF_SECONDS
+
     def attempt(repository: str) -> Outcome | None:
         """What `work` did, or None when it must be tried again: ECR throttled it (or failed transiently), or the
         time ran short. Calls slowed down by throttling can make a batch outlast the time kept for handing off, so
         after the first batch no repository is started once that time is reached."""
-        if done is not progress and ecr.deadline.remaining() < HAND_OFF_SECONDS:
+        if time_is_short():
             return None
         try:
             return work(repository)
@@ -75,8 +79,7 @@ def work_through(
 
     with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
         while waiting or fresh:
-            # Every invocation tries at least one batch, so a chain of invocations always moves forward.
-            if done is not progress and ecr.deadline.remaining() < HAND_OFF_SECONDS:
+            if time_is_short():
                 raise ContinueLater(_counted(replace(done, waiting=tuple(waiting)), progress, ecr), physical_id)
             batch = waiting + [fresh.popleft() for _ in range(min(len(fresh), BATCH_SIZE - len(waiting)))]
             outcomes = list(pool.map(attempt, batch))
