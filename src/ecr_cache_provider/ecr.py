@@ -49,8 +49,12 @@ BACKFILL_OPERATIONS = frozenset(
         "TagResource",
         "UntagResource",
         "PutImageTagMutability",
+        # the image expiry sweep's
+        "DescribeImages",
+        "BatchGetImage",
+        "BatchDeleteImage",
+        "DeleteRepository",
     }
-    | {"DescribeImages", "BatchGetImage", "BatchDeleteImage", "DeleteRepository"}
 )
 BACKFILL_ATTEMPTS = 3
 BACKFILL_CLIENT_CONFIG = Config(
