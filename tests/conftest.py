@@ -72,11 +72,13 @@ def aws() -> Iterator[None]:
     moto_ecr.install()
     dynamodb.install()
     faults.reset()
+    dynamodb.reset()
     with mock_aws():
         create_ownership_table()
         create_schedule_group()
         yield
     faults.reset()
+    dynamodb.reset()
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,10 @@ manifests they reference (botocore ECR model: DescribeImages, BatchGetImage, Bat
 moto keeps images on its repositories (``moto.ecr.models.Image``); the extension adds the attributes ECR reports
 and moto lacks, and answers the three operations the way ECR does:
 - DescribeImages pages (``maxResults`` 1 to 1,000, 100 by default, ``nextToken``) and filters by ``tagStatus``
-  and ``imageStatus``; it reports ``lastRecordedPullTime``, ``imageStatus`` and ``imageSizeInBytes`` (an index's
-  is the largest of its manifests', as the API reference says).
+  and ``imageStatus``: without ``filter.imageStatus`` it returns only ``ACTIVE`` images, as the model documents
+  (``DescribeImagesFilter.imageStatus``: "If not specified, only images with ACTIVE status are returned"), and
+  ``ANY`` returns every status; it reports ``lastRecordedPullTime``, ``imageStatus`` and ``imageSizeInBytes`` (an
+  index's is the largest of its manifests', as the API reference says).
 - BatchGetImage is a pull: it records the pull time of what it returns.
 - BatchDeleteImage reports per-image failures in its answer: ``ImageNotFound``, and
   ``ImageReferencedByManifestList`` for a manifest an index in the repository still references.
@@ -179,8 +181,9 @@ def describe_images(self: ECRResponse) -> ActionResult:
         images = [image for image in images if image.image_tags]
     elif wanted.get("tagStatus") == "UNTAGGED":
         images = [image for image in images if not image.image_tags]
-    if wanted.get("imageStatus") and wanted["imageStatus"] != "ANY":
-        images = [image for image in images if getattr(image, "ext_status", "ACTIVE") == wanted["imageStatus"]]
+    status = wanted.get("imageStatus") or "ACTIVE"  # the model's default: only ACTIVE images when none is asked for
+    if status != "ANY":
+        images = [image for image in images if getattr(image, "ext_status", "ACTIVE") == status]
     if p.get("imageIds"):
         digests = {image_id.get("imageDigest") for image_id in p["imageIds"]}
         tags = {image_id.get("imageTag") for image_id in p["imageIds"]}

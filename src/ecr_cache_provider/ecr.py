@@ -380,9 +380,17 @@ class EcrGateway:
     # Images
 
     def images(self, repository: str) -> list[ImageRecord]:
-        """Every image of the repository, 1,000 a page; none when the repository is gone."""
+        """Every image of the repository, whatever its status, 1,000 a page; none when the repository is gone.
+
+        Without filter.imageStatus ECR returns only ACTIVE images (botocore model, DescribeImagesFilter.imageStatus):
+        an index whose manifests a lifecycle policy archived would look like an index alone. ANY returns them all,
+        so that an index is judged with every manifest it references."""
         found: list[ImageRecord] = []
-        arguments: dict[str, Any] = {"repositoryName": repository, "maxResults": IMAGES_PER_PAGE}
+        arguments: dict[str, Any] = {
+            "repositoryName": repository,
+            "maxResults": IMAGES_PER_PAGE,
+            "filter": {"imageStatus": "ANY"},
+        }
         while True:
             response = self._call_unless_missing("DescribeImages", **arguments)
             if response is None:

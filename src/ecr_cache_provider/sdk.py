@@ -46,7 +46,7 @@ ECR_API: dict[str, tuple[str, ...]] = {
     "DescribePullThroughCacheRules": ("ecrRepositoryPrefixes",),
     "DeletePullThroughCacheRule": ("ecrRepositoryPrefix",),
     "DeleteRepository": ("repositoryName",),
-    "DescribeImages": ("repositoryName", "maxResults", "nextToken"),
+    "DescribeImages": ("repositoryName", "maxResults", "nextToken", "filter"),
     "BatchGetImage": ("repositoryName", "imageIds", "acceptedMediaTypes"),
     "BatchDeleteImage": ("repositoryName", "imageIds"),
     "GetLifecyclePolicy": ("repositoryName",),
@@ -71,8 +71,9 @@ ECR_API: dict[str, tuple[str, ...]] = {
     "PutRegistryScanningConfiguration": ("scanType", "rules"),
 }
 
-# Custom::CacheImageExpiry reads imageStatus from DescribeImages (ARCHIVED images are left alone); botocore parses
-# only what its model knows, so before 1.41.0 every archived image would look active.
+# Custom::CacheImageExpiry reads imageStatus from DescribeImages (ARCHIVED images are left alone) and asks for every
+# status (filter.imageStatus ANY; without it ECR returns ACTIVE images only); botocore parses only what its model
+# knows, so before 1.41.0 every archived image would look active, and the filter could not be sent.
 IMAGE_EXPIRY_MINIMUM_BOTOCORE = "1.41.0"
 
 # Custom::CachedRepositorySettings with ImageTagMutabilityExclusionFilters (IMMUTABLE_WITH_EXCLUSION or
@@ -117,8 +118,10 @@ def require_ecr_api(client: Any) -> None:
 
 
 def require_image_expiry_api(client: Any) -> None:
-    """Fail when the runtime's botocore cannot tell archived images from active ones."""
-    if "imageStatus" not in client.meta.service_model.shape_for("ImageDetail").members:
+    """Fail when the runtime's botocore cannot tell archived images from active ones, or cannot ask DescribeImages
+    for every status (filter.imageStatus ANY): both arrived in botocore 1.41.0."""
+    model = client.meta.service_model
+    if not all("imageStatus" in model.shape_for(shape).members for shape in ("ImageDetail", "DescribeImagesFilter")):
         raise SdkTooOld(
             f"The Lambda runtime's botocore {botocore.__version__} does not report imageStatus, so archived images "
             f"cannot be told apart: Custom::CacheImageExpiry needs botocore {IMAGE_EXPIRY_MINIMUM_BOTOCORE} or newer"

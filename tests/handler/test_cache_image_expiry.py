@@ -67,9 +67,11 @@ def cache(ecr: Any) -> dict[str, str]:
 
 
 def remaining(ecr: Any) -> set[str]:
+    """Every image left, whatever its status (DescribeImages returns only ACTIVE ones unless told otherwise)."""
     found = set()
     for repository in ecr.describe_repositories()["repositories"]:
-        for detail in ecr.describe_images(repositoryName=repository["repositoryName"])["imageDetails"]:
+        name = repository["repositoryName"]
+        for detail in ecr.describe_images(repositoryName=name, filter={"imageStatus": "ANY"})["imageDetails"]:
             found.add(detail["imageDigest"])
     return found
 
@@ -133,6 +135,26 @@ def test_sweep_expires_exactly_the_old_images_and_never_answers(
     repositories = {repository["repositoryName"] for repository in ecr.describe_repositories()["repositories"]}
     assert "docker-hub/library/alpine" not in repositories  # emptied by the sweep, so deleted
     assert {"docker-hub/library/nginx", "docker-hub/library/redis", "team/app"} <= repositories
+
+
+def test_an_index_whose_manifests_were_archived_is_kept(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any
+) -> None:
+    """A lifecycle policy moved the manifests of an old multi-arch image to the archive; the index stayed ACTIVE.
+    The sweep must see the archived manifests (DescribeImages returns only ACTIVE images unless asked for ANY) and
+    keep the index with them, as it promises for every group holding an image that is not ACTIVE."""
+    manifests = tuple(
+        seed_image(ACCOUNT_ID, REGION, "docker-hub/library/busybox", pushed_at=ago(300), name=arch, status="ARCHIVED")
+        for arch in ("amd64", "arm64")
+    )
+    index = seed_image(
+        ACCOUNT_ID, REGION, "docker-hub/library/busybox", pushed_at=ago(300), tags=("1",), references=manifests
+    )
+    name = invoke(event(response_endpoint, "Create", props()))["PhysicalResourceId"]
+
+    sweep_now(name)
+
+    assert remaining(ecr) == {index, *manifests}
 
 
 def test_dry_run_and_keep_latest(

@@ -12,6 +12,7 @@ import boto3
 import pytest
 import requests
 
+from emulation import dynamodb
 from emulation.cloudformation import ResponseEndpoint
 from emulation.lambda_emulator import LambdaEmulator, start_lambda_emulator
 from emulation.moto_ecr import faults
@@ -31,11 +32,13 @@ def aws_endpoint(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
     """Every boto3 client created in the test (the handler's included) talks to the moto server."""
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
     faults.reset()
+    dynamodb.reset()
     create_ownership_table(moto_endpoint)
     create_schedule_group(moto_endpoint)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     yield moto_endpoint
     faults.reset()
+    dynamodb.reset()
 
 
 @pytest.fixture

@@ -69,7 +69,9 @@ def images(ecr: Any) -> set[str]:
     return {
         detail["imageDigest"]
         for repository in ecr.describe_repositories()["repositories"]
-        for detail in ecr.describe_images(repositoryName=repository["repositoryName"])["imageDetails"]
+        for detail in ecr.describe_images(repositoryName=repository["repositoryName"], filter={"imageStatus": "ANY"})[
+            "imageDetails"
+        ]
     }
 
 
@@ -143,6 +145,27 @@ def test_create_sweep_update_delete(
     assert deleted["Status"] == "SUCCESS", deleted["Reason"]
     assert scheduler.list_schedules(GroupName=SCHEDULE_GROUP)["Schedules"] == []
     assert images(ecr) == set(cache.values()) - expired | {lately_old}  # Delete never deletes images
+
+
+@WORKING_RUNTIMES
+def test_an_index_whose_manifests_a_lifecycle_policy_archived_is_kept(
+    invoke: Invoke, run_event: RunEvent, response_endpoint: ResponseEndpoint, ecr: Any, scheduler: Any
+) -> None:
+    """DescribeImages returns only ACTIVE images unless asked for ANY: the sweep asks, and keeps an old active index
+    with the manifests that were archived (an index is judged with all of its manifests)."""
+    archived = tuple(
+        seed_image(ACCOUNT_ID, REGION, "docker-hub/library/busybox", pushed_at=ago(300), name=arch, status="ARCHIVED")
+        for arch in ("amd64", "arm64")
+    )
+    index = seed_image(ACCOUNT_ID, REGION, "docker-hub/library/busybox", pushed_at=ago(300), references=archived)
+    created = invoke(request(response_endpoint, "Create"))
+    assert created["Status"] == "SUCCESS", created["Reason"]
+
+    swept = run_event(schedule_input(scheduler, created["PhysicalResourceId"]))
+
+    assert swept.outcome == "returned", swept.output
+    assert images(ecr) == {index, *archived}
+    assert logged_sweep(swept.output)["ImagesExpired"] == 0
 
 
 @pytest.mark.built

@@ -37,7 +37,7 @@ def images(aws: LocalAws) -> dict[str, set[str]]:
     found = {}
     for repository in ecr.describe_repositories()["repositories"]:
         name = repository["repositoryName"]
-        details = ecr.describe_images(repositoryName=name)["imageDetails"]
+        details = ecr.describe_images(repositoryName=name, filter={"imageStatus": "ANY"})["imageDetails"]
         found[name] = {",".join(detail.get("imageTags", [])) or detail["imageDigest"][:12] for detail in details}
     return found
 

@@ -24,7 +24,7 @@ import requests
 from moto.ecr.models import ecr_backends
 from moto.secretsmanager.models import secretsmanager_backends
 
-from emulation import moto_ecr
+from emulation import dynamodb, moto_ecr
 from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, start_response_endpoint
 from emulation.lambda_emulator import LambdaEmulator, start_lambda_emulator
 from emulation.moto_ecr import faults
@@ -88,6 +88,7 @@ class LocalAws:
         """An empty account: moto's state, every armed fault and every function cleared."""
         requests.post(f"{self.moto_url}/moto-api/reset", timeout=10)
         faults.reset()
+        dynamodb.reset()
         self.functions.clear()
 
     def invocations(self) -> int:

@@ -41,7 +41,7 @@ def seed_images(aws: LocalAws, repositories: list[str], prefixes: list[str]) -> 
     for number, repository in enumerate(sorted(repositories)):
         if not any(repository.startswith(prefix.rstrip("/") + "/") for prefix in prefixes):
             continue
-        if ecr.describe_images(repositoryName=repository)["imageDetails"]:
+        if ecr.describe_images(repositoryName=repository, filter={"imageStatus": "ANY"})["imageDetails"]:
             continue
         for tag, pulled_days_ago, megabytes in SINGLE_IMAGES:
             pulled = now - timedelta(days=pulled_days_ago) if pulled_days_ago is not None else None
@@ -141,7 +141,7 @@ def _images(aws: LocalAws) -> dict[tuple[str, str], dict[str, Any]]:
     ecr = aws.client("ecr")
     images = {}
     for name in sorted(_repositories(aws)):
-        for page in ecr.get_paginator("describe_images").paginate(repositoryName=name):
+        for page in ecr.get_paginator("describe_images").paginate(repositoryName=name, filter={"imageStatus": "ANY"}):
             for detail in page["imageDetails"]:
                 used = detail.get("lastRecordedPullTime") or detail["imagePushedAt"]
                 images[(name, detail["imageDigest"])] = {
