@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,7 +39,8 @@ FREE_OR_SAME_RESOURCE = "attribute_not_exists(Id) OR (StackId = :stack AND Logic
 SAME_RESOURCE = "StackId = :stack AND LogicalResourceId = :logical"
 # A lock is taken when nobody holds it or its holder's time ran out (a holder that stopped never releases it).
 FREE_OR_EXPIRED = "attribute_not_exists(Id) OR ExpiresAt < :now"
-# How long a lock holds without its holder releasing it: longer than one read-modify-write of a registry setting.
+# How long a lock holds after its holder last renewed it (every third of this, while the holder works): a holder
+# that was stopped blocks the others for at most this long.
 LOCK_SECONDS = 60
 # Backoff while another request holds the lock, growing to the maximum, with jitter.
 LOCK_RETRY_BASE_SECONDS = 0.05
@@ -101,6 +103,20 @@ class OwnedByAnother(ResourceFailure):
     def __init__(self, thing: Thing, owner: Owner) -> None:
         super().__init__(f"The {thing} belongs to {owner} (claimed by request {owner.request_id})")
         self.owner = owner
+
+
+class HeldLock:
+    """A lock of the ledger while its block runs: `confirm()` before each write it protects."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.released = threading.Event()
+        self.lost = threading.Event()
+
+    def confirm(self) -> None:
+        """Raise when the lock was lost (another request holds it now): the write it protects must not happen."""
+        if self.lost.is_set():
+            raise ResourceFailure(f"Lost the {self.name} lock while changing it (the ownership table did not renew it)")
 
 
 class Ledger:
@@ -259,12 +275,15 @@ class Ledger:
         return True
 
     @contextmanager
-    def lock(self, name: str, owner: Owner, seconds: int = LOCK_SECONDS) -> Iterator[None]:
+    def lock(self, name: str, owner: Owner, seconds: int = LOCK_SECONDS) -> Iterator[HeldLock]:
         """Hold the lock `name` (one item of the ledger) while the block runs; wait while another request holds it.
 
-        Serialises a read-modify-write of a registry-wide setting across stacks. The lock expires after `seconds`,
-        so a holder that was stopped cannot block the others for longer; waiting stops at the invocation's
-        deadline (DeadlineApproaching, a ResourceFailure)."""
+        Serialises a read-modify-write of a registry-wide setting across stacks. The lock expires `seconds` after
+        it was last renewed, so that a holder that was stopped cannot block the others for longer; while the block
+        runs, a thread renews it every third of that time, so that a slow ECR never lets a second writer in. The
+        block calls `confirm()` on what it is given right before each write: it raises when the lock was lost (a
+        renewal found another holder). Waiting stops at the invocation's deadline (DeadlineApproaching, a
+        ResourceFailure)."""
         key = {"Id": {"S": f"lock/{name}"}}
         token = uuid.uuid4().hex
         delay = LOCK_RETRY_BASE_SECONDS
@@ -288,9 +307,16 @@ class Ledger:
             except _ConditionFailed:
                 time.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not cryptography
                 delay = min(delay * 2, LOCK_RETRY_MAX_SECONDS)
+        held = HeldLock(name)
+        renewing = threading.Thread(
+            target=self._renew, args=(key, token, seconds, held), name=f"renew lock {name}", daemon=True
+        )
+        renewing.start()
         try:
-            yield
+            yield held
         finally:
+            held.released.set()
+            renewing.join()
             try:
                 self._call(
                     "delete_item",
@@ -301,6 +327,28 @@ class Ledger:
                 )
             except _ConditionFailed:
                 logger.warning("Lock expired before it was released", extra={"lock": name})
+
+    def _renew(self, key: dict[str, Any], token: str, seconds: int, held: HeldLock) -> None:
+        """Push the lock's expiry `seconds` ahead every third of `seconds` until it is released; mark it lost
+        when a renewal finds it no longer ours, or cannot be made before the lock would run out."""
+        interval = max(seconds / 3, 0.05)
+        while not held.released.wait(interval):
+            try:
+                self._call(
+                    "update_item",
+                    Key=key,
+                    UpdateExpression="SET ExpiresAt = :expires",
+                    ConditionExpression="#token = :token",
+                    ExpressionAttributeNames={"#token": "Token"},
+                    ExpressionAttributeValues={
+                        ":token": {"S": token},
+                        ":expires": {"N": str(int(time.time()) + seconds)},
+                    },
+                )
+            except (_ConditionFailed, ResourceFailure) as error:
+                logger.warning("Lock lost: it could not be renewed", extra={"lock": held.name, "error": str(error)})
+                held.lost.set()
+                return
 
     def _call(self, operation: str, **arguments: Any) -> dict[str, Any]:
         self.deadline.check(f"calling DynamoDB {operation}")

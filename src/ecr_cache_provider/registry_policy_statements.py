@@ -73,7 +73,8 @@ class RegistryPolicy:
         statements = replaced + added
         if not statements:
             return None  # nothing left: the registry has no policy
-        return {"Version": (state or {}).get("Version", POLICY_VERSION), "Statement": statements}
+        # Every other top-level element of the policy (its Id, say) is someone else's and stays as it is.
+        return {**(state or {}), "Version": (state or {}).get("Version", POLICY_VERSION), "Statement": statements}
 
     def write(self, ecr: EcrGateway, state: dict[str, Any] | None) -> None:
         if state is None:

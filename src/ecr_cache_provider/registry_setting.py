@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 from ecr_cache_provider.ecr import EcrGateway
 from ecr_cache_provider.failures import ResourceFailure
-from ecr_cache_provider.ownership import OwnedByAnother, Owner, Thing, stack_name
+from ecr_cache_provider.ownership import HeldLock, OwnedByAnother, Owner, Thing, stack_name
 from ecr_cache_provider.resource_type import Request, RequestContext, Result
 
 logger = logging.getLogger(__name__)
@@ -75,8 +75,8 @@ def put_parts[State](
         return target
 
     try:
-        with ledger.lock(setting.lock_name, owner):
-            _rewrite(context.ecr, setting, change, physical_id)
+        with ledger.lock(setting.lock_name, owner) as held:
+            _rewrite(context.ecr, setting, change, physical_id, held)
     except ResourceFailure as failure:
         if failure.physical_id is None:  # nothing was written: the parts claimed now are free again
             for thing in claimed_now:
@@ -92,17 +92,22 @@ def remove_parts[State](context: RequestContext, setting: MergedSetting[State], 
     ours = {key for key in keys if _is_ours(context, setting, key)}
     if not ours:
         return
-    with context.ledger.lock(setting.lock_name, context.request.owner):
-        _rewrite(context.ecr, setting, lambda state: setting.merged(state, {}, ours), None)
+    with context.ledger.lock(setting.lock_name, context.request.owner) as held:
+        _rewrite(context.ecr, setting, lambda state: setting.merged(state, {}, ours), None, held)
     for key in ours:
         context.ledger.release(_thing(setting, key), context.request.owner)
 
 
 def _rewrite[State](
-    ecr: EcrGateway, setting: MergedSetting[State], change: Callable[[State], State], physical_id: str | None
+    ecr: EcrGateway,
+    setting: MergedSetting[State],
+    change: Callable[[State], State],
+    physical_id: str | None,
+    held: HeldLock,
 ) -> None:
     """Read, change, write and read back; again when what is read back differs (someone wrote the setting without
-    the lock meanwhile). A failure once something was written carries `physical_id`."""
+    the lock meanwhile). Nothing is written once the lock is lost. A failure once something was written carries
+    `physical_id`."""
     written = False
     try:
         for _ in range(WRITE_ATTEMPTS):
@@ -110,6 +115,7 @@ def _rewrite[State](
             target = change(state)
             if target == state:
                 return
+            held.confirm()
             setting.write(ecr, target)
             written = True
             if setting.read(ecr) == target:

@@ -71,6 +71,25 @@ def test_create_update_delete_keep_every_other_statement(
     assert registry_statements(replicated) == [REPLICATION]
 
 
+def test_the_policy_keeps_its_id(invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any) -> None:
+    """A merge rewrites only the statements: the policy's other top-level elements (its Id) are someone else's."""
+    ecr.put_registry_policy(
+        policyText=json.dumps({"Version": "2012-10-17", "Id": "ReplicationFromProd", "Statement": [REPLICATION]})
+    )
+
+    created = invoke(event(response_endpoint, "Create", [statement()]))
+    written = json.loads(ecr.get_registry_policy()["policyText"])
+    deleted = invoke(event(response_endpoint, "Delete", [statement()]))
+
+    assert created["Status"] == deleted["Status"] == "SUCCESS"
+    assert (written["Id"], written["Version"]) == ("ReplicationFromProd", "2012-10-17")
+    assert json.loads(ecr.get_registry_policy()["policyText"]) == {
+        "Version": "2012-10-17",
+        "Id": "ReplicationFromProd",
+        "Statement": [REPLICATION],
+    }
+
+
 def test_the_registry_policy_is_made_and_deleted_when_it_holds_only_ours(
     invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any
 ) -> None:

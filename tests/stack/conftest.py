@@ -15,6 +15,15 @@ from tools.stack_player.progress import Progress
 
 ROOT = Path(__file__).resolve().parents[2]
 Play = Callable[..., RunResult]
+STACK_NAME = "ecr-pull-through-cache"  # samconfig.toml's default stack_name
+
+
+def organization_sid(state_dir: Path, stack_name: str = STACK_NAME) -> str:
+    """The Sid of a played stack's organisation statement: OrganizationFillsCache and the 32 hexadecimal digits of
+    the stack's unique id (template.yaml, OrganizationRegistryPolicyStatements)."""
+    from tools.stack_player.state import load_state
+
+    return "OrganizationFillsCache" + load_state(state_dir, stack_name).stack_id.rsplit("/", 1)[1].replace("-", "")
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 
 from emulation import moto_ecr
 from emulation.cloudformation import ACCOUNT_ID, REGION
-from tests.stack.conftest import ROOT, Play
+from tests.stack.conftest import ROOT, Play, organization_sid
 from tests.stack.test_registry_settings import ORGANIZATION, registry_statements
 from tests.stack.test_stack_player import actions
 from tools.stack_player import LocalAws, render
@@ -163,7 +163,7 @@ NAMES = {"ecr-public": "EcrPublic", "quay": "Quay", "k8s": "K8s"}
 
 
 def test_a_rolled_back_move_leaves_the_lifecycle_policies_as_they_were(
-    play: Play, local_aws: LocalAws, template_before: Path
+    play: Play, local_aws: LocalAws, template_before: Path, tmp_path: Path
 ) -> None:
     """The update fails after the new resources took the templates over (the organisation's registry statement
     is refused: its Sid is someone else's), so CloudFormation deletes the new resources: the claims and templates
@@ -173,7 +173,7 @@ def test_a_rolled_back_move_leaves_the_lifecycle_policies_as_they_were(
     for prefix in PREFIXES:
         moto_ecr.simulate_cached_pull(ACCOUNT_ID, REGION, f"{prefix}/library/cached-before")
     templates_before = ecr.describe_repository_creation_templates()["repositoryCreationTemplates"]
-    taken = {"Sid": "OrganizationFillsCacheecrpullthroughcache", "Effect": "Allow", "Principal": {"AWS": "*"},
+    taken = {"Sid": organization_sid(tmp_path / "state"), "Effect": "Allow", "Principal": {"AWS": "*"},
              "Action": "ecr:ReplicateImage", "Resource": f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:repository/*"}  # fmt: skip
     ecr.put_registry_policy(policyText=json.dumps({"Version": "2012-10-17", "Statement": [taken]}))
 

@@ -4,12 +4,13 @@ deploying, updating and deleting the stack; the stack's own statement and filter
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.emulation.test_moto_ecr_registry import REPLICATION, TEAM_RULE
-from tests.stack.conftest import Play
+from tests.stack.conftest import Play, organization_sid
 from tools.stack_player import LocalAws, render
 
 pytestmark = pytest.mark.stack
@@ -43,13 +44,17 @@ def others_settings(local_aws: LocalAws) -> LocalAws:
     return local_aws
 
 
-def test_others_registry_settings_survive_deploy_update_and_delete(play: Play, others_settings: LocalAws) -> None:
+def test_others_registry_settings_survive_deploy_update_and_delete(
+    play: Play, others_settings: LocalAws, tmp_path: Path
+) -> None:
     aws = others_settings
     deployed = play(f"OrganizationId={ORGANIZATION}", "RegistryScanning=SCAN_ON_PUSH")
     assert deployed.succeeded, render(deployed.stack, deployed.registry)
 
     statements = registry_statements(aws)
-    ours = statements.pop("OrganizationFillsCacheecrpullthroughcache")
+    sid = organization_sid(tmp_path / "state")
+    ours = statements.pop(sid)
+    assert len(sid) <= 100
     assert statements == {"ReplicationFromSource": REPLICATION}
     assert ours["Action"] == ["ecr:CreateRepository", "ecr:BatchImportUpstreamImage"]
     assert ours["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": ORGANIZATION}}
@@ -59,7 +64,7 @@ def test_others_registry_settings_survive_deploy_update_and_delete(play: Play, o
     assert scan_rules(aws) == {"CONTINUOUS_SCAN": ["team/*"], "SCAN_ON_PUSH": ["ecr-public/*", "quay/*", "k8s/*"]}
     report = render(deployed.stack, deployed.registry)  # what `make local` prints: the merged result
     assert "ReplicationFromSource" in report
-    assert "OrganizationFillsCacheecrpullthroughcache" in report
+    assert sid in report
     assert "Registry scanning: ENHANCED" in report
     assert "SCAN_ON_PUSH     ecr-public/* quay/* k8s/*" in report
 

@@ -328,7 +328,7 @@ def test_the_command_prints_parameter_errors_first_on_stderr(capsys: pytest.Capt
     out, err = capsys.readouterr()
     assert code == 2
     assert out == ""
-    assert err.splitlines()[0].startswith("error: Parameter EcrPublicPrefix 'Bad_Prefix!' must be ROOT, or 2 to 30")
+    assert err.splitlines()[0].startswith("error: Parameter EcrPublicPrefix 'Bad_Prefix!' must be 2 to 30 characters")
     assert err.splitlines()[1].startswith("error: Parameter UntaggedImageExpiryDays '1.5' must be a whole number")
 
 

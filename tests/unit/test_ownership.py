@@ -148,6 +148,43 @@ def test_an_expired_lock_is_taken_over(ledger: Ledger) -> None:
         assert item["RequestId"]["S"] == "request-1"
 
 
+def test_a_lock_held_longer_than_its_expiry_is_renewed_and_never_shared(ledger: Ledger) -> None:
+    """A slow ECR keeps the holder inside longer than the lock's expiry: the holder's renewals keep everyone else
+    out until it releases the lock (a second writer would otherwise drop the first one's statement)."""
+    events: list[str] = []
+    inside = threading.Event()
+
+    def slow_holder() -> None:
+        with ledger.lock("registry policy", Owner(STACK, "Statements", "request-1"), seconds=1) as held:
+            inside.set()
+            time.sleep(2.5)  # the holder's ECR calls, slower than the lock's expiry
+            held.confirm()
+            events.append("first released")
+
+    holder = threading.Thread(target=slow_holder)
+    holder.start()
+    inside.wait()
+    with ledger.lock("registry policy", Owner(OTHER_STACK, "Statements", "request-2"), seconds=1):
+        events.append("second entered")
+    holder.join()
+
+    assert events == ["first released", "second entered"]
+
+
+def test_a_lock_taken_by_another_is_lost_and_stops_the_write(ledger: Ledger) -> None:
+    with ledger.lock("registry policy", Owner(STACK, "Statements", "request-1"), seconds=1) as held:
+        ledger.client.update_item(  # another request took it (its holder's renewals had stopped)
+            TableName=ledger.table,
+            Key={"Id": {"S": "lock/registry policy"}},
+            UpdateExpression="SET #token = :other",
+            ExpressionAttributeNames={"#token": "Token"},
+            ExpressionAttributeValues={":other": {"S": "another-holder"}},
+        )
+        held.lost.wait(5)
+        with pytest.raises(ResourceFailure, match="Lost the registry policy lock"):
+            held.confirm()
+
+
 def test_waiting_for_a_held_lock_stops_at_the_deadline(aws: None) -> None:
     patient = Ledger(Deadline(time.monotonic() + 300))
     hurried = Ledger(Deadline(time.monotonic() + 30.3))  # the deadline keeps a 30 s margin for the answer
