@@ -129,3 +129,19 @@ def cached_repositories(ecr: Any, count: int, prefix: str = "ecr-public") -> lis
     for name in names:
         moto_ecr.simulate_cached_pull(ACCOUNT_ID, ecr.meta.region_name, name)
     return names
+
+
+def began(event: dict[str, Any]) -> dict[str, Any]:
+    """Record the request as its resource's current one, as its first invocation does, for a test that starts with
+    a follow-up invocation (a continuation checks that its request is still the current one)."""
+    import time
+    from datetime import UTC, datetime
+
+    from ecr_cache_provider.deadline import Deadline
+    from ecr_cache_provider.ownership import Ledger
+    from ecr_cache_provider.resource_type import Request
+
+    request = Request.from_event(event)
+    issued = request.issued_at or datetime.now(UTC)
+    Ledger(Deadline(time.monotonic() + 60)).begin(request.owner, request.request_type, issued)
+    return event

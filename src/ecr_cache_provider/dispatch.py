@@ -19,7 +19,7 @@ from ecr_cache_provider import (
 )
 from ecr_cache_provider.continuation import ContinueLater
 from ecr_cache_provider.deadline import Deadline
-from ecr_cache_provider.failures import ResourceFailure, reason_for
+from ecr_cache_provider.failures import ResourceFailure, Superseded, reason_for
 from ecr_cache_provider.observability import count_outcome, count_throttled, logger, metrics
 from ecr_cache_provider.resource_type import Request, RequestContext, registry
 from ecr_cache_provider.responder import CloudFormationResponder
@@ -70,20 +70,25 @@ def serve(event: dict[str, Any], context: LambdaContext) -> None:
 def handle(event: dict[str, Any], context: LambdaContext) -> str:
     """Carry out one request; what it returns is the physical id, what it raises becomes FAILED."""
     request = Request.from_event(event)
+    resource_context = RequestContext(request, Deadline.from_context(context), context.invoked_function_arn)
     try:
-        return _carry_out(request, event, context)
+        return _carry_out(request, event, context, resource_context)
     except Exception as error:
         count_outcome(request.resource_type, request.request_type, "Failed")
+        failed_id = error.physical_id if isinstance(error, ResourceFailure) else None
         if request.request_type == "Create":
-            failed_id = error.physical_id if isinstance(error, ResourceFailure) else None
             helper.PhysicalResourceId = failed_id or request.failed_create_id
+            if failed_id:
+                _remember_answer(resource_context, failed_id)  # the rollback's Delete names it
         if isinstance(error, ResourceFailure):
             raise
         logger.exception("Unexpected error")
         raise ResourceFailure(reason_for(error)) from error
 
 
-def _carry_out(request: Request, event: dict[str, Any], context: LambdaContext) -> str:
+def _carry_out(
+    request: Request, event: dict[str, Any], context: LambdaContext, resource_context: RequestContext
+) -> str:
     resource = RESOURCE_TYPES.get(request.resource_type)
     if resource is None:
         if request.request_type != "Delete":
@@ -93,16 +98,24 @@ def _carry_out(request: Request, event: dict[str, Any], context: LambdaContext) 
             )
         physical_id = request.physical_id  # nothing of an unknown type was ever made; failing would wedge the stack
     else:
-        resource_context = RequestContext(request, Deadline.from_context(context), context.invoked_function_arn)
         try:
+            # The first invocation makes this request the resource's current one; a follow-up checks it still is.
+            if request.progress is None:
+                if not _began(resource_context):
+                    count_outcome(request.resource_type, request.request_type, "Superseded")
+                    return request.physical_id
+            else:
+                resource_context.ensure_current()
             if request.request_type == "Delete":
                 resource.delete(resource_context)
                 physical_id = request.physical_id
+                resource_context.ledger.finish_delete(request.owner)
             else:
                 operation = resource.create if request.request_type == "Create" else resource.update
                 result = operation(resource_context)
                 helper.Data.update(result.data)
                 physical_id = result.physical_id
+                _remember_answer(resource_context, physical_id)
         except ContinueLater as pending:
             _hand_off(event, context, request, pending)
             return pending.physical_id
@@ -110,6 +123,30 @@ def _carry_out(request: Request, event: dict[str, Any], context: LambdaContext) 
             count_throttled(request.resource_type, resource_context.throttled_calls())
     count_outcome(request.resource_type, request.request_type, "Succeeded")
     return str(physical_id)
+
+
+def _began(resource_context: RequestContext) -> bool:
+    """Make the request the resource's current one. A Delete that a newer request overtook changes nothing and
+    succeeds (CloudFormation waits for no request older than the resource's current one, and a failed Delete would
+    wedge the stack); any other request overtaken fails (Superseded)."""
+    try:
+        resource_context.begin()
+    except Superseded as superseded:
+        if resource_context.request.request_type != "Delete":
+            raise
+        logger.info("Delete overtaken by a newer request: nothing to do", extra={"reason": str(superseded)})
+        return False
+    return True
+
+
+def _remember_answer(resource_context: RequestContext, physical_id: str) -> None:
+    """Record the physical id answered, so that a later Delete can tell it from one CloudFormation made up. A
+    ledger that cannot take it does not fail an answer that is otherwise right: the Delete then goes by the id's
+    form."""
+    try:
+        resource_context.ledger.record_issued(resource_context.request.owner, physical_id)
+    except Exception as error:  # the answer matters more than the note
+        logger.warning("Could not record the physical id answered", extra={"error": str(error)})
 
 
 def _hand_off(event: dict[str, Any], context: LambdaContext, request: Request, pending: ContinueLater) -> None:

@@ -23,6 +23,12 @@ class DeadlineApproaching(ResourceFailure):
     that what the request made so far is undone, or handed to the rollback, as for any other failure."""
 
 
+class Superseded(ResourceFailure):
+    """The request is no longer the resource's current one: a newer request of the same resource (a Delete after
+    CloudFormation cancelled a Create, an Update's rollback) took over, or CloudFormation stopped waiting for its
+    answer (ServiceTimeout passed). The step that finds out stops without changing anything."""
+
+
 class EcrError(ResourceFailure):
     """An ECR error that botocore's retries did not get past. `transient` when asking again later may succeed
     (throttling, a server error, no answer at all): long work then slows down instead of failing."""

@@ -8,21 +8,25 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from ecr_cache_provider import sdk
+from ecr_cache_provider import sdk, stacks
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.deadline import Deadline
 from ecr_cache_provider.ecr import EcrGateway
-from ecr_cache_provider.failures import ResourceFailure, reason_for
-from ecr_cache_provider.ownership import Ledger, Owner, Thing
+from ecr_cache_provider.failures import ResourceFailure, Superseded, reason_for
+from ecr_cache_provider.ownership import Ledger, Owner, ResourceRecord, Thing
 from ecr_cache_provider.responder import FAILED_CREATE_PREFIX
 from ecr_cache_provider.scheduler import SchedulerGateway
 
 logger = logging.getLogger(__name__)
+
+# How long CloudFormation waits for an answer when a custom resource sets no ServiceTimeout (CloudFormation template
+# reference, AWS::CloudFormation::CustomResource, ServiceTimeout: 1 to 3,600 seconds, 3,600 by default).
+DEFAULT_SERVICE_TIMEOUT_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,20 @@ class Request:
     @property
     def owner(self) -> Owner:
         """This resource, as the ownership ledger records it."""
-        return Owner(self.stack_id, self.logical_id, self.request_id)
+        return Owner(self.stack_id, self.logical_id, self.request_id, self.resource_type)
+
+    @property
+    def answer_deadline(self) -> datetime | None:
+        """When CloudFormation stops waiting for the answer: ServiceTimeout after it issued the request (its
+        ResponseURL's signing time). After that the stack rolls back without it; None when the issue time is
+        unknown."""
+        if self.issued_at is None:
+            return None
+        try:
+            seconds = int(str(self.properties.get("ServiceTimeout", DEFAULT_SERVICE_TIMEOUT_SECONDS)))
+        except ValueError:
+            seconds = DEFAULT_SERVICE_TIMEOUT_SECONDS
+        return self.issued_at + timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -93,6 +110,7 @@ class RequestContext:
         self.request = request
         self.deadline = deadline
         self.function_arn = function_arn  # this provider function's, for what invokes it again (a schedule)
+        self.record: ResourceRecord | None = None  # the resource's record, as begin() or ensure_current() read it
 
     @cached_property
     def ecr(self) -> EcrGateway:
@@ -104,6 +122,51 @@ class RequestContext:
     @cached_property
     def ledger(self) -> Ledger:
         return Ledger(self.deadline)
+
+    # Which request is the resource's current one
+
+    def begin(self) -> None:
+        """Make this request the resource's current one before it changes anything (its first invocation): every
+        older request's work stops at its next step. Raises Superseded when a newer request came first or
+        CloudFormation no longer waits for this one."""
+        self._ensure_awaited()
+        self.record = self.ledger.begin(
+            self.request.owner,
+            self.request.request_type,
+            self.request.issued_at or datetime.now(UTC),
+            stack_undoing=lambda: stacks.is_undoing(self.stack_status),
+        )
+
+    def ensure_current(self) -> None:
+        """One read before each step of continued work: raises Superseded when a newer request of the resource took
+        over, the resource was deleted, or CloudFormation stopped waiting for this request's answer."""
+        self._ensure_awaited()
+        self.record = self.ledger.ensure_current(self.request.owner, self.request.request_type)
+
+    def _ensure_awaited(self) -> None:
+        deadline = self.request.answer_deadline
+        if deadline is not None and datetime.now(UTC) > deadline:
+            raise Superseded(
+                "CloudFormation stopped waiting for this request (its ServiceTimeout passed): it changes nothing more"
+            )
+
+    def answered_before(self, physical_id: str, looks_issued: Callable[[str], bool]) -> bool:
+        """Whether the provider answered `physical_id` for this resource. The resource's record knows every id
+        answered since its Create; for a resource made before the ledger recorded them, an id of the form the type
+        issues (`looks_issued`) counts as answered. An id neither answered nor of that form is CloudFormation's own:
+        it sends one with the Delete that rolls back a Create it cancelled, or stopped waiting for, before the
+        Create answered (cloudformation-coverage-roadmap issue 1814)."""
+        record = self.record or self.ledger.resource(self.request.owner)
+        if record is not None and record.issued_complete:
+            return physical_id in record.issued
+        return looks_issued(physical_id)
+
+    def owned_items(self, *kinds: str) -> list[dict[str, Any]]:
+        """Every ledger item of these kinds this resource holds that its own resource type recorded."""
+        found = []
+        for page in self.ledger.owned(self.request.owner, kinds):
+            found += [item for item in page if item.get("ResourceType", {}).get("S") == self.request.resource_type]
+        return found
 
     def throttled_calls(self) -> int:
         """The ECR calls throttled in this invocation; none when the request did not use ECR."""
@@ -128,6 +191,11 @@ class RequestContext:
     @cached_property
     def scheduler(self) -> SchedulerGateway:
         return SchedulerGateway(self.deadline, self.request.region or None)
+
+    @cached_property
+    def stack_status(self) -> str | None:
+        """The stack's status (DescribeStacks), read once; None when CloudFormation cannot say."""
+        return stacks.stack_status(self.request.stack_id, self.deadline, self.request.region or None)
 
 
 class ResourceType(Protocol):

@@ -16,7 +16,7 @@ from emulation import moto_ecr
 from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_event
 from emulation.lambda_emulator import published_metrics
 from emulation.moto_ecr import faults
-from tests.conftest import cached_repositories
+from tests.conftest import began, cached_repositories
 from tests.handler.conftest import Invoke
 from tests.unit.test_lifecycle_policy import policy
 
@@ -558,7 +558,7 @@ def test_a_chain_that_never_ends_is_stopped(
     from emulation.cloudformation import LambdaContext
 
     request = continuation.follow_up_event(
-        event(response_endpoint, "Create", props()),
+        began(event(response_endpoint, "Create", props())),
         continuation.Progress(invocation=continuation.MAX_INVOCATIONS - 1),
     )
 

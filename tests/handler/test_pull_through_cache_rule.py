@@ -341,7 +341,11 @@ def test_the_rollback_of_a_rename_returns_to_the_old_rule(
         response_endpoint, "Update", QUAY, physical_id="quay-io", old_properties=renamed, issued=an_hour_later
     )
     answer = invoke(back)
-    cleanup = invoke(make_event(response_endpoint, "Delete", renamed, physical_id="quay-io"))
+    cleanup = invoke(
+        make_event(
+            response_endpoint, "Delete", renamed, physical_id="quay-io", issued=an_hour_later + timedelta(seconds=1)
+        )
+    )
 
     assert answer["Status"] == "SUCCESS", answer["Reason"]
     assert answer["PhysicalResourceId"] == "quay"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from ecr_cache_provider.deadline import Deadline
-from ecr_cache_provider.failures import ResourceFailure
+from ecr_cache_provider.failures import ResourceFailure, Superseded
 from ecr_cache_provider.ownership import Ledger, OwnedByAnother, Owner, TakeOver, Thing
 
 STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/cache-stack/5b1a6c80"
@@ -290,3 +291,99 @@ def test_settling_or_handing_back_a_take_over_the_claim_no_longer_records_change
 
     assert ledger.owner_of(TEMPLATE) == OLD
     assert ledger.take_over_of(TEMPLATE) is None
+
+
+# The resource record: which request is a resource's current one (every newer request moves it)
+
+RESOURCE = "CacheRule"
+T0 = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def request(number: int, resource_type: str = "Custom::PullThroughCacheRule") -> Owner:
+    return Owner(STACK, RESOURCE, f"request-{number}", resource_type)
+
+
+def test_each_newer_request_moves_the_generation_and_older_work_stops(ledger: Ledger) -> None:
+    created = ledger.begin(request(1), "Create", T0)
+    updated = ledger.begin(request(2), "Update", T0 + timedelta(minutes=5))
+
+    assert (created.generation, updated.generation) == (1, 2)
+    assert ledger.ensure_current(request(2), "Update").request_id == "request-2"
+    with pytest.raises(Superseded, match="Update request request-2, generation 2"):
+        ledger.ensure_current(request(1), "Create")
+
+
+def test_a_replayed_request_keeps_its_generation(ledger: Ledger) -> None:
+    ledger.begin(request(1), "Create", T0)
+
+    assert ledger.begin(request(1), "Create", T0).generation == 1
+
+
+def test_a_request_older_than_the_current_one_is_superseded(ledger: Ledger) -> None:
+    """Lambda ran the Delete of a cancelled Create before the Create itself: the Create must not start."""
+    ledger.begin(request(2), "Delete", T0 + timedelta(seconds=3))
+
+    with pytest.raises(Superseded, match="came first"):
+        ledger.begin(request(1), "Create", T0)
+
+
+def test_within_one_second_a_delete_wins(ledger: Ledger) -> None:
+    ledger.begin(request(1), "Create", T0)
+    ledger.begin(request(2), "Delete", T0)
+    ledger.finish_delete(request(2))
+
+    with pytest.raises(Superseded):
+        ledger.begin(request(3), "Create", T0, stack_undoing=lambda: True)  # the stack is rolling back
+    assert ledger.begin(request(4), "Create", T0, stack_undoing=lambda: False).request_id == "request-4"
+    assert ledger.begin(request(5), "Delete", T0).request_id == "request-5"  # a second Delete, same second
+
+
+def test_a_deleted_resource_stops_work_and_remembers_the_ids_it_answered(ledger: Ledger) -> None:
+    ledger.begin(request(1), "Create", T0)
+    ledger.record_issued(request(1), "quay")
+    ledger.begin(request(2), "Delete", T0 + timedelta(minutes=1))
+    ledger.finish_delete(request(2))
+
+    record = ledger.resource(request(2))
+    assert record is not None
+    assert (record.deleted, record.issued, record.issued_complete) == (True, frozenset({"quay"}), True)
+    assert ledger.ensure_current(request(2), "Delete").deleted
+    expires = ledger.client.get_item(TableName=ledger.table, Key={"Id": {"S": f"resource/{STACK}/{RESOURCE}"}})
+    assert int(expires["Item"]["ExpiresAt"]["N"]) > time.time() + 3600
+
+
+def test_a_record_first_made_by_an_update_does_not_know_every_id(ledger: Ledger) -> None:
+    """A resource created before the ledger kept records: its record starts with a later request."""
+    assert ledger.begin(request(1), "Update", T0).issued_complete is False
+
+
+def test_settings_records_are_batched_and_owned(ledger: Ledger) -> None:
+    from ecr_cache_provider.ownership import SETTINGS_KIND, SettingsRecord, settings_record
+
+    owner, other = request(1, "Custom::CachedRepositorySettings"), Owner(OTHER_STACK, RESOURCE, "r", "")
+    records = [SettingsRecord(f"ecr-public/image-{n:03d}", "ecr-public", {"lifecycle_policy": {}}) for n in range(130)]
+    ledger.write_settings_records(owner, records)
+    ledger.write_settings_records(other, records[:1])
+
+    found = ledger.settings_records(owner, [record.repository for record in records] + ["ecr-public/none"])
+    owned = [settings_record(item) for page in ledger.owned(owner, [SETTINGS_KIND]) for item in page]
+    ledger.drop_settings_records(owner, [record.repository for record in records[:100]])
+
+    assert set(found) == {record.repository for record in records}
+    assert found["ecr-public/image-007"].request_id == "request-1"
+    assert sorted(record.repository for record in owned) == [record.repository for record in records]
+    assert len(ledger.settings_records(owner, [record.repository for record in records])) == 30
+    assert len(ledger.settings_records(other, [records[0].repository])) == 1
+
+
+def test_unprocessed_batch_writes_are_sent_again(ledger: Ledger) -> None:
+    from ecr_cache_provider.ownership import SettingsRecord
+    from emulation import dynamodb
+
+    owner = request(1, "Custom::CachedRepositorySettings")
+    dynamodb.leave_unprocessed(3)
+    records = [SettingsRecord(f"quay/image-{n}", "quay", {}) for n in range(30)]
+
+    ledger.write_settings_records(owner, records)
+
+    assert len(ledger.settings_records(owner, [record.repository for record in records])) == 30
