@@ -11,6 +11,12 @@ For each scenario: the answer, repositories per second and its ratio to the base
 answered them and as the provider published them (its ThrottledCalls metric), and how many Lambda invocations the
 backfill took (the provider hands off to a follow-up invocation when its time runs short). Asserts nothing.
 
+Then the cost of proving ownership: the same namespace, unthrottled, brought to the policy by a bare loop that makes
+only the ECR calls (list the repositories; for each, read its lifecycle policy and put ours, with the provider's
+concurrency and clients), against the provider, which also records each repository in the ownership ledger before
+changing it (a BatchGetItem and a BatchWriteItem per batch). Both measured in this process: the ratio of processor
+time is the overhead (the aim: within 1.5x).
+
 ECR is served from a separate process, as the real one is remote: in one process the server's work would compete
 with the provider's for the interpreter, and the figure would measure moto rather than the provider.
 """
@@ -140,6 +146,45 @@ def backfill(scenario: str, options: argparse.Namespace) -> Run:
     return Run(scenario, answer, elapsed, provider_cpu, server, int(published), len(lambda_service.invocations))
 
 
+@dataclass
+class Bare:
+    elapsed: float
+    cpu: float
+    updated: int
+
+
+def bare_loop(options: argparse.Namespace) -> Bare:
+    """Only the ECR calls a backfill needs, with the provider's concurrency and client configuration: no ledger,
+    no plan, no answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ecr_cache_provider import namespace
+    from ecr_cache_provider.ecr import BACKFILL_CLIENT_CONFIG
+
+    ecr = EcrProcess.start(__file__, ["--scenario", "baseline", *sys.argv[1:]])
+    client = boto3.client("ecr", endpoint_url=ecr.endpoint_url, config=BACKFILL_CLIENT_CONFIG)
+    text = json.dumps(POLICY, separators=(",", ":"))
+
+    def bring(name: str) -> bool:
+        try:
+            current = client.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]
+        except client.exceptions.LifecyclePolicyNotFoundException:
+            current = None
+        if current is not None and json.loads(current) == POLICY:
+            return False
+        client.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=text)
+        return True
+
+    started, cpu_at_start = time.monotonic(), time.process_time()
+    names = [repository["repositoryName"] for page in client.get_paginator("describe_repositories").paginate(
+        PaginationConfig={"PageSize": 1000}) for repository in page["repositories"]]  # fmt: skip
+    with ThreadPoolExecutor(max_workers=namespace.CONCURRENCY) as pool:
+        updated = sum(pool.map(bring, names))
+    bare = Bare(time.monotonic() - started, time.process_time() - cpu_at_start, updated)
+    ecr.finish()
+    return bare
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repositories", type=int, default=3000)
@@ -157,6 +202,7 @@ def main() -> None:
         f"bursts: {options.burst} consecutive throttles every {options.burst_every} calls"
     )
     baseline: Run | None = None
+    runs: list[Run] = []
     for scenario in SCENARIOS:
         run = backfill(scenario, options)
         baseline = baseline or run
@@ -168,6 +214,14 @@ def main() -> None:
             f"calls {run.server['calls']}; invocations {run.invocations}; CPU provider {run.provider_cpu:.1f} s, "
             f"ECR emulation {run.server['cpu_seconds']:.1f} s"
         )
+        runs.append(run)
+    assert baseline is not None
+    bare = bare_loop(options)
+    print(
+        f"  bare ECR loop: {bare.updated} updated in {bare.elapsed:.1f} s, CPU {bare.cpu:.1f} s; the provider (ledger "
+        f"records included) {baseline.provider_cpu:.1f} s: CPU ratio to the bare loop "
+        f"{baseline.provider_cpu / bare.cpu:.2f}, time ratio {baseline.elapsed / bare.elapsed:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -63,27 +63,25 @@ def create(context: RequestContext) -> Result:
 
 
 def update(context: RequestContext) -> Result:
-    """A new policy reaches the template and every repository carrying the old policy (or none), or every
-    repository with OverwriteExistingPolicies. A new RepositoryPrefix is a replacement."""
+    """A new policy reaches the template and every repository carrying the policy this resource set (or none), or
+    every repository with OverwriteExistingPolicies. A new RepositoryPrefix is a replacement."""
     request = context.request
     wanted = read_properties(request.properties)
     if wanted.prefix != request.physical_id:
         return create(context)
-    return result(wanted, put_in_place(wanted, _ours(request.old_properties), context, PURPOSE))
+    return result(wanted, put_in_place(wanted, _readable(request.old_properties), context, PURPOSE))
 
 
 def delete(context: RequestContext) -> None:
-    """Delete the template this resource made, then remove the policy from every repository of the namespace
-    that still carries it. Repositories someone changed since are left alone."""
-    remove(context.request.physical_id, _ours(context.request.properties), context)
+    """Delete the template this resource made, then put back what each repository had before this resource set
+    its policy, where the repository still carries it (the ledger records which). Repositories someone changed
+    since, and those this resource never changed, are left alone."""
+    remove(context.request.physical_id, _readable(context.request.properties), context)
 
 
-def _ours(properties: dict[str, Any]) -> Settings | None:
-    """The policy a resource's properties named; None when there is none or it is invalid."""
-    text = properties.get("LifecyclePolicyText")
-    if text is None:
-        return None
+def _readable(properties: dict[str, Any]) -> NamespaceSettings | None:
+    """What a resource's earlier (or a Delete's) properties said; None when they no longer validate."""
     try:
-        return Settings(lifecycle_policy=read_policy(text))
+        return read_properties(properties)
     except InvalidProperties:
         return None

@@ -142,19 +142,20 @@ def update(context: RequestContext) -> Result:
     if wanted.prefix != request.physical_id:
         return create(context)
     _require_sdk(wanted, context)
-    return result(wanted, put_in_place(wanted, _ours(request.old_properties), context, PURPOSE))
+    return result(wanted, put_in_place(wanted, _readable(request.old_properties), context, PURPOSE))
 
 
 def delete(context: RequestContext) -> None:
-    """Delete the template this resource made, then remove its settings from every repository of the namespace
-    that still carries them. Settings someone changed since are left alone."""
-    remove(context.request.physical_id, _ours(context.request.properties), context)
+    """Delete the template this resource made, then put back what each repository had before this resource set
+    its settings, where the repository still carries them (the ledger records which). Settings someone changed
+    since, and repositories this resource never changed, are left alone."""
+    remove(context.request.physical_id, _readable(context.request.properties), context)
 
 
-def _ours(properties: dict[str, Any]) -> Settings | None:
-    """The settings a resource's properties named; None when they cannot be read."""
+def _readable(properties: dict[str, Any]) -> NamespaceSettings | None:
+    """What a resource's earlier (or a Delete's) properties said; None when they no longer validate."""
     try:
-        return read_settings(parse_properties(properties, SCHEMA))
+        return read_properties(properties)
     except InvalidProperties:
         return None
 

@@ -33,6 +33,7 @@ class Progress:
     invocation: int = 1
     waiting: tuple[str, ...] = ()
     throttled: int = 0
+    stage: str = ""  # which part of a request's work the cursor is in, when it has several (a Delete's)
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Progress | None:

@@ -1,5 +1,6 @@
 """The repositories of a cache namespace, worked through in name order by a bounded pool of threads, in batches,
-stopping in time to hand the rest to a follow-up invocation.
+stopping in time to hand the rest to a follow-up invocation, and checking between batches that the request is still
+the resource's current one (a newer request stops it, and what the last batch changed is put back).
 
 Throttling slows the work down and never fails it: a repository whose calls ECR still throttles after the
 client's own retries goes back in the queue, and the whole pool pauses (jittered, growing while the throttling
@@ -10,14 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol
 
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.ecr import Backoff, EcrGateway
-from ecr_cache_provider.failures import DeadlineApproaching, EcrError
+from ecr_cache_provider.failures import DeadlineApproaching, EcrError, Superseded
 from ecr_cache_provider.prefix import covers
 
 logger = logging.getLogger(__name__)
@@ -32,26 +33,75 @@ BATCH_SIZE = 64
 HAND_OFF_SECONDS = 30.0
 
 
+class BatchWork(Protocol):
+    """Work done on a batch of repositories at a time (recording what will change in one ledger write, say)."""
+
+    def run(self, batch: list[str], workers: Workers) -> list[Outcome | None]:
+        """What the work did to each repository of the batch; None for one to try again later. Steps run through
+        `workers`, in parallel, with ECR throttling and time running short turned into None."""
+        ...
+
+    def confirm(self) -> None:
+        """After each batch: raises Superseded when the request is no longer the resource's current one."""
+        ...
+
+    def undo_last(self) -> None:
+        """Put back what the last batch changed (its request was superseded meanwhile)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Workers:
+    """The pool of a namespace walk: `map` runs a step on each item in parallel, `guard` runs one step; either
+    gives None for a step ECR throttled (or failed transiently), or that the time kept for handing off stopped."""
+
+    pool: ThreadPoolExecutor
+    guard: Callable[[Callable[[], Any]], Any]
+
+    def map(self, step: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        return list(self.pool.map(lambda item: self.guard(lambda: step(item)), items))
+
+
+@dataclass
+class EachRepository:
+    """Work done on one repository at a time, checked between batches by `confirm` (nothing to undo: a step that
+    finds its request superseded stops before the next batch)."""
+
+    work: Callable[[str], Outcome]
+    confirm: Callable[[], None] = lambda: None
+
+    def run(self, batch: list[str], workers: Workers) -> list[Outcome | None]:
+        return workers.map(self.work, batch)
+
+    def undo_last(self) -> None:
+        return
+
+
 def work_through(
     ecr: EcrGateway,
     prefix: str,
-    work: Callable[[str], Outcome],
+    work: BatchWork | Callable[[str], Outcome],
     progress: Progress,
     physical_id: str,
     *,
     only_under: tuple[str, ...] | None = None,
+    listed: Callable[[], list[str]] | None = None,
 ) -> Progress:
     """Apply `work` to every repository in the namespace after `progress.cursor`, and to those still waiting for a
-    retry, counting what it did. With `only_under`, only the repositories under one of those prefixes.
+    retry, counting what it did. With `only_under`, only the repositories under one of those prefixes; with
+    `listed`, the repositories it names (in the namespace) rather than those ECR lists.
 
-    Raises ContinueLater, with the progress made, when the invocation's time is nearly up."""
+    After each batch, `work.confirm()` checks that the request is still the resource's current one; when it is
+    not, the batch is undone and Superseded raised. Raises ContinueLater, with the progress made, when the
+    invocation's time is nearly up."""
+    batches = EachRepository(work) if callable(work) else work
     try:
-        listed = ecr.repository_names(keep_seconds=HAND_OFF_SECONDS)
+        everything = listed() if listed is not None else ecr.repository_names(keep_seconds=HAND_OFF_SECONDS)
     except (EcrError, DeadlineApproaching) as error:
         if isinstance(error, EcrError) and not error.transient:
             raise
         raise ContinueLater(_counted(progress, progress, ecr), physical_id) from error
-    names = [name for name in listed if _in_scope(name, prefix, only_under)]
+    names = sorted(name for name in everything if _in_scope(name, prefix, only_under))
     earlier = set(progress.waiting)
     waiting = [name for name in names if name in earlier]  # a repository deleted meanwhile is not waited for
     fresh = deque(name for name in names if name > progress.cursor)
@@ -62,14 +112,14 @@ def work_through(
         """Every invocation tries at least one batch, so that a chain of invocations always moves forward."""
         return done is not progress and ecr.deadline.remaining() < HAND_OFF_SECONDS
 
-    def attempt(repository: str) -> Outcome | None:
-        """What `work` did, or None when it must be tried again: ECR throttled it (or failed transiently), or the
+    def guarded(step: Callable[[], Any]) -> Any:
+        """What `step` did, or None when it must be tried again: ECR throttled it (or failed transiently), or the
         time ran short. Calls slowed down by throttling can make a batch outlast the time kept for handing off, so
         after the first batch no repository is started once that time is reached."""
         if time_is_short():
             return None
         try:
-            return work(repository)
+            return step()
         except EcrError as error:
             if error.transient:
                 return None
@@ -78,11 +128,17 @@ def work_through(
             return None
 
     with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+        workers = Workers(pool, guarded)
         while waiting or fresh:
             if time_is_short():
                 raise ContinueLater(_counted(replace(done, waiting=tuple(waiting)), progress, ecr), physical_id)
             batch = waiting + [fresh.popleft() for _ in range(min(len(fresh), BATCH_SIZE - len(waiting)))]
-            outcomes = list(pool.map(attempt, batch))
+            outcomes = batches.run(batch, workers)
+            try:
+                batches.confirm()
+            except Superseded:
+                batches.undo_last()
+                raise
             waiting = [name for name, outcome in zip(batch, outcomes, strict=True) if outcome is None]
             done = replace(
                 done,

@@ -22,20 +22,30 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.ecr import DEFAULT_TAG_MUTABILITY, CreationTemplate
-from ecr_cache_provider.failures import DeadlineApproaching, EcrError, InvalidProperties, ResourceFailure
-from ecr_cache_provider.namespace import HAND_OFF_SECONDS, Outcome, work_through
-from ecr_cache_provider.ownership import OwnedByAnother, Owner, TakeOver, Thing
+from ecr_cache_provider.failures import DeadlineApproaching, EcrError, InvalidProperties, ResourceFailure, Superseded
+from ecr_cache_provider.namespace import HAND_OFF_SECONDS, work_through
+from ecr_cache_provider.ownership import (
+    SETTINGS_KIND,
+    OwnedByAnother,
+    Owner,
+    SettingsRecord,
+    TakeOver,
+    Thing,
+    settings_record,
+)
 from ecr_cache_provider.prefix import PREFIX_PATTERN, ROOT, covers, is_prefix
-from ecr_cache_provider.repository_settings import Settings, bring_to, parsed
+from ecr_cache_provider.repository_settings import RecordedBatch, Settings, Target, parsed
 from ecr_cache_provider.resource_type import RequestContext, Result, leaves_behind
 
 logger = logging.getLogger(__name__)
 
+TEMPLATE_KIND = "repository creation template"
 PREFIX = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": PREFIX_PATTERN}
 # The properties both resource types share: which repositories, existing and new (JSON schema).
 NAMESPACE_PROPERTIES: dict[str, Any] = {
@@ -95,26 +105,47 @@ class Done:
     other_encryption: int | None = None
 
 
-def put_in_place(wanted: NamespaceSettings, previous: Settings | None, context: RequestContext, purpose: str) -> Done:
+# The stages of a request's work on repositories, as its Progress records them across invocations.
+BACKFILL = ""  # Create and Update: the repositories in scope
+TIDY = "tidy"  # Update: records left outside the scope, or in another namespace (a rename that never answered)
+LEGACY = ""  # Delete of a resource older than the ledger's records: its namespace, by value
+DRAIN = "drain"  # Delete: every record of the namespace
+
+
+def put_in_place(
+    wanted: NamespaceSettings, before: NamespaceSettings | None, context: RequestContext, purpose: str
+) -> Done:
     """The template (in the first invocation only), then the existing repositories, continuing where an earlier
-    invocation of this request stopped. `previous`: the settings this resource had in place before (an Update);
-    `purpose` opens the template's description."""
-    progress = context.request.progress
-    if progress is None:
-        _claim_template(wanted, context, purpose)
-        progress = Progress()
-    # The template and some repositories may carry the settings from here on: a failure names the prefix.
-    with leaves_behind(wanted.prefix):
-        if previous is None and wanted.take_over_from:
-            previous = _predecessor_settings(wanted.prefix, context)
-        if wanted.existing_scope:
-            progress = _backfill(wanted.prefix, wanted, previous, progress, context)
-        elif wanted.apply_to_existing:
-            logger.info(
-                "RepositoryPrefix ROOT: existing repositories left alone, since a cached repository cannot be told "
-                "from one applications push to; name the prefixes to backfill in ExistingRepositoryPrefixes"
-            )
-        return Done(progress, _other_encryption(wanted, progress, context))
+    invocation of this request stopped. `before`: what the resource's properties were (an Update), or None;
+    `purpose` opens the template's description.
+
+    An Update that moves the resource to a namespace it never had (a rename) and fails undoes what it made there
+    before it answers: CloudFormation then rolls back to the old physical id, and would never delete the new one."""
+    request = context.request
+    progress = request.progress or Progress()
+    renaming = request.request_type == "Update" and not context.answered_before(wanted.prefix, is_prefix)
+    try:
+        if request.progress is None:
+            _claim_template(wanted, context, purpose)
+        # The template and some repositories may carry the settings from here on: a failure names the prefix.
+        with leaves_behind(wanted.prefix):
+            if progress.stage == BACKFILL:
+                if wanted.existing_scope:
+                    progress = _backfill(wanted, before, progress, context)
+                elif wanted.apply_to_existing:
+                    logger.info(
+                        "RepositoryPrefix ROOT: existing repositories left alone, since a cached repository cannot "
+                        "be told from one applications push to; name the prefixes to backfill in "
+                        "ExistingRepositoryPrefixes"
+                    )
+                progress = replace(progress, stage=TIDY, cursor="", waiting=())
+            if before is not None and (before.prefix, before.existing_scope) != (wanted.prefix, wanted.existing_scope):
+                progress = _tidy(wanted, before, progress, context)
+            return Done(progress, _other_encryption(wanted, progress, context))
+    except ResourceFailure as failure:
+        if renaming and not isinstance(failure, Superseded):
+            _undo_rename(wanted.prefix, context)
+        raise
 
 
 def result(wanted: NamespaceSettings, done: Done) -> Result:
@@ -130,35 +161,143 @@ def result(wanted: NamespaceSettings, done: Done) -> Result:
     return Result(physical_id=wanted.prefix, data=data)
 
 
-def remove(prefix: str, ours: Settings | None, context: RequestContext) -> None:
-    """Delete the template this resource made, then remove its settings from every repository of the namespace
-    that still carries them. Settings someone changed since are left alone; so is everything, when a successor
-    took this resource's place."""
+def remove(prefix: str, properties: NamespaceSettings | None, context: RequestContext) -> None:
+    """Delete the template this resource made, then put back what it changed on repositories (the ledger's records
+    say which, and what was there before): only where a repository still carries the value it set. Everything is
+    left as it is when a successor took this resource's place.
+
+    A physical id the provider never answered is CloudFormation's own, sent when it rolls back a Create it
+    cancelled (a sibling failed first) or stopped waiting for (ServiceTimeout): whatever that Create made, found by
+    owner in the ledger, is removed. `properties`: the resource's, when they can still be read."""
     request = context.request
-    if not is_prefix(prefix):
-        logger.info("Nothing to delete: the physical id names no namespace this resource managed")
+    if not context.answered_before(prefix, is_prefix):
+        _remove_everything(context)
         return
     thing = _template(prefix)
     take_over = context.ledger.take_over_of(thing)
     if take_over is not None and take_over.predecessor.is_same_resource(request.owner):
         logger.info("Replaced by %s: the template and repositories are left to it", take_over.successor.logical_id)
-        context.ledger.settle_take_over(thing, take_over)
+        if request.progress is None:
+            context.ledger.settle_take_over(thing, take_over)
+        _drain(context, request.progress or Progress(), prefix, Target({}), forget_only=True)
         return
     if take_over is not None and not take_over.settled and take_over.successor.is_same_resource(request.owner):
-        _hand_back(prefix, take_over, ours, context)
+        _hand_back(prefix, take_over, context)
         return
     progress = request.progress
     if progress is None:
         _release_template(prefix, context)
-        progress = Progress()
-    if ours is None:
-        logger.warning("The settings this resource applied cannot be read; repositories are left as they are")
-        return
+        progress = Progress(stage=LEGACY if _legacy(context) else DRAIN)
+    if progress.stage == LEGACY:
+        ours = properties.settings.values if properties is not None else {}
+        scope = properties.existing_scope if properties is not None else ()
+        if scope and ours:  # what this resource set before the ledger recorded it, by value, within its scope
+            batch = _recorded_batch(context, prefix, Target({}, legacy=ours))
+            progress = work_through(context.ecr, prefix, batch, progress, physical_id=prefix, only_under=scope)
+        progress = replace(progress, stage=DRAIN, cursor="", waiting=())
+    _drain(context, progress, prefix, Target({}))
 
-    def remove_if_ours(repository: str) -> Outcome:
-        return bring_to(context.ecr, repository, None, ours, overwrite=False)
 
-    work_through(context.ecr, prefix, remove_if_ours, progress, physical_id=prefix)
+# Repositories: the backfill, and putting back what the ledger records
+
+
+def _backfill(
+    wanted: NamespaceSettings, before: NamespaceSettings | None, progress: Progress, context: RequestContext
+) -> Progress:
+    predecessor, inherited_values = _predecessor(wanted, context)
+    legacy = {**(before.settings.values if before is not None and _legacy(context) else {}), **inherited_values}
+    target = Target(wanted.settings.values, wanted.overwrite, legacy=legacy)
+    batch = _recorded_batch(context, wanted.prefix, target, predecessor)
+    return work_through(
+        context.ecr, wanted.prefix, batch, progress, physical_id=wanted.prefix, only_under=wanted.existing_scope
+    )
+
+
+def _tidy(
+    wanted: NamespaceSettings, before: NamespaceSettings, progress: Progress, context: RequestContext
+) -> Progress:
+    """After an Update that narrowed the scope, or that rolls back a rename CloudFormation never saw answered:
+    put back what the resource changed outside its scope or namespace, and delete the template it made for the
+    other namespace. (The physical id is the prefix, so old properties naming another prefix than it are those of
+    an Update that never answered: cancelled, timed out, or failed without undoing everything.)"""
+    if progress.cursor == "" and before.prefix != wanted.prefix and is_prefix(before.prefix):
+        _release_template(before.prefix, context)
+
+    def kept(record: SettingsRecord) -> bool:
+        in_scope = any(covers(scope, record.repository) for scope in wanted.existing_scope)
+        return record.namespace == wanted.prefix and in_scope
+
+    return _drain(context, progress, ROOT, Target({}), keep=kept)
+
+
+def _drain(
+    context: RequestContext,
+    progress: Progress,
+    namespace: str,
+    target: Target,
+    *,
+    keep: Callable[[SettingsRecord], bool] | None = None,
+    predecessor: Owner | None = None,
+    forget_only: bool = False,
+) -> Progress:
+    """Put back what this resource's records in `namespace` (ROOT: any) say it changed, where the repositories
+    still carry its values, and remove the records; with `keep`, only the records it does not keep; with
+    `forget_only`, remove the records and change nothing (a successor took the repositories over)."""
+    records = [
+        settings_record(item)
+        for item in context.owned_items(SETTINGS_KIND)
+        if namespace in (ROOT, item.get("Namespace", {}).get("S"))
+    ]
+    names = [record.repository for record in records if keep is None or not keep(record)]
+    if forget_only:
+        context.ledger.drop_settings_records(context.request.owner, names)
+        return progress
+    batch = _recorded_batch(context, namespace, target, predecessor)
+    return work_through(
+        context.ecr, ROOT, batch, progress, physical_id=context.request.physical_id, listed=lambda: names
+    )
+
+
+def _remove_everything(context: RequestContext) -> None:
+    """Whatever this resource holds in the ledger: every template it claimed, and every repository record."""
+    if context.request.progress is None:
+        for item in context.owned_items(TEMPLATE_KIND):
+            _release_template(item["Name"]["S"], context)
+        logger.info("Removed what the ledger records for a resource CloudFormation never saw answered")
+    _drain(context, context.request.progress or Progress(), ROOT, Target({}))
+
+
+def _undo_rename(prefix: str, context: RequestContext) -> None:
+    """A failed Update that moved the resource to a namespace it never had: delete the template it made there and
+    put back what it changed, as far as the invocation's time allows (what is left, the rollback's Update finds:
+    its old properties name this namespace)."""
+    try:
+        take_over = context.ledger.take_over_of(_template(prefix))
+        if take_over is None:
+            _release_template(prefix, context)
+        _drain(context, Progress(), prefix, Target({}))
+    except (ResourceFailure, ContinueLater) as error:
+        logger.warning("Could not undo everything the failed Update made", extra={"error": str(error)})
+
+
+def _recorded_batch(
+    context: RequestContext, namespace: str, target: Target, predecessor: Owner | None = None
+) -> RecordedBatch:
+    return RecordedBatch(
+        context.ecr,
+        context.ledger,
+        context.request.owner,
+        namespace,
+        target,
+        confirm=context.ensure_current,
+        predecessor=predecessor,
+    )
+
+
+def _legacy(context: RequestContext) -> bool:
+    """Whether the resource is older than the ledger's repository records (its record does not go back to its
+    Create): what it set before then is recognised by value, as the provider then did."""
+    return context.record is None or not context.record.issued_complete
 
 
 # How each part is done
@@ -227,34 +366,35 @@ def _predecessor_holding(
     return holder if holder is not None and holder.is_same_resource(named) else None
 
 
-def _predecessor_settings(prefix: str, context: RequestContext) -> Settings | None:
-    """What the replaced resource had put in place, as the settings its template carried: repositories carrying
-    them are this resource's now."""
-    take_over = context.ledger.take_over_of(_template(prefix))
-    if take_over is None or not take_over.successor.is_same_resource(context.request.owner) or not take_over.snapshot:
-        return None  # none, or one recorded on a free template (Ledger.name_predecessor): nothing was in place
-    return _settings_of(_restored(take_over.snapshot))
+def _predecessor(wanted: NamespaceSettings, context: RequestContext) -> tuple[Owner | None, dict[str, Any]]:
+    """The resource this one took the namespace over from (TakeOverFrom), whose records of repositories this one
+    inherits; and, when the predecessor is older than the ledger's records, the settings its template carried (what
+    it had put in place, recognised by value as it then was)."""
+    take_over = context.ledger.take_over_of(_template(wanted.prefix))
+    if take_over is None or not take_over.successor.is_same_resource(context.request.owner):
+        return None, {}
+    predecessor = take_over.predecessor
+    if not take_over.snapshot:
+        return predecessor, {}  # recorded on a free template (Ledger.name_predecessor): no template was in place
+    record = context.ledger.resource(predecessor)
+    legacy = record is None or not record.issued_complete
+    return predecessor, (_settings_of(_restored(take_over.snapshot)).values if legacy else {})
 
 
-def _hand_back(prefix: str, take_over: TakeOver, ours: Settings | None, context: RequestContext) -> None:
+def _hand_back(prefix: str, take_over: TakeOver, context: RequestContext) -> None:
     """The stack update that replaced the predecessor rolled back: its template back in place, repositories back
-    to its settings (those still carrying ours), and the claim back to it, last, so that a follow-up invocation
+    to its values (where they still carry ours), and the claim back to it, last, so that a follow-up invocation
     still finds the take-over."""
-    before = _restored(take_over.snapshot)
+    before = _restored(take_over.snapshot) if take_over.snapshot else CreationTemplate(prefix=prefix)
     progress = context.request.progress
     if progress is None:
         if not before.applied_for:  # there was no template before the take-over
             context.ecr.delete_template(prefix)
         elif current := context.ecr.find_template(prefix):
             context.ecr.update_template(before, current)
-        progress = Progress()
-    if ours is not None:
-        predecessor = _settings_of(before)
-
-        def give_back(repository: str) -> Outcome:
-            return bring_to(context.ecr, repository, predecessor, ours, overwrite=False)
-
-        work_through(context.ecr, prefix, give_back, progress, physical_id=prefix)
+        progress = Progress(stage=DRAIN)
+    target = Target({}, restore=_settings_of(before).values)
+    _drain(context, progress, prefix, target, predecessor=take_over.predecessor)
     context.ledger.hand_back(_template(prefix), take_over)
     logger.info("Template and claim handed back to %s", take_over.predecessor.logical_id)
 
@@ -292,15 +432,6 @@ def _holder(
     return holder
 
 
-def _backfill(
-    prefix: str, wanted: NamespaceSettings, previous: Settings | None, progress: Progress, context: RequestContext
-) -> Progress:
-    def apply(repository: str) -> Outcome:
-        return bring_to(context.ecr, repository, wanted.settings, previous, wanted.overwrite)
-
-    return work_through(context.ecr, prefix, apply, progress, physical_id=prefix, only_under=wanted.existing_scope)
-
-
 def _other_encryption(wanted: NamespaceSettings, progress: Progress, context: RequestContext) -> int | None:
     """How many existing repositories of the namespace are encrypted otherwise than the template will encrypt new
     ones (ECR cannot change an existing repository's encryption)."""
@@ -319,7 +450,7 @@ def _other_encryption(wanted: NamespaceSettings, progress: Progress, context: Re
 
 
 def _template(prefix: str) -> Thing:
-    return Thing("repository creation template", prefix)
+    return Thing(TEMPLATE_KIND, prefix)
 
 
 def _owner_description(context: RequestContext, purpose: str) -> str:

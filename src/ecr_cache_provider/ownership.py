@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -509,6 +509,18 @@ class Ledger:
             )
         except _ConditionFailed:
             logger.info("Record left: a newer request wrote it", extra={"repository": repository})
+
+    def restore_settings_record_if_mine(self, owner: Owner, record: SettingsRecord) -> None:
+        """Put a repository's record back as it was, only if `owner`'s request wrote it last."""
+        try:
+            self._call(
+                "put_item",
+                Item=_settings_item(replace(owner, request_id=record.request_id), record),
+                ConditionExpression="RequestId = :request",
+                ExpressionAttributeValues={":request": {"S": owner.request_id}},
+            )
+        except _ConditionFailed:
+            logger.info("Record left: a newer request wrote it", extra={"repository": record.repository})
 
     # Everything a resource owns
 

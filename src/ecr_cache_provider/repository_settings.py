@@ -1,26 +1,46 @@
-"""The settings a cache namespace's repositories carry, and how one repository is brought to them.
+"""The settings a cache namespace's repositories carry, and how a batch of repositories is brought to them, with
+what was there before each change recorded in the ownership ledger first.
 
-Each setting is optional. For each, a repository's current value is ours (what this resource set before), none,
-or someone else's: none and ours are replaced, someone else's only with OverwriteExistingSettings, and a removal
-(a setting dropped, or Delete) takes away only a value that is still ours. Ours is recognised by value, as
-Custom::CacheLifecyclePolicy always has: the value this resource's properties (or its predecessor's template)
-name is the one it put there; a value anyone changed since is theirs.
+Each setting is optional. Ownership is proved, never inferred from matching values: before a resource changes a
+setting on a repository, it records in the ledger (one record per repository, a batch of repositories a write) the
+value it found there and the value it sets. A value is this resource's while the repository still carries exactly
+the value the record says it set. For each setting of a repository:
+- ours (recorded, and still there), or none (no value; for tag mutability, ECR's default MUTABLE): replaced;
+- anything else is someone else's, even when it equals a value this resource uses: replaced only with
+  OverwriteExistingSettings (and then recorded, so that Delete puts it back);
+- a removal (a setting no longer named, Delete) puts back the value found before, where the repository still
+  carries ours; elsewhere it changes nothing. A repository without a record is never touched.
+
+Repositories ECR creates from the namespace's creation template carry the template's settings because ECR applied
+them, not this resource, and the ledger cannot tell them from values someone set: they are left as they are (an
+Update counts them as skipped unless OverwriteExistingSettings), and Delete leaves them.
+
+Resources created before the ledger kept these records (their resource record does not go back to their Create)
+recognised their values by equality with their old properties, as the provider then did: for them, and only
+within their namespace, a value equal to the old properties' still counts as theirs, and is recorded when changed.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
+from functools import cached_property, partial
 from typing import Any
 
 from ecr_cache_provider.ecr import DEFAULT_TAG_MUTABILITY, CreationTemplate, EcrGateway, RepositoryRecord
-from ecr_cache_provider.namespace import Outcome
+from ecr_cache_provider.namespace import CONCURRENCY, Outcome, Workers
+from ecr_cache_provider.ownership import Ledger, Owner, SettingsRecord
 from ecr_cache_provider.properties import policy_text
 
 TagMutability = tuple[str, tuple[str, ...]]
 Encryption = tuple[tuple[str, str], ...]
+
+# The settings as recorded: a key each (a tag is "tag:<key>"), and a JSON value (None for none).
+LIFECYCLE_POLICY = "lifecycle_policy"
+REPOSITORY_POLICY = "repository_policy"
+TAG_MUTABILITY = "tag_mutability"
+TAG = "tag:"
 
 
 @dataclass(frozen=True)
@@ -58,131 +78,231 @@ class Settings:
             return True
         return "kmsKey" in wanted and wanted["kmsKey"] != current.get("kmsKey")
 
-
-def bring_to(
-    ecr: EcrGateway, name: str, wanted: Settings | None, previous: Settings | None, overwrite: bool
-) -> Outcome:
-    """Bring one repository from `previous` (ours before; None when we set nothing) to `wanted` (None: remove
-    what is still ours). Skipped when a setting someone else made was left alone, updated when something changed."""
-    repository = _Repository(ecr, name)
-    outcomes = [
-        setting.bring_to(repository, setting.value(wanted), setting.value(previous), overwrite)
-        for setting in SETTINGS
-        if setting.value(wanted) is not None or setting.value(previous) is not None
-    ]
-    for outcome in ("skipped", "updated"):
-        if outcome in outcomes:
-            return outcome
-    return "unchanged"
+    @property
+    def values(self) -> dict[str, Any]:
+        """The managed settings by key, as recorded."""
+        found: dict[str, Any] = {}
+        if self.lifecycle_policy is not None:
+            found[LIFECYCLE_POLICY] = self.lifecycle_policy
+        if self.repository_policy is not None:
+            found[REPOSITORY_POLICY] = self.repository_policy
+        for key, value in self.resource_tags or ():
+            found[TAG + key] = value
+        if self.tag_mutability is not None:
+            found[TAG_MUTABILITY] = self.tag_mutability
+        recorded: dict[str, Any] = _recorded(found)
+        return recorded
 
 
-class _Repository:
-    """One repository as the settings read it: its name, and its description when a setting needs it."""
+@dataclass(frozen=True)
+class Change:
+    """One setting of one repository to change: from the value found there to `target` (None: remove it)."""
+
+    key: str
+    found: Any
+    target: Any
+
+
+@dataclass
+class Plan:
+    """What a request does to one repository: the changes, the record as it will be, and the outcome."""
+
+    repository: str
+    record: SettingsRecord | None  # as the ledger held it before
+    entries: dict[str, dict[str, Any]]  # the record's settings once the changes are made
+    changes: list[Change] = field(default_factory=list)
+    skipped: bool = False
+
+    @property
+    def outcome(self) -> Outcome:
+        return "skipped" if self.skipped else "updated" if self.changes else "unchanged"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a request wants of each repository: the settings (by key; None for a removal of what is ours), whether
+    others' values are replaced, and, for a resource older than the ledger's records, the values its old properties
+    named (taken as its own)."""
+
+    wanted: dict[str, Any]
+    overwrite: bool = False
+    legacy: dict[str, Any] = field(default_factory=dict)
+    # A successor handing the namespace back: a removal puts back the predecessor's values (its record's, else these,
+    # its template's) rather than those found before.
+    restore: dict[str, Any] | None = None
+
+
+class Repository:
+    """One repository as the settings read and write it, each value read at most once."""
 
     def __init__(self, ecr: EcrGateway, name: str) -> None:
         self.ecr = ecr
         self.name = name
 
     @cached_property
-    def record(self) -> RepositoryRecord | None:
+    def described(self) -> RepositoryRecord | None:
         return self.ecr.repository(self.name)
 
+    @cached_property
+    def tags(self) -> dict[str, str]:
+        described = self.described
+        return self.ecr.tags(described.arn) if described else {}
 
-@dataclass(frozen=True)
-class _Document:
-    """A setting that is one JSON document per repository (lifecycle policy, repository policy)."""
+    def value(self, key: str) -> Any:
+        """The repository's current value of a setting, as recorded (None for none)."""
+        if key == LIFECYCLE_POLICY:
+            return parsed(self.ecr.lifecycle_policy(self.name))
+        if key == REPOSITORY_POLICY:
+            return parsed(self.ecr.repository_policy(self.name))
+        if key == TAG_MUTABILITY:
+            described = self.described
+            return _recorded(described.tag_mutability) if described else None
+        return self.tags.get(key.removeprefix(TAG))
 
-    value: Callable[[Settings | None], dict[str, Any] | None]
-    read: Callable[[EcrGateway, str], str | None]
-    write: Callable[[EcrGateway, str, str], None]
-    remove: Callable[[EcrGateway, str], None]
+    @property
+    def exists(self) -> bool:
+        return self.described is not None
 
-    def bring_to(self, repository: _Repository, wanted: Any, previous: Any, overwrite: bool) -> Outcome:
-        current = parsed(self.read(repository.ecr, repository.name))
-        if current == wanted:
-            return "unchanged"
-        if current is not None and current != previous and not (overwrite and wanted is not None):
-            return "skipped"
-        if wanted is None:
-            self.remove(repository.ecr, repository.name)
+    def apply(self, changes: list[Change]) -> None:
+        """Make the changes: the policies and tag mutability one call each, every tag in one call to add and one to
+        remove."""
+        for change in changes:
+            if change.key == LIFECYCLE_POLICY:
+                self._document(change, self.ecr.put_lifecycle_policy, self.ecr.delete_lifecycle_policy)
+            elif change.key == REPOSITORY_POLICY:
+                self._document(change, self.ecr.set_repository_policy, self.ecr.delete_repository_policy)
+            elif change.key == TAG_MUTABILITY:
+                setting, filters = change.target or _recorded(DEFAULT_TAG_MUTABILITY)
+                self.ecr.put_tag_mutability(self.name, (setting, tuple(filters)))
+        tags = [change for change in changes if change.key.startswith(TAG)]
+        put = {change.key.removeprefix(TAG): change.target for change in tags if change.target is not None}
+        removed = [change.key.removeprefix(TAG) for change in tags if change.target is None]
+        described = self.described if tags else None
+        if described is not None and put:
+            self.ecr.tag(described.arn, put)
+        if described is not None and removed:
+            self.ecr.untag(described.arn, removed)
+
+    def _document(self, change: Change, write: Callable[[str, str], None], remove: Callable[[str], None]) -> None:
+        if change.target is None:
+            remove(self.name)
         else:
-            self.write(repository.ecr, repository.name, policy_text(wanted))
-        return "updated"
+            write(self.name, _text(change.target))
 
 
-class _ResourceTags:
-    """Tags, each key on its own: a key is ours when it still has the value we gave it."""
+def plan(
+    repository: Repository, target: Target, record: SettingsRecord | None, inherited: SettingsRecord | None
+) -> Plan:
+    """What to do to one repository, given this resource's record of it and, for a resource that took the namespace
+    over from another, the predecessor's record (`inherited`)."""
+    own = dict(record.settings) if record else {}
+    theirs = inherited.settings if inherited else {}
+    result = Plan(repository.name, record, {})
+    keys = list(dict.fromkeys([*target.wanted, *own, *theirs, *target.legacy]))
+    for key in keys:
+        if (key == TAG_MUTABILITY or key.startswith(TAG)) and not repository.exists:
+            continue  # gone meanwhile (policies read as none then): its record goes too
+        entry = own.get(key) or theirs.get(key)
+        current = repository.value(key)
+        ours = entry is not None and current == entry["set"]
+        legacy_ours = current is not None and current == target.legacy.get(key)
+        if key not in target.wanted or target.wanted[key] is None:
+            if ours or legacy_ours:  # a removal: what was there before, where ours is still there
+                before = entry["before"] if ours and entry is not None else None
+                restored = before
+                if target.restore is not None:  # handed back to the predecessor: its values
+                    restored = theirs[key]["set"] if key in theirs else target.restore.get(key, before)
+                if restored != current:
+                    result.changes.append(Change(key, current, restored))
+            continue
+        wanted = target.wanted[key]
+        if current == wanted:
+            if ours and entry is not None:
+                result.entries[key] = entry
+            elif legacy_ours:
+                result.entries[key] = {"before": None, "set": wanted}
+            continue
+        if _is_none(key, current) or ours or legacy_ours or target.overwrite:
+            before = entry["before"] if ours and entry is not None else None if legacy_ours else current
+            result.entries[key] = {"before": before, "set": wanted}
+            result.changes.append(Change(key, current, wanted))
+        else:
+            result.skipped = True
+    return result
 
-    @staticmethod
-    def value(settings: Settings | None) -> tuple[tuple[str, str], ...] | None:
-        return settings.resource_tags if settings else None
 
-    @staticmethod
-    def bring_to(repository: _Repository, wanted: Any, previous: Any, overwrite: bool) -> Outcome:
-        record = repository.record
-        if record is None:
-            return "unchanged"  # gone meanwhile
-        want, had = dict(wanted or ()), dict(previous or ())
-        current = repository.ecr.tags(record.arn)
-        put: dict[str, str] = {}
-        remove: list[str] = []
-        skipped = False
-        for key in sorted(want.keys() | had.keys()):
-            value, now = want.get(key), current.get(key)
-            if now == value:
-                continue
-            if now is None or now == had.get(key) or (overwrite and value is not None):
-                if value is None:
-                    remove.append(key)
-                else:
-                    put[key] = value
+@dataclass
+class RecordedBatch:
+    """Brings a batch of repositories to a Target: reads their records (one ledger read), plans each, records
+    every change in the ledger (one batched write) before making it, then makes the changes. After a batch,
+    `confirm` checks the request is still current; `undo_last` puts back what the last batch changed."""
+
+    ecr: EcrGateway
+    ledger: Ledger
+    owner: Owner
+    namespace: str
+    target: Target
+    confirm: Callable[[], None]
+    predecessor: Owner | None = None
+    _last: list[Plan] = field(default_factory=list)
+
+    def run(self, batch: list[str], workers: Workers) -> list[Outcome | None]:
+        """Each worker takes a share of the batch: reads and plans its repositories, records them in one ledger
+        write, then makes the changes. The workers' reads and writes interleave, as the calls of one repository
+        would: a request-rate quota on one ECR operation is not met with a burst of it."""
+        records = self.ledger.settings_records(self.owner, batch)
+        inherited = self.ledger.settings_records(self.predecessor, batch) if self.predecessor else {}
+        share = -(-len(batch) // CONCURRENCY)
+        shares = [batch[start : start + share] for start in range(0, len(batch), share)]
+
+        def bring(names: list[str]) -> list[tuple[Plan | None, Outcome | None]]:
+            repositories = {name: Repository(self.ecr, name) for name in names}
+
+            def planned(name: str) -> Plan:
+                return plan(repositories[name], self.target, records.get(name), inherited.get(name))
+
+            def applied(item: Plan) -> Outcome:
+                repositories[item.repository].apply(item.changes)
+                return item.outcome
+
+            plans: list[Plan | None] = [workers.guard(partial(planned, name)) for name in names]
+            made = [item for item in plans if item is not None]
+            rewritten = [item for item in made if _rewritten(item, self.namespace)]
+            self.ledger.write_settings_records(  # before any change is made
+                self.owner, [SettingsRecord(item.repository, self.namespace, item.entries) for item in rewritten]
+            )
+            done: list[tuple[Plan | None, Outcome | None]] = [
+                (item, None if item is None else workers.guard(partial(applied, item))) for item in plans
+            ]
+            emptied = [
+                item.repository for item, outcome in done if item and outcome and item.record and not item.entries
+            ]
+            self.ledger.drop_settings_records(self.owner, emptied)  # after the changes: they record nothing any more
+            return done
+
+        results = [pair for part in workers.map(bring, shares) for pair in (part or [])]
+        self._last = [item for item, outcome in results if item is not None and outcome is not None]
+        outcomes = {item.repository: outcome for item, outcome in results if item is not None}
+        return [outcomes.get(name) for name in batch]
+
+    def undo_last(self) -> None:
+        """Put back the values the last batch replaced, where ours is still there, and its records as they were."""
+        for item in self._last:
+            repository = Repository(self.ecr, item.repository)
+            undo = [Change(c.key, c.target, c.found) for c in item.changes if repository.value(c.key) == c.target]
+            repository.apply(undo)
+            if item.record is None:
+                self.ledger.drop_settings_record_if_mine(self.owner, item.repository)
             else:
-                skipped = True
-        if put:
-            repository.ecr.tag(record.arn, put)
-        if remove:
-            repository.ecr.untag(record.arn, remove)
-        return "skipped" if skipped else "updated" if put or remove else "unchanged"
+                self.ledger.restore_settings_record_if_mine(self.owner, item.record)
+        self._last = []
 
 
-class _TagMutability:
-    """Image tag mutability and its exclusion filters, as one value; none is ECR's default, MUTABLE."""
-
-    @staticmethod
-    def value(settings: Settings | None) -> TagMutability | None:
-        return settings.tag_mutability if settings else None
-
-    @staticmethod
-    def bring_to(repository: _Repository, wanted: Any, previous: Any, overwrite: bool) -> Outcome:
-        record = repository.record
-        if record is None:
-            return "unchanged"
-        target = wanted or DEFAULT_TAG_MUTABILITY
-        current = record.tag_mutability
-        if current == target:
-            return "unchanged"
-        if current not in (DEFAULT_TAG_MUTABILITY, previous) and not (overwrite and wanted is not None):
-            return "skipped"
-        repository.ecr.put_tag_mutability(repository.name, target)
-        return "updated"
-
-
-SETTINGS: tuple[Any, ...] = (
-    _Document(
-        value=lambda settings: settings.lifecycle_policy if settings else None,
-        read=EcrGateway.lifecycle_policy,
-        write=EcrGateway.put_lifecycle_policy,
-        remove=EcrGateway.delete_lifecycle_policy,
-    ),
-    _Document(
-        value=lambda settings: settings.repository_policy if settings else None,
-        read=EcrGateway.repository_policy,
-        write=EcrGateway.set_repository_policy,
-        remove=EcrGateway.delete_repository_policy,
-    ),
-    _ResourceTags,
-    _TagMutability,
-)
+def _rewritten(item: Plan, namespace: str) -> bool:
+    """Whether the plan's record must be written: it records something, and not exactly what the ledger holds."""
+    return bool(item.entries) and (
+        item.record is None or (item.record.settings, item.record.namespace) != (item.entries, namespace)
+    )
 
 
 def parsed(text: str | None) -> Any:
@@ -194,3 +314,17 @@ def parsed(text: str | None) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def _recorded(value: Any) -> Any:
+    """A value as the ledger records it (JSON: tuples become lists), so that values read and recorded compare."""
+    return json.loads(json.dumps(value))
+
+
+def _is_none(key: str, value: Any) -> bool:
+    """No value: nothing set (for tag mutability, ECR's default for a repository created without one)."""
+    return value is None or (key == TAG_MUTABILITY and value == _recorded(DEFAULT_TAG_MUTABILITY))
+
+
+def _text(document: Any) -> str:
+    return document if isinstance(document, str) else policy_text(document)

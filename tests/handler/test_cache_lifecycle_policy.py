@@ -327,9 +327,12 @@ def test_a_replayed_create_finds_its_own_template(
 # Update
 
 
-def test_update_moves_repositories_with_the_old_policy_or_none_to_the_new_one(
+def test_update_moves_repositories_with_the_policy_it_set_or_none_to_the_new_one(
     invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any
 ) -> None:
+    """What the Create set (the ledger records it) and repositories without a policy get the new policy. A policy
+    someone else set is theirs; so is one ECR gave a repository cached later from the template: the ledger cannot
+    tell it from one set by hand (it holds no record of it), so it is left as it is and counted as skipped."""
     invoke(event(response_endpoint, "Create", props()))
     moto_ecr.simulate_cached_pull(ACCOUNT_ID, REGION, "ecr-public/library/postgres")  # old policy via the template
     cache.create_repository(repositoryName="ecr-public/manual/none")  # no policy
@@ -341,16 +344,38 @@ def test_update_moves_repositories_with_the_old_policy_or_none_to_the_new_one(
 
     assert answer["Status"] == "SUCCESS", answer["Reason"]
     assert answer["PhysicalResourceId"] == "ecr-public"
-    assert answer["Data"]["RepositoriesUpdated"] == "4"
-    assert answer["Data"]["RepositoriesSkipped"] == "1"
+    assert (answer["Data"]["RepositoriesUpdated"], answer["Data"]["RepositoriesSkipped"]) == ("3", "2")
     found = policies(cache)
     assert found["ecr-public/library/redis"] == json.loads(FOREIGN_POLICY)
-    assert all(
-        found[name] == json.loads(NEW_POLICY)
-        for name in found
-        if name.startswith("ecr-public/") and "redis" not in name
-    )
+    assert found["ecr-public/library/postgres"] == policy()
+    assert {name for name, value in found.items() if value == json.loads(NEW_POLICY)} == {
+        "ecr-public/library/nginx",
+        "ecr-public/docker/library/alpine",
+        "ecr-public/manual/none",
+    }
     assert json.loads(templates(cache)["ecr-public"]["lifecyclePolicy"]) == json.loads(NEW_POLICY)
+
+
+def test_overwrite_reaches_what_the_template_gave_and_delete_puts_back_what_was_there(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any
+) -> None:
+    invoke(event(response_endpoint, "Create", props()))
+    moto_ecr.simulate_cached_pull(ACCOUNT_ID, REGION, "ecr-public/library/postgres")  # old policy via the template
+    cache.put_lifecycle_policy(repositoryName="ecr-public/library/redis", lifecyclePolicyText=FOREIGN_POLICY)
+    overwriting = props(text=NEW_POLICY, OverwriteExistingPolicies="true")
+
+    answer = invoke(event(response_endpoint, "Update", overwriting, physical_id="ecr-public", old_properties=props()))
+    invoke(event(response_endpoint, "Delete", overwriting, physical_id="ecr-public"))
+
+    assert (answer["Data"]["RepositoriesUpdated"], answer["Data"]["RepositoriesSkipped"]) == ("4", "0")
+    assert policies(cache) == {
+        "ecr-public/library/nginx": None,  # none before the Create
+        "ecr-public/library/redis": json.loads(FOREIGN_POLICY),  # what it carried before the Update replaced it
+        "ecr-public/docker/library/alpine": None,
+        "ecr-public/library/postgres": policy(),  # what the template gave it
+        "ecr-publicx/app": None,
+        "team/app": None,
+    }
 
 
 def test_a_new_prefix_is_a_replacement(invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any) -> None:

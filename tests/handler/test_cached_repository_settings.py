@@ -123,8 +123,8 @@ def event(
     return make_event(endpoint, request_type, properties, resource_type=TYPE, logical_id=logical_id, **kw)
 
 
-def template(ecr: Any) -> dict[str, Any] | None:
-    found = ecr.describe_repository_creation_templates(prefixes=["ecr-public"])["repositoryCreationTemplates"]
+def template(ecr: Any, prefix: str = "ecr-public") -> dict[str, Any] | None:
+    found = ecr.describe_repository_creation_templates(prefixes=[prefix])["repositoryCreationTemplates"]
     return found[0] if found else None
 
 
@@ -256,6 +256,70 @@ def test_delete_removes_only_what_is_still_ours(
     }
     again = invoke(event(response_endpoint, "Delete", every_setting(), physical_id="ecr-public"))
     assert again["Status"] == "SUCCESS", again["Reason"]
+
+
+def root_settings(**extra: Any) -> dict[str, Any]:
+    """A ROOT resource backfilling only ecr-public, with settings an application repository may carry too."""
+    return {
+        "RepositoryPrefix": "ROOT",
+        "ExistingRepositoryPrefixes": ["ecr-public"],
+        "LifecyclePolicyText": json.dumps(policy()),
+        "ResourceTags": [{"Key": "cost-center", "Value": "platform"}],
+        "CustomRoleArn": ROLE,
+        "ImageTagMutability": "IMMUTABLE",
+        **extra,
+    }
+
+
+APPLICATION: dict[
+    str, Any
+] = {  # team/app: the company's standard lifecycle policy and cost-center tag, and immutable tags
+    "mutability": ("IMMUTABLE", []),
+    "tags": {"cost-center": "platform"},
+    "lifecycle": policy(),
+    "policy": None,
+}
+
+
+def application_repository(ecr: Any) -> None:
+    ecr.put_lifecycle_policy(repositoryName="team/app", lifecyclePolicyText=json.dumps(policy()))
+    arn = ecr.describe_repositories(repositoryNames=["team/app"])["repositories"][0]["repositoryArn"]
+    ecr.tag_resource(resourceArn=arn, tags=[{"Key": "cost-center", "Value": "platform"}])
+    ecr.put_image_tag_mutability(repositoryName="team/app", imageTagMutability="IMMUTABLE")
+
+
+def test_deleting_a_root_resource_touches_only_the_repositories_it_changed(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any
+) -> None:
+    """Issue 18, case 1: an application repository carrying the same values (the company's standard lifecycle
+    policy, a common tag, immutable tags) was stripped by the Delete of a ROOT resource, which then walked every
+    repository and removed each value equal to its own. Only what the ledger records the resource changed is put
+    back."""
+    application_repository(cache)
+
+    created = invoke(event(response_endpoint, "Create", root_settings()))
+    deleted = invoke(event(response_endpoint, "Delete", root_settings(), physical_id="ROOT"))
+
+    assert created["Status"] == deleted["Status"] == "SUCCESS", (created, deleted)
+    assert created["Data"]["RepositoriesUpdated"] == "3"
+    assert settings_of(cache, "team/app") == APPLICATION
+    assert all(settings_of(cache, name) == NOTHING for name in CACHED)  # put back as they were
+
+
+def test_the_rollback_of_a_failed_root_create_touches_no_application_repository(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any
+) -> None:
+    application_repository(cache)
+    faults.fail("PutImageTagMutability", "ServerException", times=1000, status=400)  # fails the backfill
+
+    failed = invoke(event(response_endpoint, "Create", root_settings()))
+    rollback = invoke(event(response_endpoint, "Delete", root_settings(), physical_id=failed["PhysicalResourceId"]))
+
+    assert failed["Status"] == "FAILED"
+    assert rollback["Status"] == "SUCCESS", rollback["Reason"]
+    assert settings_of(cache, "team/app") == APPLICATION
+    assert all(settings_of(cache, name) == NOTHING for name in CACHED)
+    assert template(cache, "ROOT") is None
 
 
 # Bad input

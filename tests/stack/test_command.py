@@ -56,11 +56,14 @@ def test_bench_output_is_the_report_only() -> None:
     output = bench.stdout + bench.stderr
     assert "HTTP/1.1" not in output  # werkzeug's line per request
     assert '"_aws"' not in output  # embedded metrics JSON
-    assert [line.split(",")[0] for line in output.splitlines()[2:]] == [
-        "  baseline: SUCCESS",
-        "rate-limit: SUCCESS",
-        "    bursts: SUCCESS",
+    assert [line.split(",")[0].split(":")[0] for line in output.splitlines()[2:]] == [
+        "  baseline",
+        "rate-limit",
+        "    bursts",
+        "  bare ECR loop",
     ]
+    assert all(" SUCCESS," in line for line in output.splitlines()[2:5])
+    assert "CPU ratio to the bare loop" in output.splitlines()[5]
 
 
 @pytest.mark.built
