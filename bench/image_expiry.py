@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import sys
 import time
@@ -88,6 +89,8 @@ def serve(options: argparse.Namespace) -> None:
     stdin closes, then print the call and throttle counts and the images left."""
     server, endpoint_url = start_moto_server()
     create_ownership_table(endpoint_url)
+    ecr_client: Any = boto3.client("ecr", endpoint_url=endpoint_url)
+    ecr_client.create_pull_through_cache_rule(ecrRepositoryPrefix=PREFIX, upstreamRegistryUrl="public.ecr.aws")
     seed(options.repositories, options.images)
     faults.reset()
     faults.latency(options.latency)
@@ -176,6 +179,7 @@ def provider(endpoint_url: str, options: argparse.Namespace) -> Sweep:
     os.environ["AWS_ENDPOINT_URL_LAMBDA"] = lambda_service.url
     settings = ExpirySettings(prefix=PREFIX, expire_after_days=EXPIRE_AFTER_DAYS)
     stack = f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/bench/1"
+    _record_the_resource(stack, settings)
     output = io.StringIO()  # the provider's embedded metrics (stdout)
     with contextlib.redirect_stdout(output):
         lambda_service.invoke(sweep_event("cache-image-expiry-bench", settings, stack, "Expiry"), asynchronous=True)
@@ -191,6 +195,18 @@ def provider(endpoint_url: str, options: argparse.Namespace) -> Sweep:
         throttled_published=int(metrics["SweepThrottledCalls"]),
         invocations=int(metrics["SweepInvocationsUsed"]),
     )
+
+
+def _record_the_resource(stack: str, settings: Any) -> None:
+    """The Custom::CacheImageExpiry whose schedule invokes the sweep, as its Create records it in the ledger: the
+    sweep reads its settings there, and stops when the resource is gone."""
+    from ecr_cache_provider.deadline import Deadline
+    from ecr_cache_provider.ownership import Ledger, Owner
+
+    ledger = Ledger(Deadline(time.monotonic() + 60))
+    owner = Owner(stack, "Expiry", "bench-create", "Custom::CacheImageExpiry")
+    ledger.begin(owner, "Create", datetime.now(UTC))
+    ledger.keep_settings(owner, json.dumps(settings.to_input()))
 
 
 @dataclass

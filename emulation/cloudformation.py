@@ -4,7 +4,9 @@ endpoint its custom resources answer to (a local HTTPS server whose CA is truste
 from __future__ import annotations
 
 import json
+import random
 import ssl
+import string
 import tempfile
 import threading
 import time
@@ -143,6 +145,16 @@ def make_event(
     if old_properties is not None:
         event["OldResourceProperties"] = as_cloudformation_sends(old_properties)
     return event
+
+
+def generated_physical_id(stack_id: str, logical_id: str) -> str:
+    """The physical id CloudFormation makes up for a custom resource whose Create never answered: the Delete that
+    rolls such a Create back (CloudFormation cancelled it when a sibling failed, or stopped waiting at its
+    ServiceTimeout) carries it (cloudformation-coverage-roadmap issue 1814; binxio/cfn-certificate-provider issue
+    31). Its form is CloudFormation's for names it makes itself: <stack name>-<logical id>-<12 random characters>."""
+    stack_name = stack_id.split("/")[1] if stack_id.count("/") >= 2 else stack_id
+    suffix = "".join(random.choices(string.ascii_uppercase + string.digits, k=12))  # noqa: S311 - not a secret
+    return f"{stack_name}-{logical_id}-{suffix}"
 
 
 def load_event(endpoint: ResponseEndpoint, name: str, replacements: dict[str, str] | None = None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ BytesToFree (`unknown` when it does not).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import time
@@ -120,36 +121,65 @@ def read_properties(raw: dict[str, Any]) -> ExpiryProperties:
 def create(context: RequestContext) -> Result:
     """Claim the schedule's name, then make the schedule. Once the name is claimed, a failure answers with the
     schedule's name, so that the rollback's Delete removes the schedule (if there is one) and then the claim: a
-    call that timed out may have made the schedule even so, and a schedule left behind would go on deleting."""
+    call that timed out may have made the schedule even so, and a schedule left behind would go on deleting.
+
+    Refused when a namespace to sweep is no pull-through cache's: deleted images could not be pulled again."""
     request = context.request
     wanted = read_properties(request.properties)
     sdk.require_image_expiry_api(context.ecr.client)
+    _require_a_cache(wanted.settings, context)
     name = schedule_name(request)
     context.ledger.claim(schedule_thing(name), request.owner)  # raises OwnedByAnother, naming the owner
     with leaves_behind(name):
-        context.scheduler.put(_schedule(name, wanted, context))
+        _put(name, wanted, context)
         return _result(name, wanted, context)
 
 
 def update(context: RequestContext) -> Result:
-    """Every property changes in place: the schedule keeps its name and gets the new settings."""
+    """Every property changes in place: the schedule keeps its name and gets the new settings (a sweep under way
+    reads them at its next step)."""
     request = context.request
     wanted = read_properties(request.properties)
     sdk.require_image_expiry_api(context.ecr.client)
-    name = request.physical_id if is_schedule_name(request.physical_id) else schedule_name(request)
+    _require_a_cache(wanted.settings, context)
+    name = schedule_name(request)
     context.ledger.claim(schedule_thing(name), request.owner)  # this resource's already; raises if another's
-    context.scheduler.put(_schedule(name, wanted, context))
+    _put(name, wanted, context)
     return _result(name, wanted, context)
 
 
 def delete(context: RequestContext) -> None:
-    """Delete the schedule, then its claim, when this resource owns them. Images are never deleted."""
-    request = context.request
-    name = request.physical_id
-    if not is_schedule_name(name):
-        logger.info("Nothing to delete: the physical id names no schedule this resource made")
-        return
+    """Delete the schedule, then its claim, when this resource owns them. Images are never deleted. The schedule
+    is the one named for this resource (stack and logical id), whatever the physical id: CloudFormation may send
+    one of its own, after cancelling a Create. A sweep under way stops at its next step (the resource's record
+    says it was deleted)."""
+    name = schedule_name(context.request)
     context.remove_if_owned(schedule_thing(name), lambda: context.scheduler.delete(name))
+
+
+def _put(name: str, wanted: ExpiryProperties, context: RequestContext) -> None:
+    """Keep the settings in the resource's record (what its sweeps read at each step), then make or change the
+    schedule; undone when a newer request came in meanwhile (a Delete may have looked for it before it existed)."""
+    request = context.request
+    context.ledger.keep_settings(request.owner, json.dumps(wanted.settings.to_input()))
+    made = context.scheduler.find(name) is None
+    context.scheduler.put(_schedule(name, wanted, context))
+    if made:
+        context.still_current(
+            lambda: context.remove_if_owned(schedule_thing(name), lambda: context.scheduler.delete(name))
+        )
+
+
+def _require_a_cache(settings: ExpirySettings, context: RequestContext) -> None:
+    """Expiry deletes images: only in a namespace a pull-through cache rule covers can they be pulled again."""
+    rules = context.ecr.rule_prefixes()
+    for namespace in image_expiry.uncached(settings, rules):
+        nearest = image_expiry.nearest_rules(namespace, rules)
+        near = f"; the nearest rule prefixes: {', '.join(nearest)}" if nearest else "; this registry has no rule"
+        raise InvalidProperties(
+            f"No pull-through cache rule covers {namespace!r}: images deleted there could not be pulled again, "
+            f"so Custom::CacheImageExpiry sweeps only a cache's namespace{near}"
+        )
 
 
 # How each part is done
@@ -166,7 +196,7 @@ def is_schedule_name(text: str) -> bool:
 
 
 def schedule_thing(name: str) -> Thing:
-    return Thing("image expiry schedule", name)
+    return Thing(image_expiry.SCHEDULE_KIND, name)
 
 
 def _schedule(name: str, wanted: ExpiryProperties, context: RequestContext) -> Schedule:

@@ -314,6 +314,17 @@ class EcrGateway:
         rules = [CacheRule.from_api(rule) for rule in (response or {}).get("pullThroughCacheRules", [])]
         return next((rule for rule in rules if rule.ecr_repository_prefix == prefix), None)
 
+    def rule_prefixes(self) -> list[str]:
+        """The prefix of every pull-through cache rule of the registry (pages of up to 1,000)."""
+        prefixes: list[str] = []
+        arguments: dict[str, Any] = {"maxResults": 1000}
+        while True:
+            response = self._call("DescribePullThroughCacheRules", **arguments)
+            prefixes += [rule["ecrRepositoryPrefix"] for rule in response.get("pullThroughCacheRules", [])]
+            if not response.get("nextToken"):
+                return sorted(prefixes)
+            arguments["nextToken"] = response["nextToken"]
+
     def create_rule(self, rule: RuleSettings) -> CacheRule:
         arguments = _present(
             ecrRepositoryPrefix=rule.ecr_repository_prefix,

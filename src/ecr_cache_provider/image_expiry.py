@@ -12,10 +12,12 @@ it. What the decision never does:
 
 from __future__ import annotations
 
+import difflib
+import json
 import logging
 import threading
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,11 +27,13 @@ from ecr_cache_provider import continuation, sdk
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.deadline import Deadline
 from ecr_cache_provider.ecr import EcrGateway, ImageRecord
-from ecr_cache_provider.namespace import Outcome, work_through
+from ecr_cache_provider.failures import Superseded
+from ecr_cache_provider.namespace import EachRepository, Outcome, work_through
 from ecr_cache_provider.observability import logger as structured_logger
 from ecr_cache_provider.observability import metrics
-from ecr_cache_provider.ownership import Ledger
+from ecr_cache_provider.ownership import Ledger, Owner, Thing
 from ecr_cache_provider.prefix import ROOT, covers
+from ecr_cache_provider.scheduler import SchedulerGateway
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -40,6 +44,8 @@ logger = logging.getLogger(__name__)
 SWEEP_KEY = "CacheProviderImageExpiry"
 # The kinds of claims whose namespaces, nested in a sweep's, belong to another resource and are never swept.
 PROTECTING_KINDS = ("pull-through cache rule", "repository creation template")
+# The claim on a resource's schedule.
+SCHEDULE_KIND = "image expiry schedule"
 METRIC_DIMENSION = "Custom::CacheImageExpiry"
 
 # Never expire an image pulled (or cached) less than this long ago, whatever ExpireAfterDaysWithoutPull says.
@@ -247,17 +253,43 @@ def sweep(
     *,
     protected: tuple[str, ...] = (),
     read_indexes: bool = True,
+    confirm: Callable[[], ExpirySettings] | None = None,
 ) -> Progress:
     """Sweep every repository of the namespace after `progress.cursor`, except those under a `protected` prefix
-    (a namespace another resource claims). Raises ContinueLater (from work_through) when the invocation's time
-    runs short; `totals` then holds what was done so far."""
+    (a namespace another resource claims). With `confirm`, the resource's settings are read again after each batch
+    (DryRun turned on stops the deleting at once); it raises Superseded to stop the sweep (the resource was deleted,
+    or moved to another namespace). Raises ContinueLater (from work_through) when the invocation's time runs short;
+    `totals` then holds what was done so far."""
+    current = [settings]
 
     def work(repository: str) -> Outcome:
-        if not settings.sweeps(repository) or any(covers(prefix, repository) for prefix in protected):
+        now_settings = current[0]
+        if not now_settings.sweeps(repository) or any(covers(prefix, repository) for prefix in protected):
             return "skipped"
-        return sweep_repository(ecr, repository, settings, now, totals, read_indexes=read_indexes)
+        return sweep_repository(ecr, repository, now_settings, now, totals, read_indexes=read_indexes)
 
-    return work_through(ecr, settings.prefix, work, progress, physical_id=settings.prefix)
+    def confirmed() -> None:
+        if confirm is not None:
+            current[0] = confirm()
+
+    return work_through(ecr, settings.prefix, EachRepository(work, confirmed), progress, physical_id=settings.prefix)
+
+
+def covered_by_a_cache(namespace: str, rule_prefixes: Iterable[str]) -> bool:
+    """Whether a pull-through cache rule covers the whole namespace: every repository under it is a cache's, which
+    the cache can pull again (a ROOT rule covers every namespace)."""
+    return any(rule in (ROOT, namespace) or namespace.startswith(rule + "/") for rule in rule_prefixes)
+
+
+def uncached(settings: ExpirySettings, rule_prefixes: list[str]) -> list[str]:
+    """The namespaces the settings sweep that no pull-through cache rule covers."""
+    namespaces = settings.root_prefixes if settings.prefix == ROOT else (settings.prefix,)
+    return [namespace for namespace in namespaces if not covered_by_a_cache(namespace, rule_prefixes)]
+
+
+def nearest_rules(namespace: str, rule_prefixes: list[str]) -> list[str]:
+    """The rule prefixes most like the namespace, for a Reason that points at the likely one."""
+    return difflib.get_close_matches(namespace, rule_prefixes, n=3, cutoff=0.0)
 
 
 def protected_namespaces(ledger: Ledger, settings: ExpirySettings, stack_id: str) -> tuple[str, ...]:
@@ -293,32 +325,121 @@ def is_sweep(event: dict[str, Any]) -> bool:
 def run(event: dict[str, Any], context: LambdaContext) -> SweepTotals | None:
     """Carry out (part of) a scheduled sweep. Nothing answers CloudFormation: there is no request. When time runs
     short, the rest goes to a follow-up invocation with the totals so far; the last one logs and counts the sweep.
-    Returns the totals when the sweep finished in this invocation."""
+    Returns the totals when the sweep finished in this invocation.
+
+    The settings come from the resource's record in the ledger, read again at each step: a sweep stops when its
+    resource was deleted (a schedule left behind removes itself), or moved to another namespace, and a namespace
+    no pull-through cache rule covers any more is skipped (metric SweepSkippedNoCacheRule)."""
     job = event[SWEEP_KEY]
-    settings = ExpirySettings.from_input(job["settings"])
     totals = SweepTotals.from_saved(job.get("totals"))
     totals.started_at = totals.started_at or datetime.now(UTC).isoformat()
     progress = Progress.from_event(event) or Progress()
     deadline = Deadline.from_context(context)
     ecr = EcrGateway(deadline)
     sdk.require_image_expiry_api(ecr.client)
-    protected = protected_namespaces(Ledger(deadline), settings, job.get("stack_id", ""))
+    ledger = Ledger(deadline)
+    watch = _Watch(ledger, Owner(job.get("stack_id", ""), job.get("logical_id", ""), ""), job)
+    settings = watch.start()
+    if settings is None:
+        _stop_orphan(job["schedule"], ledger, deadline)
+        return None
+    gone = uncached(settings, ecr.rule_prefixes())
+    if gone:
+        structured_logger.warning(
+            "Namespaces skipped: no pull-through cache rule covers them any more, so their images could not be "
+            "pulled again",
+            extra={"schedule": job["schedule"], "namespaces": gone},
+        )
+        _count("SweepSkippedNoCacheRule", len(gone))
+        settings = replace(settings, root_prefixes=tuple(p for p in settings.root_prefixes if p not in gone))
+        if settings.prefix in gone or (settings.prefix == ROOT and not settings.root_prefixes):
+            return None
+    protected = protected_namespaces(ledger, settings, job.get("stack_id", ""))
     try:
         progress = sweep(
-            ecr, settings, datetime.fromisoformat(totals.started_at), progress, totals, protected=protected
+            ecr,
+            settings,
+            datetime.fromisoformat(totals.started_at),
+            progress,
+            totals,
+            protected=protected,
+            confirm=watch.confirm,
         )
     except ContinueLater as pending:
         if pending.progress.invocation < continuation.MAX_INVOCATIONS:
             structured_logger.info("Sweep continues in a follow-up invocation", extra={"progress": pending.progress})
             follow_up = {**event, SWEEP_KEY: job | {"totals": totals.to_saved()}}
             continuation.hand_off(follow_up, context.invoked_function_arn, pending.progress)
-            metrics.add_dimension(name="ResourceType", value=METRIC_DIMENSION)
-            metrics.add_metric(name="SweepContinued", unit=MetricUnit.Count, value=1)
+            _count("SweepContinued")
             return None
         structured_logger.error("Sweep stopped: it used every invocation it may", extra={"progress": pending.progress})
         progress = pending.progress
-    _report(job["schedule"], settings, totals, progress)
+    except Superseded as stopped:
+        structured_logger.warning("Sweep stopped", extra={"schedule": job["schedule"], "reason": str(stopped)})
+        _count("SweepStopped")
+    _report(job["schedule"], watch.settings or settings, totals, progress)
     return totals
+
+
+class _Watch:
+    """The sweep's resource, as its record in the ledger says at each step (one read)."""
+
+    def __init__(self, ledger: Ledger, owner: Owner, job: dict[str, Any]) -> None:
+        self.ledger = ledger
+        self.owner = owner
+        self.job = job
+        self.settings: ExpirySettings | None = None
+
+    def start(self) -> ExpirySettings | None:
+        """The settings to sweep with; None when the resource is gone (its schedule was left behind)."""
+        try:
+            self.settings = self._read()
+        except Superseded as gone:
+            structured_logger.warning("No sweep", extra={"schedule": self.job["schedule"], "reason": str(gone)})
+            return None
+        return self.settings
+
+    def confirm(self) -> ExpirySettings:
+        """The settings now; raises Superseded when the resource was deleted or moved to another namespace."""
+        settings = self._read()
+        if self.settings is not None and (settings.prefix, settings.root_prefixes) != (
+            self.settings.prefix,
+            self.settings.root_prefixes,
+        ):
+            raise Superseded("The resource now sweeps another namespace: the next scheduled sweep will")
+        self.settings = settings
+        return settings
+
+    def _read(self) -> ExpirySettings:
+        record = self.ledger.resource(self.owner)
+        if record is None:  # made before the ledger recorded resources: its schedule's claim says whose it is
+            holder = self.ledger.owner_of(_schedule_thing(self.job["schedule"]))
+            if holder is None or not holder.is_same_resource(self.owner):
+                raise Superseded("Nobody owns this schedule any more")
+            return ExpirySettings.from_input(self.job["settings"])
+        if record.deleted:
+            raise Superseded("The schedule's resource was deleted")
+        saved = json.loads(record.settings) if record.settings else self.job["settings"]
+        return ExpirySettings.from_input(saved)
+
+
+def _stop_orphan(schedule: str, ledger: Ledger, deadline: Deadline) -> None:
+    """A schedule whose resource is gone keeps invoking the sweep: delete it, when nobody claims it (a cancelled
+    Create made it after its rollback's Delete had run)."""
+    if ledger.owner_of(_schedule_thing(schedule)) is not None:
+        return
+    SchedulerGateway(deadline).delete(schedule)
+    structured_logger.warning("Deleted a schedule nobody owns", extra={"schedule": schedule})
+    _count("SweepScheduleRemoved")
+
+
+def _schedule_thing(name: str) -> Thing:
+    return Thing(SCHEDULE_KIND, name)
+
+
+def _count(name: str, value: int = 1) -> None:
+    metrics.add_dimension(name="ResourceType", value=METRIC_DIMENSION)
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 def _report(schedule: str, settings: ExpirySettings, totals: SweepTotals, progress: Progress) -> None:

@@ -6,7 +6,8 @@ whether the upstream accepts the rule, and AdoptExisting (default false): take o
 resource owns, when its settings equal the properties (the way to move from the native type or a hand-made rule).
 
 Ownership is proved by the ownership ledger: the prefix is claimed before the rule is made, a rule another
-resource owns is never changed or deleted, and an existing rule nobody owns is adopted only on request.
+resource owns is never changed or deleted, and an existing rule nobody owns is adopted only on request. The claim
+records the adoption: a rollback never deletes a rule that existed before the operation began (see `delete`).
 
 The physical id is the ECR repository prefix. Attributes: EcrRepositoryPrefix, UpstreamRegistryUrl,
 UpstreamRegistry, RegistryId, RepositoryUriPrefix.
@@ -14,14 +15,16 @@ UpstreamRegistry, RegistryId, RepositoryUriPrefix.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ecr_cache_provider import stacks
 from ecr_cache_provider.ecr import CacheRule, EcrGateway, RuleSettings
-from ecr_cache_provider.failures import EcrError, InvalidProperties, ResourceFailure
+from ecr_cache_provider.failures import EcrError, InvalidProperties, ResourceFailure, Superseded
 from ecr_cache_provider.ownership import OwnedByAnother, Owner, Thing
 from ecr_cache_provider.prefix import PREFIX_PATTERN, ROOT, is_prefix, without_trailing_slash
 from ecr_cache_provider.properties import parse_properties
@@ -30,6 +33,7 @@ from ecr_cache_provider.resource_type import Request, RequestContext, Result
 logger = logging.getLogger(__name__)
 
 RESOURCE_TYPE = "Custom::PullThroughCacheRule"
+RULE_KIND = "pull-through cache rule"
 
 CREDENTIAL_ARN_PATTERN = (
     r"^arn:aws(-\w+)*:secretsmanager:[a-zA-Z0-9-:]+:secret:ecr\-pullthroughcache\/[a-zA-Z0-9\/_+=.@-]+\Z"
@@ -149,32 +153,50 @@ def read_properties(raw: dict[str, Any], request: Request) -> RuleProperties:
 
 def create(context: RequestContext) -> Result:
     """Claim the prefix, then create the rule. A rule at the prefix that this resource does not own is left exactly
-    as it was: the request fails naming its owner (or saying nobody owns it), and the rollback removes nothing."""
+    as it was: the request fails naming its owner (or saying nobody owns it), and the rollback removes nothing.
+    An existing rule adopted (AdoptExisting) is recorded as such in the claim."""
     request, ecr = context.request, context.ecr
     wanted = read_properties(request.properties, request)
     thing = _rule(wanted.ecr_repository_prefix)
     held_before = context.ledger.claim(thing, request.owner)  # raises OwnedByAnother, naming the owner
+    made = False
     try:
         try:
             rule = _create_and_validate(wanted, ecr)
+            made = True
         except EcrError as error:
             if error.code != "PullThroughCacheRuleAlreadyExistsException":
                 raise
             rule = _existing_rule(wanted, held_before, ecr)
+            if held_before is None:  # it existed before this resource: adopted
+                context.ledger.claim(thing, request.owner, adopted=_snapshot(rule))
     except ResourceFailure as failure:
         if held_before is None and failure.physical_id is None:
             context.ledger.release(thing, request.owner)  # nothing was made: the prefix is free again
         raise
+    if made:  # a Delete that came in meanwhile (a cancelled Create) may have looked for the rule before it existed
+        context.still_current(lambda: _remove(context, wanted.ecr_repository_prefix))
     return _result(rule, request)
 
 
 def update(context: RequestContext) -> Result:
     """Change the rule: credentials in place, the upstream by replacement under the same prefix,
-    and a new prefix by a new rule (a new physical id; CloudFormation then deletes the old one)."""
+    and a new prefix by a new rule (a new physical id; CloudFormation then deletes the old one).
+
+    A rename that fails undoes what it made before answering: CloudFormation keeps the old physical id, rolls
+    back to it, and would never delete the new rule. The rollback's Update (old properties: the rename's) removes
+    what a rename that never answered (cancelled, timed out) left."""
     request, ecr = context.request, context.ecr
     wanted = read_properties(request.properties, request)
     if wanted.ecr_repository_prefix != request.physical_id:
-        return create(context)  # a rename, or its rollback to the prefix this resource still holds
+        renaming = not context.answered_before(wanted.ecr_repository_prefix, _looks_issued)
+        try:
+            return create(context)  # a rename, or its rollback to the prefix this resource still holds
+        except ResourceFailure as failure:
+            if renaming and not isinstance(failure, Superseded):
+                _remove(context, wanted.ecr_repository_prefix)
+            raise
+    _remove_unanswered_rename(context, wanted)
     _confirm_ownership(context, wanted)
 
     current = ecr.find_rule(wanted.ecr_repository_prefix)
@@ -190,21 +212,64 @@ def update(context: RequestContext) -> Result:
 
 
 def delete(context: RequestContext) -> None:
-    """Delete the rule, then its claim, when this resource owns it. Already gone, never made (a failed Create),
-    or another's: success, and nothing removed."""
+    """Delete the rule, then its claim, when this resource owns it. Already gone, or another's: success, and
+    nothing removed. A physical id the provider never answered is CloudFormation's own, sent when it rolls back a
+    Create it cancelled or stopped waiting for: the rules that Create claimed are found in the ledger by owner.
+
+    A rule this resource adopted (it existed before: AdoptExisting) is handed back, never deleted, when the Delete
+    rolls back a failed stack operation (the stack's status says so: ROLLBACK_IN_PROGRESS, UPDATE_ROLLBACK_*), or
+    when the status cannot be read; it is deleted with the stack (DELETE_IN_PROGRESS) or when the resource leaves
+    the template (UPDATE_COMPLETE_CLEANUP_IN_PROGRESS), as a rule the stack made: the adoption completed."""
     request = context.request
-    prefix = request.physical_id
-    if not (is_prefix(prefix) and 2 <= len(prefix) <= 30):
-        logger.info("Nothing to delete: the physical id names no rule this resource made")
+    if context.answered_before(request.physical_id, _looks_issued):
+        _remove(context, request.physical_id)
         return
-    context.remove_if_owned(_rule(prefix), lambda: context.ecr.delete_rule(prefix))
+    logger.info("A physical id this resource never answered: removing what the ledger says it claimed")
+    for item in context.owned_items(RULE_KIND):
+        _remove(context, item["Name"]["S"])
+
+
+def _remove(context: RequestContext, prefix: str) -> None:
+    thing = _rule(prefix)
+    if not context.owns(thing):
+        return
+    if context.ledger.adoption(thing) is not None and _undoing(context):
+        logger.info("Adopted rule handed back: it existed before this resource", extra={"prefix": prefix})
+    else:
+        context.ecr.delete_rule(prefix)
+    context.ledger.release(thing, context.request.owner)
+
+
+def _undoing(context: RequestContext) -> bool:
+    """Whether the stack is rolling back (or its status is unknown: then a rule that existed before stays)."""
+    status = context.stack_status
+    return status is None or stacks.is_rolling_back(status)
+
+
+def _remove_unanswered_rename(context: RequestContext, wanted: RuleProperties) -> None:
+    """An Update whose old properties name another prefix than the physical id (its wanted prefix) rolls back a
+    rename that never answered: the rule that rename made (or adopted) there is removed (handed back)."""
+    old_prefix = str(context.request.old_properties.get("EcrRepositoryPrefix", ""))
+    old_prefix = without_trailing_slash(old_prefix)
+    if context.request.progress is None and old_prefix != wanted.ecr_repository_prefix and _looks_issued(old_prefix):
+        _remove(context, old_prefix)
+
+
+def _looks_issued(physical_id: str) -> bool:
+    """Whether a physical id has the form of the ids this type answers: a repository prefix."""
+    return is_prefix(physical_id) and 2 <= len(physical_id) <= 30
+
+
+def _snapshot(rule: CacheRule) -> str:
+    """The rule as it was when it was adopted."""
+    return json.dumps({"upstreamRegistryUrl": rule.upstream_registry_url, "upstreamRegistry": rule.upstream_registry})
 
 
 # Who owns the rule
 
 
 def _rule(prefix: str) -> Thing:
-    return Thing("pull-through cache rule", prefix)
+    return Thing(RULE_KIND, prefix)
 
 
 def _existing_rule(wanted: RuleProperties, held_before: Owner | None, ecr: EcrGateway) -> CacheRule:
@@ -236,7 +301,8 @@ def _confirm_ownership(context: RequestContext, wanted: RuleProperties) -> None:
     request, thing = context.request, _rule(wanted.ecr_repository_prefix)
     holder = context.ledger.owner_of(thing)
     if holder is None and wanted.adopt_existing:
-        context.ledger.claim(thing, request.owner)
+        current = context.ecr.find_rule(wanted.ecr_repository_prefix)
+        context.ledger.claim(thing, request.owner, adopted=_snapshot(current) if current else "")
     elif holder is None:
         raise ResourceFailure(
             f"No resource owns the pull-through cache rule {wanted.ecr_repository_prefix!r} in the ownership "

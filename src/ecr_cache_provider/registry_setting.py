@@ -84,6 +84,8 @@ def put_parts[State](
         raise
     for key in dropped:
         ledger.release(_thing(setting, key), owner)
+    if claimed_now:  # a Delete that came in meanwhile (a cancelled Create) may have looked before they were there
+        context.still_current(lambda: remove_parts(context, setting, [thing.name for thing in claimed_now]))
 
 
 def remove_parts[State](context: RequestContext, setting: MergedSetting[State], keys: Iterable[str]) -> None:
@@ -171,11 +173,13 @@ def put_resource_parts[State](
 def delete_resource_parts[State](
     context: RequestContext, setting: MergedSetting[State], keys: Iterable[str], id_prefix: str
 ) -> None:
-    """Delete of a resource type made of parts; a physical id it never answered (a failed Create's) changes nothing."""
-    if not context.request.physical_id.startswith(id_prefix):
-        logger.info("Nothing to delete: the physical id names no parts this resource put in")
-        return
-    remove_parts(context, setting, keys)
+    """Delete of a resource type made of parts: the parts its properties name that it holds. A physical id it never
+    answered is CloudFormation's own (it rolls back a Create it cancelled or stopped waiting for): the parts that
+    Create claimed are found in the ledger by owner too."""
+    parts = set(keys)
+    if not context.answered_before(context.request.physical_id, lambda physical: physical.startswith(id_prefix)):
+        parts |= {item["Name"]["S"] for item in context.owned_items(setting.part_kind)}
+    remove_parts(context, setting, sorted(parts))
 
 
 def physical_id(prefix: str, request: Request) -> str:

@@ -161,6 +161,16 @@ class RequestContext:
             return physical_id in record.issued
         return looks_issued(physical_id)
 
+    def still_current(self, undo: Callable[[], object]) -> None:
+        """After making something: when the request was superseded meanwhile (a Delete of the resource came in,
+        CloudFormation stopped waiting), undo it, then raise Superseded: the newer request may already have
+        looked for what this one made, and missed it."""
+        try:
+            self.ensure_current()
+        except Superseded:
+            undo()
+            raise
+
     def owned_items(self, *kinds: str) -> list[dict[str, Any]]:
         """Every ledger item of these kinds this resource holds that its own resource type recorded."""
         found = []

@@ -43,7 +43,7 @@ ECR_API: dict[str, tuple[str, ...]] = {
     ),
     "UpdatePullThroughCacheRule": ("ecrRepositoryPrefix", "credentialArn", "customRoleArn"),
     "ValidatePullThroughCacheRule": ("ecrRepositoryPrefix",),
-    "DescribePullThroughCacheRules": ("ecrRepositoryPrefixes",),
+    "DescribePullThroughCacheRules": ("ecrRepositoryPrefixes", "maxResults", "nextToken"),
     "DeletePullThroughCacheRule": ("ecrRepositoryPrefix",),
     "DeleteRepository": ("repositoryName",),
     "DescribeImages": ("repositoryName", "maxResults", "nextToken", "filter"),

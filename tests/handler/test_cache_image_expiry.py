@@ -31,6 +31,13 @@ def ago(days: float) -> datetime:
     return NOW - timedelta(days=days)
 
 
+@pytest.fixture(autouse=True)
+def caches(ecr: Any) -> None:
+    """The pull-through cache rules whose namespaces the tests sweep (image expiry sweeps only a cache's)."""
+    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="docker-hub", upstreamRegistryUrl="public.ecr.aws")
+    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="quay", upstreamRegistryUrl="quay.io")
+
+
 @pytest.fixture
 def cache(ecr: Any) -> dict[str, str]:
     """A Docker Hub cache: an old image, a recent one, an old multi-arch image whose arm64 manifest was pulled
@@ -299,3 +306,131 @@ def test_a_preview_the_ledger_cannot_serve_is_unknown_not_a_failure(
 
     assert answer["Status"] == "SUCCESS", answer
     assert answer["Data"]["ImagesToExpire"] == answer["Data"]["BytesToFree"] == "unknown"
+
+
+# Only where a cache is (issue 18, case 6)
+
+
+@pytest.mark.parametrize(
+    ("properties", "named"),
+    [
+        (props(prefix="team"), "'team'"),
+        (props(prefix="docker-hubx"), "'docker-hubx'"),
+        (props(prefix="ROOT", ExistingRepositoryPrefixes=["docker-hub", "apps"]), "'apps'"),
+    ],
+)
+def test_a_namespace_no_cache_rule_covers_is_refused(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any, properties: dict[str, Any], named: str
+) -> None:
+    """Applications push release images there: deleted, nothing could pull them again."""
+    release = seed_image(ACCOUNT_ID, REGION, "team/app", pushed_at=ago(400), tags=("v1.0.0",))
+
+    answer = invoke(event(response_endpoint, "Create", properties))
+
+    assert answer["Status"] == "FAILED"
+    assert f"No pull-through cache rule covers {named}" in answer["Reason"]
+    nearest = answer["Reason"].split("the nearest rule prefixes: ")[1]
+    assert sorted(nearest.split(", ")) == ["docker-hub", "quay"]
+    assert boto3.client("scheduler").list_schedules(GroupName=SCHEDULE_GROUP)["Schedules"] == []
+    assert release in remaining(ecr)
+
+
+def test_a_namespace_inside_a_cache_is_accepted(invoke: Invoke, response_endpoint: ResponseEndpoint) -> None:
+    answer = invoke(event(response_endpoint, "Create", props(prefix="docker-hub/library")))
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+
+
+def test_a_sweep_skips_a_namespace_whose_cache_rule_is_gone(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: dict[str, str], ecr: Any
+) -> None:
+    name = invoke(event(response_endpoint, "Create", props()))["PhysicalResourceId"]
+    ecr.delete_pull_through_cache_rule(ecrRepositoryPrefix="docker-hub")
+
+    sweep_now(name)
+
+    assert remaining(ecr) == set(cache.values())
+
+
+# Sweeps read their resource at each step (issue 18, case 4)
+
+
+@pytest.fixture
+def one_repository_per_invocation(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Each sweep invocation does one repository, then hands the rest on: the follow-up events, in order."""
+    from ecr_cache_provider import continuation, namespace
+
+    monkeypatch.setattr(namespace, "BATCH_SIZE", 1)
+    monkeypatch.setattr(namespace, "HAND_OFF_SECONDS", 1e9)
+    handed: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        continuation,
+        "hand_off",
+        lambda event, arn, progress: handed.append(continuation.follow_up_event(event, progress)),
+    )
+    return handed
+
+
+def three_old_images() -> list[str]:
+    return [
+        seed_image(ACCOUNT_ID, REGION, f"docker-hub/library/image-{number}", pushed_at=ago(300), name=str(number))
+        for number in range(3)
+    ]
+
+
+def run_follow_up(follow_up: dict[str, Any]) -> None:
+    from ecr_cache_provider import handler
+
+    handler.lambda_handler(follow_up, LambdaContext())
+
+
+def test_a_sweep_under_way_stops_when_its_resource_is_deleted(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any, one_repository_per_invocation: list[Any]
+) -> None:
+    images = three_old_images()
+    name = invoke(event(response_endpoint, "Create", props()))["PhysicalResourceId"]
+    sweep_now(name)  # the first repository, then hands the rest on
+    assert remaining(ecr) == set(images[1:])
+
+    invoke(event(response_endpoint, "Delete", props(), physical_id=name))
+    run_follow_up(one_repository_per_invocation[-1])
+
+    assert remaining(ecr) == set(images[1:])  # the follow-up found its resource deleted: it deleted nothing
+    assert len(one_repository_per_invocation) == 1
+
+
+def test_a_sweep_under_way_stops_deleting_once_dry_run_is_turned_on(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any, one_repository_per_invocation: list[Any]
+) -> None:
+    images = three_old_images()
+    name = invoke(event(response_endpoint, "Create", props()))["PhysicalResourceId"]
+    sweep_now(name)
+
+    invoke(event(response_endpoint, "Update", props(DryRun="true"), physical_id=name, old_properties=props()))
+    for follow_up in one_repository_per_invocation:  # each follow-up hands on the next
+        run_follow_up(follow_up)
+
+    assert remaining(ecr) == set(images[1:])
+    assert len(one_repository_per_invocation) == 2
+
+
+def test_a_schedule_whose_resource_is_gone_removes_itself(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: dict[str, str], ecr: Any
+) -> None:
+    """A cancelled Create made its schedule after its rollback's Delete had looked for it: the schedule fires,
+    finds no resource and no claim, deletes nothing, and removes itself."""
+    from ecr_cache_provider import handler
+    from ecr_cache_provider.deadline import Deadline
+    from ecr_cache_provider.image_expiry import ExpirySettings, sweep_event
+    from ecr_cache_provider.scheduler import Schedule, SchedulerGateway
+
+    name = "cache-image-expiry-0123456789abcdef0123"
+    payload = sweep_event(name, ExpirySettings("docker-hub", 30), "arn:aws:cloudformation:us-east-1:1:stack/s/1", "X")
+    gateway = SchedulerGateway(Deadline.from_context(LambdaContext()))
+    gateway.put(Schedule(name, "rate(1 day)", "arn:aws:lambda:us-east-1:1:function:f", payload))
+
+    handler.lambda_handler(payload, LambdaContext())
+
+    assert remaining(ecr) == set(cache.values())
+    with pytest.raises(boto3.client("scheduler").exceptions.ResourceNotFoundException):
+        schedule(name)

@@ -4,12 +4,14 @@ making the rule. Another stack's rule is never taken over or deleted; an unowned
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from emulation.cloudformation import STACK_ID, ResponseEndpoint, make_event
 from emulation.moto_ecr import faults
+from emulation.stacks import set_stack_status
 from tests.handler.conftest import Invoke
 
 QUAY = {"EcrRepositoryPrefix": "quay", "UpstreamRegistryUrl": "quay.io", "UpstreamRegistry": "quay"}
@@ -103,15 +105,61 @@ def test_adopt_existing_takes_over_an_identical_rule_nobody_owns(
     adopting = {**QUAY, "AdoptExisting": "true"}
 
     adopted = invoke(request(response_endpoint, "Create", properties=adopting))
+    claim = claim_of(dynamodb, "quay") or {}
+    set_stack_status(STACK_ID, "DELETE_IN_PROGRESS")  # the stack is deleted: the adoption had completed
     deleted = invoke(request(response_endpoint, "Delete", properties=adopting, physical_id="quay"))
 
     assert adopted["Status"] == "SUCCESS", adopted["Reason"]
     assert adopted["PhysicalResourceId"] == "quay"
     assert faults.count("CreatePullThroughCacheRule") == 2  # ours above; the provider's, which found the rule
+    assert json.loads(claim["Adopted"])["upstreamRegistryUrl"] == "quay.io"  # the claim records the adoption
     assert deleted["Status"] == "SUCCESS"
     assert rules(ecr) == {}
     assert claim_of(dynamodb, "quay") is None
     assert before["upstreamRegistryUrl"] == "quay.io"
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        "UPDATE_ROLLBACK_IN_PROGRESS",  # step 2 of the move from AWS::ECR::PullThroughCacheRule fails elsewhere
+        "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+        "ROLLBACK_IN_PROGRESS",  # a stack created with AdoptExisting fails elsewhere
+        None,  # the stack's status cannot be read: what existed before stays
+    ],
+)
+def test_the_rollback_of_an_adopting_create_hands_the_rule_back(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any, dynamodb: Any, status: str | None
+) -> None:
+    """Issue 18, case 2: any other failure in the stack operation that adopted a rule (the documented move from the
+    native resource) rolled back with a Delete of the retained native rule, and pulls through its prefix stopped."""
+    make_unowned_quay_rule(ecr)
+    before = rules(ecr)["quay"]
+    adopting = {**QUAY, "AdoptExisting": "true"}
+    adopted = invoke(request(response_endpoint, "Create", properties=adopting))
+    if status is not None:
+        set_stack_status(STACK_ID, status)
+
+    rollback = invoke(request(response_endpoint, "Delete", properties=adopting, physical_id="quay"))
+
+    assert adopted["Status"] == rollback["Status"] == "SUCCESS"
+    assert rules(ecr) == {"quay": before}
+    assert claim_of(dynamodb, "quay") is None  # nobody owns it again, as before the operation
+    again = invoke(request(response_endpoint, "Create", properties=QUAY, issued=datetime.now(UTC) + timedelta(1)))
+    assert "set AdoptExisting to take it over" in again["Reason"]
+
+
+def test_a_rule_the_resource_made_is_deleted_by_the_rollback(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any, dynamodb: Any
+) -> None:
+    made = invoke(request(response_endpoint, "Create"))
+    set_stack_status(STACK_ID, "ROLLBACK_IN_PROGRESS")
+
+    rollback = invoke(request(response_endpoint, "Delete", physical_id="quay"))
+
+    assert made["Status"] == rollback["Status"] == "SUCCESS"
+    assert rules(ecr) == {}
+    assert claim_of(dynamodb, "quay") is None
 
 
 def test_adopt_existing_refuses_a_rule_with_other_settings(

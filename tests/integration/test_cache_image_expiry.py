@@ -41,6 +41,12 @@ def scheduler(aws_endpoint: str) -> Any:
     return boto3.client("scheduler", endpoint_url=aws_endpoint)
 
 
+@pytest.fixture(autouse=True)
+def docker_hub_cache(ecr: Any) -> None:
+    """The pull-through cache rule whose namespace the tests sweep (image expiry sweeps only a cache's)."""
+    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="docker-hub", upstreamRegistryUrl="public.ecr.aws")
+
+
 @pytest.fixture
 def cache(ecr: Any) -> dict[str, str]:
     """docker-hub: an image unpulled for 90 days alone in its repository, one pulled 3 days ago next to one unpulled

@@ -188,8 +188,10 @@ def test_a_failed_update_rolls_back_to_the_previous_properties(play: Play, local
         ("QuayCachedRepositorySettings", "Not reached", "SKIPPED"),
         ("K8sCachedRepositorySettings", "Not reached", "SKIPPED"),
         ("GitHubCachedRepositorySettings", "Not reached", "SKIPPED"),
-        ("GitHubCacheRule", "Rollback delete", "SUCCEEDED"),
+        # updates rolled back first (UPDATE_ROLLBACK_IN_PROGRESS), then what the update created is removed
+        # (UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS)
         ("QuayCacheRule", "Rollback update", "SUCCEEDED"),
+        ("GitHubCacheRule", "Rollback delete", "SUCCEEDED"),
     ]
     assert {prefix: rule.get("credentialArn") for prefix, rule in rules(local_aws).items()} == before
     # The stack keeps its outputs, and the report says why it failed before anything else.

@@ -9,9 +9,11 @@ restored before the next.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -151,8 +153,9 @@ class LocalAws:
         if self.built_function is None:
             from ecr_cache_provider import handler  # noqa: PLC0415 - loaded at the first request, as a cold start
 
-            # One invocation at a time, as in one Lambda execution environment, and nothing left behind.
-            with mock.patch.dict(os.environ, variables):
+            # One invocation at a time, as in one Lambda execution environment (the handler's module state is that
+            # environment's), the provider's follow-up invocations included; and nothing left behind.
+            with self._environment(), mock.patch.dict(os.environ, variables):
                 handler.lambda_handler(event, context)
             return
         table = variables.get("OWNERSHIP_TABLE", "")
@@ -163,6 +166,14 @@ class LocalAws:
         invocation = lambda_runtime.invoke(self.built_function, event, variables | environment, timeout_seconds=seconds)
         if invocation.outcome != "returned":
             raise RuntimeError(f"The built function {invocation.outcome}:\n{invocation.output}")
+
+    def _environment(self) -> Any:
+        """The in-process execution environment: held by one invocation at a time. An invocation that is the
+        Lambda emulator's own (a follow-up) already holds it."""
+        emulator = self.lambda_emulator
+        if emulator is None or threading.current_thread() in emulator.running:
+            return contextlib.nullcontext()
+        return emulator.environment
 
     def emulate_native(self, resource_type: str, physical_id: str, properties: dict[str, Any]) -> None:
         """Make what the provider needs of a native resource: the ownership table, the function's environment,

@@ -6,8 +6,17 @@ for the one answer at the response endpoint, and on failure roll back the way Cl
 - Later runs (stack update): Update a resource whose resolved properties changed (OldResourceProperties and its
   PhysicalResourceId); an answer with another physical id is a replacement, whose old id gets a Delete in the
   cleanup phase, as do resources that left the template or whose Condition became false. On a failure, Update the
-  updated resources back to their old properties, Delete the ones this run created, then clean up.
+  updated resources back to their old properties (the rollback's Update: the properties swapped), then Delete the
+  ones this run created and what the updates replaced (the rollback's cleanup).
 - Stack deletion: Delete every resource in reverse creation order.
+- A request that does not answer within its ServiceTimeout fails the resource; one still running when a sibling
+  fails (`cancel_during`) is cancelled ("Resource creation cancelled"). Either way its work goes on in Lambda while
+  CloudFormation rolls back: a Create that never answered is deleted with a physical id CloudFormation makes up
+  (emulation.cloudformation.generated_physical_id); an Update that never answered is rolled back to its old
+  physical id.
+- The stack's status, as DescribeStacks reports it, follows each phase (CREATE_IN_PROGRESS, ROLLBACK_IN_PROGRESS,
+  UPDATE_IN_PROGRESS, UPDATE_COMPLETE_CLEANUP_IN_PROGRESS, UPDATE_ROLLBACK_IN_PROGRESS,
+  UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS, DELETE_IN_PROGRESS and the final ones): the provider reads it.
 Native resources are listed, given plausible names and ARNs, and not emulated.
 """
 
@@ -22,7 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from emulation.cloudformation import LambdaContext, ResponseEndpoint, as_cloudformation_sends
+from emulation.cloudformation import LambdaContext, ResponseEndpoint, as_cloudformation_sends, generated_physical_id
+from emulation.stacks import set_stack_status
 from tools.stack_player.aws import ACCOUNT_ID, REGION
 from tools.stack_player.native import native_attribute, native_physical_id
 from tools.stack_player.progress import Progress, Step
@@ -44,13 +54,14 @@ def is_custom(resource_type: str) -> bool:
 
 @dataclass(frozen=True)
 class Answer:
-    """What the provider answered at the response endpoint (or that it did not)."""
+    """What the provider answered at the response endpoint (or that it did not: `answered` False)."""
 
     succeeded: bool
     physical_id: str
     data: dict[str, Any]
     reason: str
     seconds: float
+    answered: bool = True
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,12 @@ class Hooks:
     busy: Callable[[], bool] = lambda: False  # a follow-up invocation is running
 
 
+# What CloudFormation says of a request still running when a sibling fails (the resource's status reason).
+CANCELLED = {"Create": "Resource creation cancelled", "Update": "Resource update cancelled"}
+# How long a cancelled request runs before its sibling fails: long enough for it to start, and to hand its work on.
+CANCEL_AFTER_SECONDS = 1.0
+
+
 @dataclass
 class Player:
     template: Template
@@ -103,6 +120,8 @@ class Player:
     function: Callable[[dict[str, Any], Any], Any] = lambda event, context: None
     imports: dict[str, Any] = field(default_factory=dict)
     progress: Progress = field(default_factory=lambda: Progress(None))
+    # A sibling fails while this resource's Create or Update runs: CloudFormation cancels it and rolls back.
+    cancel_during: str = ""
     # The records of the operation in progress: what Ref and Fn::GetAtt read.
     _records: dict[str, ResourceRecord] = field(default_factory=dict)
     _request_ids: list[str] = field(default_factory=list)
@@ -121,6 +140,7 @@ class Player:
             return result
         old = dict(self.state.resources)
         self._records = {}
+        self._status("CREATE_IN_PROGRESS" if creating else "UPDATE_IN_PROGRESS")
         done: list[tuple[ResourceRecord | None, ResourceRecord]] = []  # (before, after) of each changed resource
         replaced: list[ResourceRecord] = []
         failed = False
@@ -143,27 +163,41 @@ class Player:
                 result.warnings.append(f"Outputs: {error}")
                 failed = True
         if failed:
-            result.outcomes += self._rollback(creating, done, old)
-            result.outputs = {} if creating else dict(self.state.outputs)  # the stack keeps its old outputs
-            result.stack_status = "ROLLBACK_COMPLETE" if creating else "UPDATE_ROLLBACK_COMPLETE"
-            if any(outcome.status == "FAILED" for outcome in result.outcomes if outcome.action.startswith("Rollback")):
-                result.stack_status = "ROLLBACK_FAILED" if creating else "UPDATE_ROLLBACK_FAILED"
-            return self._finish(result)
+            return self._rolled_back(result, creating, done, old)
         old_outputs = self.state.outputs
         self.state.parameters = parameters
         self.state.outputs, self.state.exports = result.outputs, exports
         removed = [record for logical_id, record in old.items() if self._is_gone(logical_id, record)]
         cleanup = self._in_reverse_creation_order(removed + replaced, list(old))
         self.state.resources = {logical_id: self._records[logical_id] for logical_id in order}
+        if not creating:
+            self._status("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
         result.outcomes += [self._delete(record, "Cleanup delete") for record in cleanup]
         result.succeeded = all(outcome.status != "FAILED" for outcome in result.outcomes)
         changed = not creating and (cleanup or any(outcome.action not in ("Unchanged", "Native") for outcome in
                                                    result.outcomes) or self.state.outputs != old_outputs)  # fmt: skip
         result.stack_status = "CREATE_COMPLETE" if creating else "UPDATE_COMPLETE" if changed else "NO_CHANGES"
+        self._status("CREATE_COMPLETE" if creating else "UPDATE_COMPLETE")
+        return self._finish(result)
+
+    def _rolled_back(
+        self,
+        result: StackResult,
+        creating: bool,
+        done: list[tuple[ResourceRecord | None, ResourceRecord]],
+        old: dict[str, ResourceRecord],
+    ) -> StackResult:
+        result.outcomes += self._rollback(creating, done, old)
+        result.outputs = {} if creating else dict(self.state.outputs)  # the stack keeps its old outputs
+        result.stack_status = "ROLLBACK_COMPLETE" if creating else "UPDATE_ROLLBACK_COMPLETE"
+        if any(outcome.status == "FAILED" for outcome in result.outcomes if outcome.action.startswith("Rollback")):
+            result.stack_status = "ROLLBACK_FAILED" if creating else "UPDATE_ROLLBACK_FAILED"
+        self._status(result.stack_status)
         return self._finish(result)
 
     def delete(self) -> StackResult:
         result = StackResult(self.state.stack_name, "DELETE_COMPLETE", succeeded=True)
+        self._status("DELETE_IN_PROGRESS")
         for logical_id, record in reversed(list(self.state.resources.items())):
             outcome = self._delete(record, "Delete")
             result.outcomes.append(outcome)
@@ -173,6 +207,7 @@ class Player:
                 del self.state.resources[logical_id]
         if result.succeeded:
             self.state.outputs, self.state.exports = {}, {}
+        self._status(result.stack_status)
         return self._finish(result)
 
     # One resource
@@ -204,7 +239,9 @@ class Player:
             return self._outcome("Unchanged", before, 0.0), None
         if before is None:
             answer = self._send("Create", logical_id, resource_type, properties)
-            after = ResourceRecord(logical_id, resource_type, answer.physical_id, properties, answer.data)
+            # A Create that never answered has no physical id: CloudFormation's rollback makes one up.
+            physical_id = answer.physical_id or generated_physical_id(self.state.stack_id, logical_id)
+            after = ResourceRecord(logical_id, resource_type, physical_id, properties, answer.data)
             action = "Create"
         else:
             answer = self._send(
@@ -241,13 +278,17 @@ class Player:
     def _rollback(
         self, creating: bool, done: list[tuple[ResourceRecord | None, ResourceRecord]], old: dict[str, ResourceRecord]
     ) -> list[Outcome]:
+        """Undo the failed operation as CloudFormation does: a failed creation deletes what it created, in reverse
+        order (ROLLBACK_IN_PROGRESS); a failed update first updates back each updated resource, the failed or
+        cancelled one included, with the properties swapped (UPDATE_ROLLBACK_IN_PROGRESS), then deletes what the
+        update created and what its replacements made (UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS)."""
+        self._status("ROLLBACK_IN_PROGRESS" if creating else "UPDATE_ROLLBACK_IN_PROGRESS")
         outcomes: list[Outcome] = []
-        made_by_failed_updates: list[ResourceRecord] = []
+        to_delete: list[tuple[ResourceRecord, str]] = []
         restored = dict(old)
         for before, after in reversed(done):
             if before is None:
-                if after.physical_id:  # a Create that never answered left no id to delete
-                    outcomes.append(self._delete(after, "Rollback delete"))
+                to_delete.append((after, "Rollback delete"))
                 continue
             answer = self._send(
                 "Update",
@@ -261,14 +302,19 @@ class Player:
             if answer.succeeded:
                 rolled_back.attributes = answer.data
                 if rolled_back.physical_id != after.physical_id:
-                    made_by_failed_updates.append(after)
+                    to_delete.append((after, "Rollback cleanup delete"))
             restored[before.logical_id] = rolled_back
             outcomes.append(self._outcome("Rollback update", rolled_back, answer.seconds, answer))
-        # Rollback cleanup: what the rolled-back updates replaced goes, as after a successful update.
-        outcomes += [self._delete(record, "Rollback cleanup delete") for record in made_by_failed_updates]
+        if not creating:
+            self._status("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
+        outcomes += [self._delete(record, action) for record, action in to_delete]
         # After a failed creation the stack holds nothing; locally the next run simply creates it again.
         self.state.resources = {} if creating else restored
         return outcomes
+
+    def _status(self, status: str) -> None:
+        """The stack's status, as DescribeStacks reports it from now on (emulation.stacks)."""
+        set_stack_status(self.state.stack_id, status)
 
     # Talking to the provider
 
@@ -314,15 +360,30 @@ class Player:
         # The handler runs beside the wait, so that the wait can show its work (a backfill) while it happens.
         invocation = threading.Thread(target=invoke, name=f"{request_type} {logical_id}", daemon=True)
         invocation.start()
+        cancel_at = CANCEL_AFTER_SECONDS if logical_id == self.cancel_during and request_type in CANCELLED else None
         with self.progress.step(f"{request_type} {logical_id}", "repositories") as step:
-            answer = self._wait(request_id, step, timeout, crashed)
-        invocation.join(lambda_timeout)  # one invocation at a time, as one Lambda execution environment runs them
+            answer = self._wait(
+                request_id, step, timeout, crashed, cancel_at=cancel_at, cancelled=CANCELLED.get(request_type, "")
+            )
+        if answer.answered:  # one invocation at a time, as one Lambda execution environment runs them
+            invocation.join(lambda_timeout)
+        # else CloudFormation stopped waiting; the work goes on in Lambda while the stack rolls back
         return answer
 
-    def _wait(self, request_id: str, step: Step, timeout: float, crashed: list[str]) -> Answer:
+    def _wait(
+        self,
+        request_id: str,
+        step: Step,
+        timeout: float,
+        crashed: list[str],
+        *,
+        cancel_at: float | None = None,
+        cancelled: str = "",
+    ) -> Answer:
         """The first answer to the request, which may come from a follow-up invocation, up to ServiceTimeout.
         A function that raised without answering (and handed nothing on) is reported at once: CloudFormation would
-        wait for ServiceTimeout, which tells a person nothing."""
+        wait for ServiceTimeout, which tells a person nothing. With `cancel_at`, a sibling fails that many seconds
+        into the request: CloudFormation stops waiting for it."""
         started, invocations_before = time.monotonic(), self.hooks.invocations()
         while True:
             waited = time.monotonic() - started
@@ -332,7 +393,10 @@ class Player:
             if answers := self.responses.answers(request_id):
                 break
             if waited >= timeout:
-                return Answer(False, "", {}, f"No answer within the ServiceTimeout of {timeout:.0f} s", waited)
+                reason = f"No answer within the ServiceTimeout of {timeout:.0f} s"
+                return Answer(False, "", {}, reason, waited, answered=False)
+            if cancel_at is not None and waited >= cancel_at:
+                return Answer(False, "", {}, f"{cancelled} (a sibling failed)", waited, answered=False)
             if crashed and not self.hooks.busy() and not self.responses.answers(request_id):
                 reason = f"The function ended without answering (CloudFormation would wait {timeout:.0f} s)"
                 return Answer(False, "", {}, f"{reason}: {crashed[0]}", waited)

@@ -40,6 +40,8 @@ class Options:
     built_function: Path | None = None
     # Run every Custom::CacheImageExpiry's sweep once the stack is played, rather than at its schedule's time.
     sweep_now: bool = False
+    # A sibling fails while this resource's Create or Update runs: CloudFormation cancels it and rolls back.
+    cancel_during: str = ""
 
 
 @dataclass
@@ -93,7 +95,9 @@ def run(options: Options, aws: LocalAws, progress: Progress | None = None) -> Ru
         busy=aws.busy,
     )
     imports = load_exports(options.state_dir, stack_name)
-    player = Player(planned.template, state, aws.responses, hooks, aws.invoke_provider, imports, progress)
+    player = Player(
+        planned.template, state, aws.responses, hooks, aws.invoke_provider, imports, progress, options.cancel_during
+    )
     if parameters is None:
         result = player.delete()
         notes = aws.delete_stub_secrets(stack_name) if result.succeeded else []

@@ -1,0 +1,341 @@
+"""CloudFormation's unhappy paths through the real handler, every resource type: what it sends when it cancels a
+Create (a sibling failed first) or stops waiting for one (ServiceTimeout), and a request overtaken by a newer one.
+
+When a Create has not answered, CloudFormation marks it CREATE_FAILED ("Resource creation cancelled") and rolls the
+stack back with a Delete whose physical id it made up, since it never received one (cloudformation-coverage-roadmap
+issue 1814; emulation.cloudformation.generated_physical_id). Lambda runs the requests asynchronously, so that Delete
+may run while the Create still works, or even before it (issue 18, case 3)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from emulation import moto_ecr
+from emulation.cloudformation import (
+    ACCOUNT_ID,
+    REGION,
+    STACK_ID,
+    LambdaContext,
+    ResponseEndpoint,
+    generated_physical_id,
+    make_event,
+)
+from emulation.scheduler import SCHEDULE_GROUP
+from tests.emulation.test_moto_ecr_registry import registry_statement
+from tests.handler.conftest import Invoke
+from tests.unit.test_lifecycle_policy import policy
+
+T0 = datetime.now(UTC).replace(microsecond=0)
+POLICY = json.dumps(policy())
+STATEMENT = registry_statement("FillsCache", "*", ["ecr:CreateRepository"], f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:*")
+
+# Each type: its properties, and what it leaves in the account (empty once everything is gone).
+TYPES: dict[str, dict[str, Any]] = {
+    "Custom::PullThroughCacheRule": {"EcrRepositoryPrefix": "quay", "UpstreamRegistryUrl": "quay.io"},
+    "Custom::CacheLifecyclePolicy": {"RepositoryPrefix": "ecr-public", "LifecyclePolicyText": POLICY},
+    "Custom::CachedRepositorySettings": {"RepositoryPrefix": "ecr-public", "LifecyclePolicyText": POLICY},
+    "Custom::CacheImageExpiry": {"RepositoryPrefix": "ecr-public", "ExpireAfterDaysWithoutPull": "30"},
+    "Custom::RegistryPolicyStatements": {"Statements": [STATEMENT]},
+    "Custom::RegistryScanningFilters": {
+        "ScanFrequency": "SCAN_ON_PUSH",
+        "Filters": ["ecr-public/*"],
+        "AllowEnhancedScanning": "true",
+    },
+}
+
+
+@pytest.fixture
+def cache(ecr: Any) -> Any:
+    """An ECR Public cache (the rule is someone else's: no stack's) with three cached repositories."""
+    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="ecr-public", upstreamRegistryUrl="public.ecr.aws")
+    for name in ("library/nginx", "library/redis", "library/alpine"):
+        moto_ecr.simulate_cached_pull(ACCOUNT_ID, REGION, f"ecr-public/{name}")
+    return ecr
+
+
+def made(ecr: Any) -> dict[str, Any]:
+    """What the provider's types make, as the account shows it (the cache fixture's own rule left out)."""
+    rules = [rule["ecrRepositoryPrefix"] for rule in ecr.describe_pull_through_cache_rules()["pullThroughCacheRules"]]
+    policies = {}
+    for repository in ecr.describe_repositories()["repositories"]:
+        name = repository["repositoryName"]
+        with contextlib.suppress(ecr.exceptions.LifecyclePolicyNotFoundException):
+            policies[name] = ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]
+    try:
+        statements = json.loads(ecr.get_registry_policy()["policyText"])["Statement"]
+    except ecr.exceptions.RegistryPolicyNotFoundException:
+        statements = []
+    scanning = ecr.get_registry_scanning_configuration()["scanningConfiguration"].get("rules", [])
+    schedules = boto3.client("scheduler").list_schedules(GroupName=SCHEDULE_GROUP)["Schedules"]
+    claims = boto3.client("dynamodb").scan(TableName="ecr-pull-through-cache-ownership", ConsistentRead=True)["Items"]
+    return {
+        "rules": [prefix for prefix in rules if prefix != "ecr-public"],
+        "templates": ecr.describe_repository_creation_templates()["repositoryCreationTemplates"],
+        "lifecycle policies": policies,
+        "registry statements": statements,
+        "scanning rules": scanning,
+        "schedules": schedules,
+        "claims": [item["Id"]["S"] for item in claims if not item["Id"]["S"].startswith("resource/")],
+    }
+
+
+NOTHING: dict[str, Any] = {
+    "rules": [],
+    "templates": [],
+    "lifecycle policies": {},
+    "registry statements": [],
+    "scanning rules": [],
+    "schedules": [],
+    "claims": [],
+}
+
+
+def request(
+    endpoint: ResponseEndpoint, request_type: str, resource_type: str, issued: datetime, **options: Any
+) -> dict[str, Any]:
+    return make_event(
+        endpoint, request_type, TYPES[resource_type], resource_type=resource_type, issued=issued, **options
+    )
+
+
+@pytest.mark.parametrize("resource_type", TYPES)
+def test_the_delete_of_a_cancelled_create_removes_what_the_create_made(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any, resource_type: str
+) -> None:
+    """The Create finished after CloudFormation had cancelled it: CloudFormation never reads that answer, and its
+    rollback's Delete carries an id of its own. Whatever the Create made is found by owner in the ledger."""
+    created = invoke(request(response_endpoint, "Create", resource_type, T0))
+    assert created["Status"] == "SUCCESS", created["Reason"]
+    assert made(cache) != NOTHING
+
+    physical_id = generated_physical_id(STACK_ID, "CacheRule")
+    rollback = invoke(
+        request(response_endpoint, "Delete", resource_type, T0 + timedelta(seconds=2), physical_id=physical_id)
+    )
+
+    assert rollback["Status"] == "SUCCESS", rollback["Reason"]
+    assert rollback["PhysicalResourceId"] == physical_id
+    assert made(cache) == NOTHING
+
+
+@pytest.mark.parametrize("resource_type", TYPES)
+def test_a_create_its_rollback_overtook_makes_nothing(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any, resource_type: str
+) -> None:
+    """Lambda ran the rollback's Delete first: the Create, issued earlier, finds a newer request of its resource
+    and changes nothing (its answer, FAILED, is one CloudFormation no longer waits for)."""
+    physical_id = generated_physical_id(STACK_ID, "CacheRule")
+    rollback = invoke(
+        request(response_endpoint, "Delete", resource_type, T0 + timedelta(seconds=2), physical_id=physical_id)
+    )
+
+    late = invoke(request(response_endpoint, "Create", resource_type, T0))
+
+    assert rollback["Status"] == "SUCCESS", rollback["Reason"]
+    assert late["Status"] == "FAILED"
+    assert "came first" in late["Reason"]
+    assert made(cache) == NOTHING
+
+
+RACES: dict[str, tuple[str, str]] = {
+    # the call that makes the thing, where the Delete comes in between the claim and the making
+    "Custom::PullThroughCacheRule": ("ecr_cache_provider.ecr.EcrGateway", "create_rule"),
+    "Custom::CacheImageExpiry": ("ecr_cache_provider.scheduler.SchedulerGateway", "put"),
+    "Custom::RegistryPolicyStatements": ("ecr_cache_provider.ecr.EcrGateway", "put_registry_policy"),
+}
+
+
+@pytest.mark.parametrize("resource_type", RACES)
+def test_a_create_that_a_delete_overtakes_while_it_works_undoes_what_it_made(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any, resource_type: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rollback's Delete runs between the Create's claim and the making of the thing: the Delete found the
+    claim but nothing to delete yet. The Create, finding a newer request after making it, removes it again."""
+    import importlib
+
+    from ecr_cache_provider.deadline import Deadline
+    from ecr_cache_provider.ownership import Ledger, Owner
+
+    module, name = RACES[resource_type][0].rsplit(".", 1), RACES[resource_type][1]
+    gateway = getattr(importlib.import_module(module[0]), module[1])
+    make = getattr(gateway, name)
+    overtaken: list[bool] = []
+
+    def a_delete_comes_in_first(self: Any, *arguments: Any, **options: Any) -> Any:
+        if not overtaken:  # the rollback's Delete takes the resource over (its first step) and finds nothing yet
+            overtaken.append(True)
+            ledger = Ledger(Deadline.from_context(LambdaContext()))
+            rollback = Owner(STACK_ID, "CacheRule", "the-rollback", resource_type)
+            ledger.begin(rollback, "Delete", T0 + timedelta(seconds=2))
+        return make(self, *arguments, **options)
+
+    monkeypatch.setattr(gateway, name, a_delete_comes_in_first)
+
+    answer = invoke(request(response_endpoint, "Create", resource_type, T0))
+
+    assert answer["Status"] == "FAILED"
+    assert "took over" in answer["Reason"]
+    assert overtaken == [True]
+    assert made(cache) == NOTHING  # made, then removed again
+
+
+# A rename (a new RepositoryPrefix: a new physical id) that fails or is cancelled (issue 18, cases 4 and 5)
+
+NEW_POLICY = json.dumps(policy(days=7, keep=20))
+LIFECYCLE = "Custom::CacheLifecyclePolicy"
+
+
+def lifecycle(prefix: str, text: str = POLICY) -> dict[str, Any]:
+    return {"RepositoryPrefix": prefix, "LifecyclePolicyText": text}
+
+
+@pytest.fixture
+def two_caches(cache: Any) -> Any:
+    """The ECR Public cache, and a Quay cache with three repositories: where the rename goes."""
+    cache.create_pull_through_cache_rule(ecrRepositoryPrefix="quay", upstreamRegistryUrl="quay.io")
+    for name in ("prometheus/prometheus", "coreos/etcd", "jetstack/cert-manager"):
+        moto_ecr.simulate_cached_pull(ACCOUNT_ID, REGION, f"quay/{name}")
+    return cache
+
+
+def lifecycle_event(endpoint: ResponseEndpoint, request_type: str, issued: datetime, **options: Any) -> dict[str, Any]:
+    properties = options.pop("properties")
+    return make_event(endpoint, request_type, properties, resource_type=LIFECYCLE, issued=issued, **options)
+
+
+def quay_state(ecr: Any) -> tuple[list[str], list[Any]]:
+    templates = [item["prefix"] for item in ecr.describe_repository_creation_templates()["repositoryCreationTemplates"]]
+    policies = [
+        made(ecr)["lifecycle policies"].get(f"quay/{name}") for name in ("prometheus/prometheus", "coreos/etcd")
+    ]
+    return templates, policies
+
+
+def test_a_rename_that_fails_undoes_what_it_made_before_answering(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, two_caches: Any
+) -> None:
+    """Issue 18, case 5: the failed Update answers the old physical id, so CloudFormation never deletes the new one:
+    the new namespace's template (which would give every repository cached there the policy) and the policies put
+    there must go before the answer."""
+    from emulation.moto_ecr import faults
+
+    invoke(lifecycle_event(response_endpoint, "Create", T0, properties=lifecycle("ecr-public")))
+    faults.fail("PutLifecyclePolicy", "InvalidParameterException", "refused", times=1000)
+
+    failed = invoke(
+        lifecycle_event(
+            response_endpoint,
+            "Update",
+            T0 + timedelta(seconds=5),
+            properties=lifecycle("quay"),
+            physical_id="ecr-public",
+            old_properties=lifecycle("ecr-public"),
+        )
+    )
+
+    assert failed["Status"] == "FAILED"
+    assert failed["PhysicalResourceId"] == "ecr-public"
+    assert quay_state(two_caches) == (["ecr-public"], [None, None])
+
+
+def test_the_rollback_of_a_cancelled_rename_removes_what_it_made_and_its_chain_stops(
+    invoke: Invoke,
+    response_endpoint: ResponseEndpoint,
+    two_caches: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rename's backfill continues in follow-up invocations when a sibling fails: CloudFormation cancels the
+    Update (it never answered) and rolls back with an Update to the old properties, whose old properties are the
+    rename's, to the old physical id. That rollback removes what the rename made; the rename's follow-up, which
+    Lambda runs later, finds a newer request and changes nothing (issue 18, case 4: before, it went on putting the
+    policy the rollback had just taken away)."""
+    from ecr_cache_provider import continuation, handler, namespace
+
+    invoke(lifecycle_event(response_endpoint, "Create", T0, properties=lifecycle("ecr-public")))
+    monkeypatch.setattr(namespace, "BATCH_SIZE", 1)
+    monkeypatch.setattr(namespace, "HAND_OFF_SECONDS", 1e9)
+    handed: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        continuation,
+        "hand_off",
+        lambda event, arn, progress: handed.append(continuation.follow_up_event(event, progress)),
+    )
+    rename = lifecycle_event(
+        response_endpoint,
+        "Update",
+        T0 + timedelta(seconds=5),
+        properties=lifecycle("quay", NEW_POLICY),
+        physical_id="ecr-public",
+        old_properties=lifecycle("ecr-public"),
+    )
+    handler.lambda_handler(rename, LambdaContext())  # one repository, then hands on: no answer yet
+    assert response_endpoint.answers(rename["RequestId"]) == []
+    assert quay_state(two_caches)[0] == ["ecr-public", "quay"]
+
+    rollback = lifecycle_event(
+        response_endpoint,
+        "Update",
+        T0 + timedelta(seconds=9),
+        properties=lifecycle("ecr-public"),
+        physical_id="ecr-public",
+        old_properties=lifecycle("quay", NEW_POLICY),
+    )
+    cancelled_follow_up = handed.pop()
+    handler.lambda_handler(rollback, LambdaContext())
+    while not response_endpoint.answers(rollback["RequestId"]):  # the rollback's own follow-ups, one by one
+        handler.lambda_handler(handed.pop(), LambdaContext())
+    handler.lambda_handler(cancelled_follow_up, LambdaContext())  # the cancelled rename's follow-up runs at last
+
+    answer = response_endpoint.wait_for(rollback["RequestId"])
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert answer["PhysicalResourceId"] == "ecr-public"
+    assert quay_state(two_caches) == (["ecr-public"], [None, None])
+    assert handed == []  # the cancelled rename's follow-up stopped: it handed nothing on
+    policies = {name: json.loads(text) for name, text in made(two_caches)["lifecycle policies"].items()}
+    assert policies == {f"ecr-public/library/{name}": policy() for name in ("alpine", "nginx", "redis")}
+
+
+def test_the_rollback_of_a_rename_that_answered_too_late_removes_the_new_rule(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any
+) -> None:
+    """The rename answered after its ServiceTimeout: CloudFormation had already failed the Update and rolls back to
+    the old physical id with the rename's properties as the old ones. The rule the rename made must go: nothing
+    else will ever delete it."""
+    quay = {"EcrRepositoryPrefix": "quay", "UpstreamRegistryUrl": "quay.io"}
+    renamed = {**quay, "EcrRepositoryPrefix": "quay-io"}
+    rule_type = "Custom::PullThroughCacheRule"
+    invoke(make_event(response_endpoint, "Create", quay, resource_type=rule_type, issued=T0))
+    late = invoke(
+        make_event(
+            response_endpoint,
+            "Update",
+            renamed,
+            resource_type=rule_type,
+            physical_id="quay",
+            old_properties=quay,
+            issued=T0 + timedelta(seconds=5),
+        )
+    )
+    rollback = invoke(
+        make_event(
+            response_endpoint,
+            "Update",
+            quay,
+            resource_type=rule_type,
+            physical_id="quay",
+            old_properties=renamed,
+            issued=T0 + timedelta(seconds=700),
+        )
+    )
+
+    assert late["PhysicalResourceId"] == "quay-io"  # the answer CloudFormation no longer read
+    assert rollback["Status"] == "SUCCESS", rollback["Reason"]
+    assert rollback["PhysicalResourceId"] == "quay"
+    assert made(ecr)["rules"] == ["quay"]
+    assert made(ecr)["claims"] == ["pull-through cache rule/quay"]
