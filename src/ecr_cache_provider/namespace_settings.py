@@ -345,6 +345,13 @@ def _claim_template(wanted: NamespaceSettings, context: RequestContext, purpose:
         if held_before is None and not existing:
             ledger.release(thing, request.owner)  # nothing was made: the prefix is free again
         raise
+    if not existing:  # a newer request that came in meanwhile may have looked for the template before it existed
+
+        def unmake() -> None:
+            context.ecr.delete_template(wanted.prefix)
+            ledger.release(thing, request.owner)
+
+        context.still_current(unmake)
 
 
 def _write_template(template: CreationTemplate, existing: CreationTemplate | None, context: RequestContext) -> None:

@@ -109,3 +109,42 @@ def test_make_local_refuses_a_built_package_that_does_not_load(tmp_path: Path, b
     assert local.stderr.startswith("error: the built provider does not load as Lambda would load it: ")
     assert "No module named 'aws_lambda_powertools'" in local.stderr
     assert local.stdout == ""
+
+
+@pytest.mark.built
+def test_make_local_plays_a_cancelled_stack_and_a_rolled_back_rename_and_leaves_nothing(
+    tmp_path: Path, built_function: Path
+) -> None:
+    """What issue 18 asked of `make local`: a stack whose Create is cancelled while a resource works (the built
+    provider runs in its own processes, so the cancelled work and the rollback really overlap), a stack whose rename
+    is cancelled and rolled back, then `make local-delete`: the provider holds nothing."""
+    common = ["--state-dir", str(tmp_path / "state"), "--built-function", str(built_function)]
+
+    def local(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tools.stack_player", *common, *arguments],
+            cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+
+    cancel = ["--cancel-during", "QuayCachedRepositorySettings", "--cancel-after", "0"]
+    cancelled = local("--seed-repositories", "30", *cancel)
+    created = local("--seed-repositories", "30")
+    renamed = local("--parameter-overrides", "QuayPrefix=quay-mirror", *cancel)
+    deleted = local("--delete")
+
+    assert cancelled.returncode == 1, cancelled.stdout + cancelled.stderr
+    assert cancelled.stdout.startswith("Stack ecr-pull-through-cache: ROLLBACK_COMPLETE")
+    assert "Resource creation cancelled" in cancelled.stdout
+    assert held(cancelled.stdout) == ["  (nothing)"]
+    assert created.returncode == 0, created.stdout + created.stderr
+    assert renamed.returncode == 1, renamed.stdout + renamed.stderr
+    assert renamed.stdout.startswith("Stack ecr-pull-through-cache: UPDATE_ROLLBACK_COMPLETE")
+    assert "quay-mirror" not in "\n".join(held(renamed.stdout))
+    assert "quay-mirror" not in renamed.stdout.split("Repository creation templates")[1].split("Registry policy")[0]
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+    assert held(deleted.stdout) == ["  (nothing)"]
+
+
+def held(report: str) -> list[str]:
+    """The report's lines on what the provider holds (its ownership ledger and schedules)."""
+    return report.split("Held by the provider (ownership ledger and image expiry schedules)\n")[1].splitlines()

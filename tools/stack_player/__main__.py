@@ -41,6 +41,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
                         help="create N cached repositories under the stack's cache prefixes")  # fmt: skip
     parser.add_argument("--sweep-now", action="store_true",
                         help="run every Custom::CacheImageExpiry's sweep now and show what it expired")  # fmt: skip
+    parser.add_argument("--cancel-during", metavar="LOGICAL_ID", default="",
+                        help="a sibling fails while this resource's Create or Update runs: CloudFormation cancels it "
+                             "and rolls the stack back while its work goes on")  # fmt: skip
+    parser.add_argument("--cancel-after", metavar="SECONDS", type=float, default=0.5,
+                        help="with --cancel-during: when the sibling fails (default 0.5)")  # fmt: skip
     parser.add_argument("--state-dir", type=Path, default=Path(".local-stack"), help="default: .local-stack")
     parser.add_argument("--delete", action="store_true", help="delete the stack instead of creating or updating it")
     parser.add_argument("--built-function", type=Path, metavar="DIR",

@@ -54,6 +54,8 @@ class LocalAws:
     built_function: Path | None = None
     # Each provider function's environment variables (AWS::Lambda::Function Environment), by function name.
     functions: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The in-process execution environment, held by one invocation at a time (the Lambda emulator's too).
+    environment_lock: threading.Lock = field(default_factory=threading.Lock)
     _stops: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
@@ -66,6 +68,7 @@ class LocalAws:
         local = cls(moto_url, responses, built_function=built_function, _stops=[server.stop, responses.close])
         os.environ.update(local.environment())
         emulator = start_lambda_emulator(local.invoke_provider)
+        emulator.environment = local.environment_lock
         local.lambda_emulator = emulator
         local._stops.append(emulator.close)
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = emulator.url
@@ -96,6 +99,11 @@ class LocalAws:
     def invocations(self) -> int:
         """Invocations the Lambda emulator has served (the provider's continuations), 0 without it."""
         return len(self.lambda_emulator.invocations) if self.lambda_emulator else 0
+
+    def settle(self) -> None:
+        """Wait until every invocation the Lambda emulator started (a continuation) has ended."""
+        if self.lambda_emulator is not None:
+            self.lambda_emulator.wait_idle()
 
     def busy(self) -> bool:
         """Whether an invocation the Lambda emulator started (a continuation) is still running."""
@@ -171,9 +179,9 @@ class LocalAws:
         """The in-process execution environment: held by one invocation at a time. An invocation that is the
         Lambda emulator's own (a follow-up) already holds it."""
         emulator = self.lambda_emulator
-        if emulator is None or threading.current_thread() in emulator.running:
+        if emulator is not None and threading.current_thread() in emulator.running:
             return contextlib.nullcontext()
-        return emulator.environment
+        return self.environment_lock
 
     def emulate_native(self, resource_type: str, physical_id: str, properties: dict[str, Any]) -> None:
         """Make what the provider needs of a native resource: the ownership table, the function's environment,

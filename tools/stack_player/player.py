@@ -29,6 +29,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from emulation.cloudformation import LambdaContext, ResponseEndpoint, as_cloudformation_sends, generated_physical_id
@@ -102,12 +103,13 @@ class Hooks:
     backlog: Callable[[], tuple[int, int]] = lambda: (0, 0)
     invocations: Callable[[], int] = lambda: 0
     busy: Callable[[], bool] = lambda: False  # a follow-up invocation is running
+    settle: Callable[[], None] = lambda: None  # wait until no follow-up invocation runs
 
 
 # What CloudFormation says of a request still running when a sibling fails (the resource's status reason).
 CANCELLED = {"Create": "Resource creation cancelled", "Update": "Resource update cancelled"}
-# How long a cancelled request runs before its sibling fails: long enough for it to start, and to hand its work on.
-CANCEL_AFTER_SECONDS = 1.0
+# How long a cancelled request runs before its sibling fails, by default.
+CANCEL_AFTER_SECONDS = 0.5
 
 
 @dataclass
@@ -120,11 +122,17 @@ class Player:
     function: Callable[[dict[str, Any], Any], Any] = lambda event, context: None
     imports: dict[str, Any] = field(default_factory=dict)
     progress: Progress = field(default_factory=lambda: Progress(None))
-    # A sibling fails while this resource's Create or Update runs: CloudFormation cancels it and rolls back.
+    # A sibling fails `cancel_after` seconds into this resource's Create or Update: CloudFormation cancels it and
+    # rolls back.
     cancel_during: str = ""
+    cancel_after: float = CANCEL_AFTER_SECONDS
     # The records of the operation in progress: what Ref and Fn::GetAtt read.
     _records: dict[str, ResourceRecord] = field(default_factory=dict)
     _request_ids: list[str] = field(default_factory=list)
+    _cancelled: bool = False
+    # Invocations CloudFormation stopped waiting for, still running: the run ends when they have.
+    _running: list[tuple[threading.Thread, float]] = field(default_factory=list)
+    _not_before: datetime = field(default_factory=lambda: datetime.min.replace(tzinfo=UTC))
 
     # Stack operations
 
@@ -331,10 +339,13 @@ class Player:
         """Build the request as CloudFormation does, invoke the handler, and wait for the one answer."""
         request_id = str(uuid.uuid4())
         self._request_ids.append(request_id)
+        while datetime.now(UTC) < self._not_before:  # CloudFormation's rollback starts after the cancellation
+            time.sleep(0.05)
+        issued = datetime.now(UTC)
         event: dict[str, Any] = {
             "RequestType": request_type,
             "ServiceToken": properties.get("ServiceToken", ""),
-            "ResponseURL": self.responses.url_for(request_id),
+            "ResponseURL": self.responses.url_for(request_id, issued),
             "StackId": self.state.stack_id,
             "RequestId": request_id,
             "LogicalResourceId": logical_id,
@@ -360,14 +371,20 @@ class Player:
         # The handler runs beside the wait, so that the wait can show its work (a backfill) while it happens.
         invocation = threading.Thread(target=invoke, name=f"{request_type} {logical_id}", daemon=True)
         invocation.start()
-        cancel_at = CANCEL_AFTER_SECONDS if logical_id == self.cancel_during and request_type in CANCELLED else None
+        cancel_at = None
+        if logical_id == self.cancel_during and request_type in CANCELLED and not self._cancelled:
+            self._cancelled, cancel_at = True, self.cancel_after  # the first request only: not its rollback's
         with self.progress.step(f"{request_type} {logical_id}", "repositories") as step:
             answer = self._wait(
                 request_id, step, timeout, crashed, cancel_at=cancel_at, cancelled=CANCELLED.get(request_type, "")
             )
         if answer.answered:  # one invocation at a time, as one Lambda execution environment runs them
             invocation.join(lambda_timeout)
-        # else CloudFormation stopped waiting; the work goes on in Lambda while the stack rolls back
+        else:  # CloudFormation stopped waiting; the work goes on in Lambda while the stack rolls back
+            self._running.append((invocation, lambda_timeout))
+            # What it sends next is issued in a later second than this request (the X-Amz-Date of its ResponseURL
+            # counts whole seconds): the rollback comes after the cancellation, as CloudFormation's does.
+            self._not_before = issued.replace(microsecond=0) + timedelta(seconds=1)
         return answer
 
     def _wait(
@@ -503,7 +520,12 @@ class Player:
         )
 
     def _finish(self, result: StackResult) -> StackResult:
-        """Exactly one answer per request: a second one would be ignored by CloudFormation, and is a bug."""
+        """Exactly one answer per request: a second one would be ignored by CloudFormation, and is a bug. The run
+        ends once the invocations CloudFormation stopped waiting for have ended too (the local AWS goes with it)."""
+        for invocation, seconds in self._running:
+            invocation.join(seconds)
+        self._running.clear()
+        self.hooks.settle()
         for request_id in self._request_ids:
             count = len(self.responses.answers(request_id))
             if count > 1:

@@ -25,6 +25,10 @@ class Registry:
     # Registry-wide settings, merged by the provider's types: the registry policy's statements, and the scanning.
     policy_statements: list[dict[str, Any]] = field(default_factory=list)
     scanning: dict[str, Any] = field(default_factory=dict)
+    # What the provider holds in its ownership ledger (claims and repository records) and its image expiry
+    # schedules: after the stack is deleted, nothing.
+    ledger: list[dict[str, str]] = field(default_factory=list)
+    schedules: list[str] = field(default_factory=list)
 
     @classmethod
     def read(cls, aws: LocalAws, progress: Progress | None = None) -> Registry:
@@ -39,7 +43,7 @@ class Registry:
             statements = []
         scanning = ecr.get_registry_scanning_configuration()["scanningConfiguration"]
         return cls(rules=rules, templates=templates, repositories=repositories, policy_statements=statements,
-                   scanning=scanning)  # fmt: skip
+                   scanning=scanning, ledger=_ledger(aws), schedules=_schedules(aws))  # fmt: skip
 
 
 def table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -111,7 +115,36 @@ def _registry_lines(registry: Registry) -> list[str]:
             with_policy[top] += bool(repository["lifecyclePolicy"])
         rows = [[top, str(totals[top]), str(with_policy[top])] for top in sorted(totals)]
         lines += table(["First path component", "Repositories", "With a lifecycle policy"], rows)
+    lines += ["", "Held by the provider (ownership ledger and image expiry schedules)"]
+    counts = Counter((item["kind"], item["owner"]) for item in registry.ledger)
+    rows = [[kind, owner, str(count)] for (kind, owner), count in sorted(counts.items())]
+    rows += [["image expiry schedule (EventBridge Scheduler)", name, "1"] for name in registry.schedules]
+    lines += table(["What", "Owner", "Count"], rows) if rows else ["  (nothing)"]
     return lines
+
+
+def _ledger(aws: LocalAws) -> list[dict[str, str]]:
+    """Every claim and repository record in the ownership tables (a resource's record, kept a while after it is
+    deleted, and a lock are neither)."""
+    dynamodb = aws.client("dynamodb")
+    found = []
+    for table in dynamodb.list_tables()["TableNames"]:
+        for page in dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+            for item in page["Items"]:
+                kind = item.get("Kind", {}).get("S", "")
+                if kind and kind != "resource":
+                    found.append({"kind": kind, "name": item.get("Name", {}).get("S", ""),
+                                  "owner": item.get("LogicalResourceId", {}).get("S", "")})  # fmt: skip
+    return sorted(found, key=lambda item: (item["kind"], item["name"]))
+
+
+def _schedules(aws: LocalAws) -> list[str]:
+    scheduler = aws.client("scheduler")
+    return sorted(
+        f"{group['Name']}/{schedule['Name']}"
+        for group in scheduler.list_schedule_groups()["ScheduleGroups"]
+        for schedule in scheduler.list_schedules(GroupName=group["Name"])["Schedules"]
+    )
 
 
 def _listed(value: Any) -> list[str]:

@@ -40,8 +40,10 @@ class Options:
     built_function: Path | None = None
     # Run every Custom::CacheImageExpiry's sweep once the stack is played, rather than at its schedule's time.
     sweep_now: bool = False
-    # A sibling fails while this resource's Create or Update runs: CloudFormation cancels it and rolls back.
+    # A sibling fails `cancel_after` seconds into this resource's Create or Update: CloudFormation cancels it and
+    # rolls back.
     cancel_during: str = ""
+    cancel_after: float = 0.5
 
 
 @dataclass
@@ -93,10 +95,19 @@ def run(options: Options, aws: LocalAws, progress: Progress | None = None) -> Ru
         backlog=aws.lifecycle_policy_counts,
         invocations=aws.invocations,
         busy=aws.busy,
+        settle=aws.settle,
     )
     imports = load_exports(options.state_dir, stack_name)
     player = Player(
-        planned.template, state, aws.responses, hooks, aws.invoke_provider, imports, progress, options.cancel_during
+        planned.template,
+        state,
+        aws.responses,
+        hooks,
+        aws.invoke_provider,
+        imports,
+        progress,
+        cancel_during=options.cancel_during,
+        cancel_after=options.cancel_after,
     )
     if parameters is None:
         result = player.delete()
