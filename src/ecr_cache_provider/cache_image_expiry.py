@@ -123,6 +123,7 @@ def create(context: RequestContext) -> Result:
     call that timed out may have made the schedule even so, and a schedule left behind would go on deleting."""
     request = context.request
     wanted = read_properties(request.properties)
+    context.require_managed(wanted.settings.namespaces)
     sdk.require_image_expiry_api(context.ecr.client)
     name = schedule_name(request)
     context.ledger.claim(schedule_thing(name), request.owner)  # raises OwnedByAnother, naming the owner
@@ -135,6 +136,7 @@ def update(context: RequestContext) -> Result:
     """Every property changes in place: the schedule keeps its name and gets the new settings."""
     request = context.request
     wanted = read_properties(request.properties)
+    context.require_managed(wanted.settings.namespaces)
     sdk.require_image_expiry_api(context.ecr.client)
     name = request.physical_id if is_schedule_name(request.physical_id) else schedule_name(request)
     context.ledger.claim(schedule_thing(name), request.owner)  # this resource's already; raises if another's

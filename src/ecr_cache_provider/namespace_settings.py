@@ -70,6 +70,13 @@ class NamespaceSettings:
             return ()
         return self.existing_prefixes if self.prefix == ROOT else (self.prefix,)
 
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        """What the resource touches: its template's namespace (a ROOT template reaches every repository created
+        later), and the existing repositories it brings to the settings."""
+        template = (self.prefix,) if self.apply_to_new or self.prefix != ROOT else ()
+        return template + self.existing_scope
+
     def check(self, what: str) -> NamespaceSettings:
         """The rules between properties; `what` names the settings in Reasons ("the policy", "the settings")."""
         if self.existing_prefixes and self.prefix != ROOT:
@@ -101,6 +108,7 @@ def put_in_place(wanted: NamespaceSettings, previous: Settings | None, context: 
     `purpose` opens the template's description."""
     progress = context.request.progress
     if progress is None:
+        context.require_managed(wanted.namespaces)
         _claim_template(wanted, context, purpose)
         progress = Progress()
     # The template and some repositories may carry the settings from here on: a failure names the prefix.

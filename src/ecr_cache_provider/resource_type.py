@@ -5,7 +5,8 @@ against ResourceType."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,12 +18,16 @@ from ecr_cache_provider import sdk
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.deadline import Deadline
 from ecr_cache_provider.ecr import EcrGateway
-from ecr_cache_provider.failures import ResourceFailure, reason_for
+from ecr_cache_provider.failures import InvalidProperties, ResourceFailure, reason_for
 from ecr_cache_provider.ownership import Ledger, Owner, Thing
+from ecr_cache_provider.prefix import unmanaged
 from ecr_cache_provider.responder import FAILED_CREATE_PREFIX
 from ecr_cache_provider.scheduler import SchedulerGateway
 
 logger = logging.getLogger(__name__)
+
+# Set by template.yaml: the namespaces whose repositories the provider's role may manage (comma-separated).
+MANAGED_VARIABLE = "MANAGED_REPOSITORY_PREFIXES"
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,21 @@ class RequestContext:
         """The ECR calls throttled in this invocation; none when the request did not use ECR."""
         gateway: EcrGateway | None = self.__dict__.get("ecr")  # made by the cached_property on first use
         return gateway.throttled_calls if gateway else 0
+
+    def require_managed(self, namespaces: Iterable[str]) -> None:
+        """Refuse, before anything changes, namespaces the provider's role may not manage: the provider stack names
+        its caches and ConsumerRepositoryPrefixes in MANAGED_REPOSITORY_PREFIXES, and its role allows exactly
+        those. Without the variable (the provider run outside its template) nothing is refused here."""
+        managed = os.environ.get(MANAGED_VARIABLE)
+        if managed is None:
+            return
+        holders = [name for name in managed.split(",") if name]
+        outside = unmanaged(namespaces, holders)
+        if outside:
+            raise InvalidProperties(
+                f"Namespace {outside[0]!r} is outside those this provider manages ({', '.join(holders) or 'none'}): "
+                "name it in the provider stack's ConsumerRepositoryPrefixes parameter"
+            )
 
     def owns(self, thing: Thing) -> bool:
         """Whether this resource holds the thing's claim in the ledger; a thing held by another resource, or by

@@ -7,9 +7,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 
+from emulation import iam
 from emulation.cloudformation import ACCOUNT_ID, REGION, LambdaContext, ResponseEndpoint, make_event
 from emulation.moto_ecr import seed_image
 from emulation.scheduler import SCHEDULE_GROUP, SCHEDULER_ROLE_ARN
@@ -75,7 +75,7 @@ def remaining(ecr: Any) -> set[str]:
 
 
 def schedule(name: str) -> dict[str, Any]:
-    return boto3.client("scheduler").get_schedule(Name=name, GroupName=SCHEDULE_GROUP)  # type: ignore[no-any-return]
+    return iam.admin_client("scheduler").get_schedule(Name=name, GroupName=SCHEDULE_GROUP)  # type: ignore[no-any-return]
 
 
 def sweep_now(name: str) -> None:
@@ -200,7 +200,7 @@ def test_bad_input_fails_and_changes_nothing(
     answer = invoke(event(response_endpoint, "Create", properties))
     assert answer["Status"] == "FAILED"
     assert reason in answer["Reason"]
-    assert boto3.client("scheduler").list_schedules(GroupName=SCHEDULE_GROUP)["Schedules"] == []
+    assert iam.admin_client("scheduler").list_schedules(GroupName=SCHEDULE_GROUP)["Schedules"] == []
     rollback = invoke(event(response_endpoint, "Delete", properties, physical_id=answer["PhysicalResourceId"]))
     assert rollback["Status"] == "SUCCESS"
 
@@ -255,7 +255,7 @@ def test_a_schedule_made_by_a_failed_create_is_removed_by_the_rollback(
     assert schedule(name)["Name"] == name  # made, and named in the answer
     rollback = invoke(event(response_endpoint, "Delete", props(), physical_id=name))
     assert rollback["Status"] == "SUCCESS"
-    with pytest.raises(boto3.client("scheduler").exceptions.ResourceNotFoundException):
+    with pytest.raises(iam.admin_client("scheduler").exceptions.ResourceNotFoundException):
         schedule(name)
     # the claim went with the schedule: creating the resource again makes both afresh
     again = invoke(event(response_endpoint, "Create", props()))

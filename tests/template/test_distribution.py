@@ -175,24 +175,19 @@ def test_render_keeps_every_resource_and_output(rendered: dict[str, Any]) -> Non
     assert load(CONSUMER)["Parameters"]["ProviderStackName"]["Default"] == "ecr-pull-through-cache"
 
 
-def test_render_names_the_function_after_the_stack_uuid(rendered: dict[str, Any], rendered_path: Path) -> None:
-    assert "${AWS::StackName}-provider" not in rendered_path.read_text()
-    expected = {"Fn::Sub": ["ecr-ptc-${StackUuid}", {"StackUuid": render_stackset.STACK_UUID}]}
+def test_render_names_nothing_after_the_stack_that_could_outgrow_a_limit(rendered: dict[str, Any]) -> None:
+    """StackSet instance names are long: CloudFormation names the function itself, and the log group's name (512
+    characters at most) has room for the longest."""
     resources = rendered["Resources"]
-    assert resources["ProviderFunction"]["Properties"]["FunctionName"] == expected
-    log_group = resources["ProviderLogGroup"]["Properties"]["LogGroupName"]
-    assert log_group["Fn::Sub"][0] == "/aws/lambda/ecr-ptc-${StackUuid}"
-    invoke = [
+    assert "FunctionName" not in resources["ProviderFunction"]["Properties"]
+    log_group = resources["ProviderLogGroup"]["Properties"]["LogGroupName"]["Fn::Sub"]
+    assert len(log_group.replace("${AWS::StackName}", LONGEST_STACKSET_INSTANCE_NAME)) <= 512
+    invokes = [
         s
-        for p in resources["ProviderRole"]["Properties"]["Policies"]
-        for s in p["PolicyDocument"]["Statement"]
-        if s["Action"] == "lambda:InvokeFunction"
+        for p in (resources["ProviderInvokesItselfPolicy"], resources["ImageExpirySchedulerInvokePolicy"])
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
-    assert invoke[0]["Resource"]["Fn::Sub"][0].endswith(":function:ecr-ptc-${StackUuid}")
-    # What the names resolve to: short enough for any StackSet name, where the stack name is not.
-    stack_uuid = "12345678-1234-1234-1234-123456789012"
-    assert len(f"ecr-ptc-{stack_uuid}") <= 64
-    assert len(f"{LONGEST_STACKSET_INSTANCE_NAME}-provider") > 64
+    assert all(statement["Resource"] == {"Fn::GetAtt": ["ProviderFunction", "Arn"]} for statement in invokes)
 
 
 def test_render_does_not_depend_on_the_translators_region() -> None:
