@@ -19,7 +19,7 @@ from ecr_cache_provider import (
 )
 from ecr_cache_provider.continuation import ContinueLater
 from ecr_cache_provider.deadline import Deadline
-from ecr_cache_provider.failures import ResourceFailure, reason_for
+from ecr_cache_provider.failures import ResourceFailure, aws_message, reason_for
 from ecr_cache_provider.observability import count_outcome, count_throttled, logger, metrics
 from ecr_cache_provider.resource_type import Request, RequestContext, registry
 from ecr_cache_provider.responder import CloudFormationResponder
@@ -122,6 +122,7 @@ def _hand_off(event: dict[str, Any], context: LambdaContext, request: Request, p
     try:
         continuation.hand_off(event, context.invoked_function_arn, pending.progress)
     except Exception as error:
-        raise ResourceFailure(f"Could not continue in a follow-up invocation: {error}", pending.physical_id) from error
+        reason = f"Could not continue in a follow-up invocation: {aws_message(str(error))}"
+        raise ResourceFailure(reason, pending.physical_id) from error
     count_outcome(request.resource_type, request.request_type, "Continued")
     helper.hand_off()

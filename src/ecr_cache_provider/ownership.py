@@ -24,7 +24,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ecr_cache_provider.failures import ResourceFailure
+from ecr_cache_provider.failures import ResourceFailure, aws_message
 
 if TYPE_CHECKING:
     from ecr_cache_provider.deadline import Deadline
@@ -310,7 +310,7 @@ class Ledger:
             code = str(error.response.get("Error", {}).get("Code", "Unknown"))
             if code == "ConditionalCheckFailedException":
                 raise _ConditionFailed from None
-            message = error.response.get("Error", {}).get("Message", "")
+            message = aws_message(error.response.get("Error", {}).get("Message", ""))
             raise ResourceFailure(f"Ownership table {self.table}: {code}: {message}") from None
         except BotoCoreError as error:
             raise ResourceFailure(f"Ownership table {self.table}: {type(error).__name__}: {error}") from None
