@@ -71,7 +71,8 @@ def evaluate(identity_policies: Iterable[Mapping[str, Any]], request: Request,
         return Decision.EXPLICITLY_DENIED
     identity_allows = any(statement.get("Effect") == "Allow" for statement in applying_identity)
     resource_allows = any(statement.get("Effect") == "Allow" for statement in applying_resource)
-    same_account = resource_policy is None or resource_policy.account == request.principal_account
+    owner = resource_policy.account if resource_policy else _account_of(request.resource) or request.principal_account
+    same_account = owner == request.principal_account
     allowed = (identity_allows or resource_allows) if same_account else (identity_allows and resource_allows)
     return Decision.ALLOWED if allowed else Decision.IMPLICITLY_DENIED
 

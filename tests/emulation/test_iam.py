@@ -151,6 +151,7 @@ def test_across_accounts_both_the_identity_and_the_resource_policy_must_allow() 
     assert evaluate([], request, repository_policy) is Decision.IMPLICITLY_DENIED
     outsider = Request(member, "ecr:BatchGetImage", REPOSITORY, {"aws:PrincipalOrgID": "o-otherorg123"})
     assert evaluate(identity, outsider, repository_policy) is Decision.IMPLICITLY_DENIED
+    assert evaluate(identity, request) is Decision.IMPLICITLY_DENIED  # another account's resource with no policy
     # In the repository's own account, the resource policy alone suffices (here it names the role).
     own = Request(ROLE, "ecr:BatchGetImage", REPOSITORY)
     by_role = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:role/ProviderRole"},
