@@ -123,3 +123,20 @@ def test_the_consumer_policy_pulls_through_every_cache_and_nothing_else(play: Pl
     with pytest.raises(iam.Denied, match=r"ecr:CreateRepository on resource: .*repository/docker-hub/library/x"):
         pull(node, "docker-hub/library/x", ACCOUNT_ID, REGION)  # no Docker Hub cache in this stack
     assert json.dumps(node.policies).count("repository/") == 3  # one ARN per cache
+
+
+@pytest.mark.denials_expected
+def test_a_denied_call_fails_its_resource_naming_the_action_and_the_resource(play: Play, tmp_path: Path) -> None:
+    """As make local shows it: template.yaml without dynamodb:UpdateItem (as it shipped before issue 17) fails
+    the first Create, and its Reason says which action on which resource the role lacks."""
+    text = (ROOT / "template.yaml").read_text()
+    assert text.count("                  - dynamodb:UpdateItem\n") == 1
+    lacking = tmp_path / "template.yaml"
+    lacking.write_text(text.replace("                  - dynamodb:UpdateItem\n", ""))
+
+    result = play(template=lacking)
+
+    assert result.stack.stack_status == "ROLLBACK_COMPLETE"
+    failed = next(outcome for outcome in result.stack.outcomes if outcome.status == "FAILED")
+    assert "not authorized to perform: dynamodb:UpdateItem on resource: arn:aws:dynamodb:" in failed.reason
+    assert "Why" in render(result.stack, result.registry)
