@@ -27,6 +27,7 @@ from emulation.lambda_emulator import LambdaEmulator
 from emulation.moto_ecr import seed_image, simulate_cached_pull
 from emulation.scheduler import SCHEDULE_GROUP
 from tests.conftest import create_secret, stack_under_test
+from tests.handler.test_cached_repository_settings import ORGANIZATION_PULLS
 from tests.integration.test_cache_lifecycle_policy_backfill import answered_once
 from tests.unit.test_lifecycle_policy import policy
 from tools.shipped_iam import PROVIDER_ROLE, SCHEDULER_ROLE
@@ -35,18 +36,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.denials_expected]
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 OTHER_ACCOUNT = "210987654321"
-ORGANIZATION_PULLS = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Sid": "OrganizationPulls",
-            "Effect": "Allow",
-            "Principal": {"AWS": "*"},
-            "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-            "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-exampleorg1"}},
-        }
-    ],
-}
 
 
 def granted(role: str) -> list[tuple[str, str]]:
@@ -92,6 +81,11 @@ def without(policies: Sequence[Mapping[str, Any]], sid: str, action: str) -> lis
         document["Statement"] = kept
     assert found, f"no statement {sid} grants {action}"
     return changed
+
+
+def grant_without(principal: iam.Principal, sid: str, action: str) -> None:
+    """From now on the principal's calls are evaluated without `action` in its statement `sid`."""
+    iam.grant(iam.Principal(principal.arn, without(principal.policies, sid, action), access_key=principal.access_key))
 
 
 def ago(days: float) -> datetime:
@@ -233,9 +227,7 @@ def test_the_shipped_role_allows_every_call_of_the_scenario(scenario: Callable[[
 def test_without_any_action_of_the_providers_role_a_call_is_denied_naming_it(
     scenario: Callable[[], Iterator[str]], sid: str, action: str
 ) -> None:
-    stack = stack_under_test()
-    iam.grant(iam.Principal(stack.provider.arn, without(stack.provider.policies, sid, action),
-                            access_key=stack.provider.access_key))  # fmt: skip
+    grant_without(stack_under_test().provider, sid, action)
     played = []
     for name in scenario():
         played.append(name)
@@ -252,9 +244,7 @@ def test_without_any_action_of_the_providers_role_a_call_is_denied_naming_it(
 def test_without_the_schedules_invoke_permission_the_sweep_is_denied(
     scenario: Callable[[], Iterator[str]], sid: str, action: str
 ) -> None:
-    stack = stack_under_test()
-    iam.grant(iam.Principal(stack.scheduler.arn, without(stack.scheduler.policies, sid, action),
-                            access_key=stack.scheduler.access_key))  # fmt: skip
+    grant_without(stack_under_test().scheduler, sid, action)
     for _ in scenario():
         pass
 
