@@ -72,7 +72,7 @@ def main() -> None:
     responses = start_response_endpoint()
     os.environ.update(FAKE_AWS_ENVIRONMENT)
     table = create_ownership_table(endpoint_url)
-    environment = lambda_runtime.lambda_environment(endpoint_url, responses.ca_file, table)
+    environment = lambda_runtime.lambda_environment(endpoint_url, responses.ca_file, {"OWNERSHIP_TABLE": table})
     # Warm the emulation once (moto builds its ECR backend on first use, which the real ECR does not charge us).
     boto3.client("ecr", endpoint_url=endpoint_url).describe_pull_through_cache_rules()
     baseline: list[lambda_runtime.Invocation] = []

@@ -23,6 +23,8 @@ import trustme
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
+# The provider function of the tiers that run the handler outside a played stack (tools/shipped_iam.TestStack's).
+FUNCTION_NAME = "ecr-pull-through-cache-provider"
 STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/cache-stack/5b1a6c80-0e4c-11ef-9d37-0a1b2c3d4e5f"
 # A secret-looking query string: tests assert that it never reaches a log.
 SIGNATURE = "7f3c1e0d9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e"
@@ -101,11 +103,11 @@ def start_response_endpoint() -> ResponseEndpoint:
 class LambdaContext:
     """The parts of the Lambda context the handler reads."""
 
-    def __init__(self, remaining_seconds: float = 300.0) -> None:
+    def __init__(self, remaining_seconds: float = 300.0, function_arn: str = "") -> None:
         self.ends_at = time.monotonic() + remaining_seconds
-        self.function_name = "ecr-pull-through-cache-provider"
+        self.invoked_function_arn = function_arn or f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{FUNCTION_NAME}"
+        self.function_name = self.invoked_function_arn.rsplit(":", 1)[-1]
         self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.function_name}"
         self.memory_limit_in_mb = 256
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{self.function_name}"

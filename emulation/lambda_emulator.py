@@ -14,7 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
+from emulation import iam
 from emulation.cloudformation import LambdaContext
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -30,18 +32,21 @@ class LambdaEmulator:
     errors: list[BaseException] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     environment: threading.Lock = field(default_factory=threading.Lock)
+    # What Lambda does at each invocation besides running the handler (writing its logs as the function's role).
+    on_invocation: Callable[[], None] = lambda: None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def invoke(self, event: dict[str, Any], asynchronous: bool) -> None:
+    def invoke(self, event: dict[str, Any], asynchronous: bool, function: str = "") -> None:
+        """Run the handler on the event, as the function named (its ARN or name) would be invoked."""
         with self.lock:
             self.invocations.append(event)
         if not asynchronous:
-            self._run(event)
+            self._run(event, function)
             return
-        thread = threading.Thread(target=self._run, args=(event,), daemon=True)
+        thread = threading.Thread(target=self._run, args=(event, function), daemon=True)
         with self.lock:
             self.running.append(thread)
         thread.start()
@@ -61,17 +66,22 @@ class LambdaEmulator:
         self.server.shutdown()
         self.server.server_close()
 
-    def _run(self, event: dict[str, Any]) -> None:
+    def _run(self, event: dict[str, Any], function: str) -> None:
+        arn = function if function.startswith("arn:") else ""
         try:
             with self.environment:
-                self.handler(event, LambdaContext(self.timeout_seconds))
+                self.on_invocation()
+                self.handler(event, LambdaContext(self.timeout_seconds, function_arn=arn))
         except BaseException as error:
             with self.lock:
                 self.errors.append(error)
 
 
-def start_lambda_emulator(handler: Handler | None = None, timeout_seconds: float = 300.0) -> LambdaEmulator:
-    """Serve the Invoke API for `handler` (by default the provider's) on a free local port."""
+def start_lambda_emulator(
+    handler: Handler | None = None, timeout_seconds: float = 300.0, on_invocation: Callable[[], None] | None = None
+) -> LambdaEmulator:
+    """Serve the Invoke API for `handler` (by default the provider's) on a free local port. A caller holding an
+    emulation/iam principal's credentials is allowed to invoke it only as IAM would allow lambda:InvokeFunction."""
     if handler is None:
         from ecr_cache_provider.handler import lambda_handler
 
@@ -84,18 +94,31 @@ def start_lambda_emulator(handler: Handler | None = None, timeout_seconds: float
                 self.send_error(404)
                 return
             event = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+            function = unquote(self.path.removeprefix("/2015-03-31/functions/").removesuffix("/invocations"))
+            denied = iam.denies_invoke(self.headers.get("Authorization", ""), function)
+            if denied is not None:
+                self._answer(403, json.dumps({"Type": "User", "message": denied}).encode(),
+                             {"x-amzn-ErrorType": "AccessDeniedException"})  # fmt: skip
+                return
             asynchronous = self.headers.get("X-Amz-Invocation-Type") == "Event"
-            emulator.invoke(event, asynchronous)
-            self.send_response(202 if asynchronous else 200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", "0")
+            emulator.invoke(event, asynchronous, function)
+            self._answer(202 if asynchronous else 200, b"", {})
+
+        def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            for name, value in {"Content-Type": "application/json", **headers}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
     emulator = LambdaEmulator(server=server, handler=handler, timeout_seconds=timeout_seconds)
+    if on_invocation is not None:
+        emulator.on_invocation = on_invocation
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return emulator
 

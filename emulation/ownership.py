@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
+from emulation import iam
 
 TABLE_NAME = "ecr-pull-through-cache-ownership"
 
 
 def create_ownership_table(endpoint_url: str | None = None) -> str:
-    client: Any = boto3.client("dynamodb", endpoint_url=endpoint_url)
+    client: Any = iam.admin_client("dynamodb", endpoint_url=endpoint_url)
     client.create_table(
         TableName=TABLE_NAME,
         AttributeDefinitions=[{"AttributeName": "Id", "AttributeType": "S"}],

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
-
+from emulation import iam
 from emulation.cloudformation import ACCOUNT_ID
 
 SCHEDULE_GROUP = "ecr-pull-through-cache-image-expiry"
@@ -14,6 +13,6 @@ SCHEDULER_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/ecr-pull-through-cache-sch
 
 
 def create_schedule_group(endpoint_url: str | None = None) -> str:
-    client: Any = boto3.client("scheduler", endpoint_url=endpoint_url)
+    client: Any = iam.admin_client("scheduler", endpoint_url=endpoint_url)
     client.create_schedule_group(Name=SCHEDULE_GROUP)
     return SCHEDULE_GROUP

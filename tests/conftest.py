@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from emulation import iam
 from emulation.cloudformation import REGION, ResponseEndpoint, start_response_endpoint
 from emulation.moto_server import FAKE_AWS_ENVIRONMENT
 from emulation.ownership import TABLE_NAME
 from emulation.scheduler import SCHEDULE_GROUP, SCHEDULER_ROLE_ARN
+from tools.shipped_iam import TestStack
 
 # Before anything creates a boto3 client: no real credentials, no real endpoints.
 for name, value in {
@@ -29,6 +32,49 @@ for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ECR"):
     os.environ.pop(name, None)
 
 
+# The namespaces tests/handler, tests/integration and tests/built manage besides the caches the template makes by
+# default (ecr-public, quay, k8s): their test stack's ConsumerRepositoryPrefixes.
+TEST_STACK_NAMESPACES = "docker-hub,ghcr,mirror,team,team-a,team__cache,hub"
+
+
+@cache
+def stack_under_test(*consumer_repository_prefixes: str) -> TestStack:
+    """template.yaml as the test stack (its role's policies, its function's environment), resolved once a process:
+    with TEST_STACK_NAMESPACES as its ConsumerRepositoryPrefixes, or the ones given."""
+    return TestStack(",".join(consumer_repository_prefixes) or TEST_STACK_NAMESPACES)
+
+
+@pytest.fixture
+def provider_identity(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestStack]:
+    """The handler, wherever this process runs it, calls AWS with the credentials Lambda gives the function (its
+    role, as template.yaml ships it, evaluated by emulation/iam) and the template's environment. Everything the test
+    itself calls goes through clients made with iam.ADMIN. A test marked `consumer_namespaces(...)` runs against a
+    test stack with those ConsumerRepositoryPrefixes instead."""
+    import boto3
+
+    marker = request.node.get_closest_marker("consumer_namespaces")
+    stack = stack_under_test(*marker.args) if marker else stack_under_test()
+    iam.install()
+    credentials = iam.grant(stack.provider)
+    iam.grant(stack.scheduler)
+    for name, value in {**credentials, **stack.function_environment()}.items():
+        monkeypatch.setenv(name, value)
+    boto3.DEFAULT_SESSION = None  # it caches the credentials it read first
+    yield stack
+    boto3.DEFAULT_SESSION = None
+
+
+@pytest.fixture(autouse=True)
+def iam_enforced(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A call IAM denies fails the test that made it, naming the action and the resource, even when the code under
+    test handled the denial (it answered FAILED, or logged and went on). `denials_expected` tests inspect them."""
+    iam.clear()
+    yield
+    if request.node.get_closest_marker("denials_expected") is None:
+        denied = iam.denials()
+        assert not denied, "IAM denied what template.yaml does not allow:\n" + "\n".join(map(str, denied))
+
+
 @pytest.fixture
 def invoke(response_endpoint: ResponseEndpoint, fast_retries: None) -> Callable[..., dict[str, Any]]:
     """Run the Lambda handler on an event and return CloudFormation's one answer to it. The AWS it reaches is
@@ -37,6 +83,7 @@ def invoke(response_endpoint: ResponseEndpoint, fast_retries: None) -> Callable[
     from emulation.cloudformation import LambdaContext
 
     def run(event: dict[str, Any], remaining_seconds: float = 300.0) -> dict[str, Any]:
+        stack_under_test().lambda_writes_logs()
         handler.lambda_handler(event, LambdaContext(remaining_seconds))
         return response_endpoint.wait_for(event["RequestId"])
 
@@ -71,6 +118,7 @@ def aws() -> Iterator[None]:
 
     moto_ecr.install()
     dynamodb.install()
+    iam.install()
     faults.reset()
     dynamodb.reset()
     with mock_aws():
@@ -113,9 +161,8 @@ def secret_value(username: str = "cache-user", token: str = "s3cr3t-t0ken-value"
 
 
 def create_secret(name: str, value: str | None = None, region: str = REGION) -> str:
-    import boto3
 
-    client: Any = boto3.client("secretsmanager", region_name=region)
+    client: Any = iam.admin_client("secretsmanager", region_name=region)
     return str(client.create_secret(Name=name, SecretString=value or secret_value())["ARN"])
 
 

@@ -4,11 +4,9 @@ Service-managed StackSets refuse templates with macros, and the SAM transform is
 translator here, offline, exactly as CloudFormation would run it. The function code must already be in S3:
 pass a template written by `sam package`, or `--code-uri s3://bucket/key` for template.yaml.
 
-StackSet instances are named "StackSet-<name>-<36-char uuid>", so "${AWS::StackName}-provider" exceeds
-Lambda's 64-character function name limit for any StackSet name over 9 characters. The render names the
-function after the instance stack's own uuid instead ("ecr-ptc-<uuid>", 44 characters), everywhere the
-template spells the name (function, log group, self-invoke permission). For the same reason exports are named
-"<export prefix>-..." rather than "${AWS::StackName}-...", so consumer stacks can import a name they know.
+StackSet instances are named "StackSet-<name>-<36-char uuid>": template.yaml names nothing after the stack that
+could outgrow a limit (CloudFormation names the function itself), but exports are named "<export prefix>-..."
+rather than "${AWS::StackName}-...", so that consumer stacks can import a name they know.
 
 Lambda reads its code from a bucket in its own Region: a code URI may say s3://bucket-${AWS::Region}/key.
 
@@ -27,12 +25,8 @@ from samtranslator.yaml_helper import yaml_parse
 
 from tools.sam_transform import TRANSLATOR_REGION, set_code_uri, translate
 
-STACK_NAMED_FUNCTION = "${AWS::StackName}-provider"
 STACK_NAMED_EXPORT = "${AWS::StackName}-"
 DEFAULT_EXPORT_PREFIX = "ecr-pull-through-cache"  # samconfig.toml's stack name: consumers import the same names
-STACKSET_FUNCTION = "ecr-ptc-${StackUuid}"
-# arn:...:stack/<stack name>/<uuid>: the uuid is unique per stack and always 36 characters.
-STACK_UUID = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
 # The default CODE_URI of `make stackset-template`: renders offline, deploys nowhere.
 PLACEHOLDER_BUCKET = "change-me-"
 
@@ -64,18 +58,6 @@ def check_code_is_in_s3(template: dict[str, Any]) -> None:
             )
 
 
-def rename_function(node: Any) -> Any:
-    """Every Fn::Sub naming the function by stack name names it by stack uuid instead."""
-    if isinstance(node, list):
-        return [rename_function(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    sub = node.get("Fn::Sub")
-    if len(node) == 1 and isinstance(sub, str) and STACK_NAMED_FUNCTION in sub:
-        return {"Fn::Sub": [sub.replace(STACK_NAMED_FUNCTION, STACKSET_FUNCTION), {"StackUuid": STACK_UUID}]}
-    return {key: rename_function(value) for key, value in node.items()}
-
-
 def name_exports(template: dict[str, Any], export_prefix: str) -> None:
     for output in template.get("Outputs", {}).values():
         name = output.get("Export", {}).get("Name", {})
@@ -105,8 +87,7 @@ def render(
     rendered = translate(template, region)
     name_exports(rendered, export_prefix)
     code_bucket_per_region(rendered)
-    renamed: dict[str, Any] = rename_function(rendered)
-    return renamed
+    return rendered
 
 
 class NoAliasDumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML has no type information here

@@ -126,6 +126,7 @@ def create(context: RequestContext) -> Result:
     Refused when a namespace to sweep is no pull-through cache's: deleted images could not be pulled again."""
     request = context.request
     wanted = read_properties(request.properties)
+    context.require_managed(wanted.settings.namespaces)
     sdk.require_image_expiry_api(context.ecr.client)
     _require_a_cache(wanted.settings, context)
     name = schedule_name(request)
@@ -140,6 +141,7 @@ def update(context: RequestContext) -> Result:
     reads them at its next step)."""
     request = context.request
     wanted = read_properties(request.properties)
+    context.require_managed(wanted.settings.namespaces)
     sdk.require_image_expiry_api(context.ecr.client)
     _require_a_cache(wanted.settings, context)
     name = schedule_name(request)

@@ -19,9 +19,9 @@ from ecr_cache_provider import (
 )
 from ecr_cache_provider.continuation import ContinueLater
 from ecr_cache_provider.deadline import Deadline
-from ecr_cache_provider.failures import ResourceFailure, Superseded, reason_for
+from ecr_cache_provider.failures import ResourceFailure, Superseded, aws_message, reason_for
 from ecr_cache_provider.observability import count_outcome, count_throttled, logger, metrics
-from ecr_cache_provider.resource_type import Request, RequestContext, registry
+from ecr_cache_provider.resource_type import Request, RequestContext, ResourceType, registry
 from ecr_cache_provider.responder import CloudFormationResponder
 
 # The resource types this provider serves: one line each.
@@ -99,17 +99,12 @@ def _carry_out(
         physical_id = request.physical_id  # nothing of an unknown type was ever made; failing would wedge the stack
     else:
         try:
-            # The first invocation makes this request the resource's current one; a follow-up checks it still is.
-            if request.progress is None:
-                if not _began(resource_context):
-                    count_outcome(request.resource_type, request.request_type, "Superseded")
-                    return request.physical_id
-            else:
-                resource_context.ensure_current()
+            # The request becomes the resource's current one before its first call to AWS (RequestContext.start).
             if request.request_type == "Delete":
-                resource.delete(resource_context)
                 physical_id = request.physical_id
-                resource_context.ledger.finish_delete(request.owner)
+                if not _deleted(resource, resource_context):
+                    count_outcome(request.resource_type, request.request_type, "Superseded")
+                    return physical_id
             else:
                 operation = resource.create if request.request_type == "Create" else resource.update
                 result = operation(resource_context)
@@ -125,17 +120,19 @@ def _carry_out(
     return str(physical_id)
 
 
-def _began(resource_context: RequestContext) -> bool:
-    """Make the request the resource's current one. A Delete that a newer request overtook changes nothing and
-    succeeds (CloudFormation waits for no request older than the resource's current one, and a failed Delete would
-    wedge the stack); any other request overtaken fails (Superseded)."""
+def _deleted(resource: ResourceType, resource_context: RequestContext) -> bool:
+    """Carry out a Delete, then mark the resource deleted in the ledger. A Delete that a newer request overtook
+    stops and succeeds (CloudFormation waits for no request older than the resource's current one, and a failed
+    Delete would wedge the stack): False."""
     try:
-        resource_context.begin()
+        resource.delete(resource_context)
     except Superseded as superseded:
-        if resource_context.request.request_type != "Delete":
-            raise
-        logger.info("Delete overtaken by a newer request: nothing to do", extra={"reason": str(superseded)})
+        logger.info("Delete overtaken by a newer request: it stops here", extra={"reason": str(superseded)})
         return False
+    try:
+        resource_context.ledger.finish_delete(resource_context.request.owner)
+    except ResourceFailure as error:  # done: a record that cannot say so fails nothing (see RequestContext.start)
+        logger.warning("Could not record the deletion", extra={"error": str(error)})
     return True
 
 
@@ -159,6 +156,7 @@ def _hand_off(event: dict[str, Any], context: LambdaContext, request: Request, p
     try:
         continuation.hand_off(event, context.invoked_function_arn, pending.progress)
     except Exception as error:
-        raise ResourceFailure(f"Could not continue in a follow-up invocation: {error}", pending.physical_id) from error
+        reason = f"Could not continue in a follow-up invocation: {aws_message(str(error))}"
+        raise ResourceFailure(reason, pending.physical_id) from error
     count_outcome(request.resource_type, request.request_type, "Continued")
     helper.hand_off()

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
+# IAM's denial names the caller's full session ARN first, which would push the action and the resource out of a
+# Reason (CloudFormation shows 256 characters of it): "User: arn:aws:sts::...:assumed-role/<role>/<function> is
+# not authorized to perform: <action> on resource: <arn> because no identity-based policy allows the <action> action"
+_DENIED_CALLER = re.compile(r"User: \S+ is not authorized to perform")
+_DENIED_BECAUSE = re.compile(r" because no [a-z-]+ policy allows the \S+ action")
+
 
 class ResourceFailure(Exception):
     """The request cannot be carried out; the message becomes the FAILED response's Reason.
@@ -34,6 +42,7 @@ class EcrError(ResourceFailure):
     (throttling, a server error, no answer at all): long work then slows down instead of failing."""
 
     def __init__(self, code: str, message: str, transient: bool = False) -> None:
+        message = aws_message(message)
         super().__init__(f"{code}: {message}" if message else code)
         self.code = code
         self.transient = transient
@@ -44,3 +53,9 @@ def reason_for(error: Exception) -> str:
     if isinstance(error, ResourceFailure):
         return str(error)
     return f"Unexpected {type(error).__name__}: {error}"
+
+
+def aws_message(message: str) -> str:
+    """An AWS error message as a Reason shows it: an access denial says which action on which resource, first."""
+    shortened = _DENIED_CALLER.sub("The provider's role is not authorized to perform", message)
+    return _DENIED_BECAUSE.sub("", shortened)

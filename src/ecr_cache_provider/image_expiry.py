@@ -71,6 +71,11 @@ class ExpirySettings:
     def expire_after(self) -> timedelta:
         return max(timedelta(days=self.expire_after_days), FLOOR)
 
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        """The namespaces swept: the prefix, or under ROOT those named."""
+        return self.root_prefixes if self.prefix == ROOT else (self.prefix,)
+
     def sweeps(self, repository: str) -> bool:
         """Whether the repository is in this sweep's namespace."""
         if self.prefix == ROOT:
@@ -295,7 +300,7 @@ def nearest_rules(namespace: str, rule_prefixes: list[str]) -> list[str]:
 def protected_namespaces(ledger: Ledger, settings: ExpirySettings, stack_id: str) -> tuple[str, ...]:
     """Namespaces nested in the sweep's that another stack's resource claims (its own cache rule, its own
     creation template): their repositories are that resource's business, never this sweep's."""
-    swept = settings.root_prefixes if settings.prefix == ROOT else (settings.prefix,)
+    swept = settings.namespaces
     nested = set()
     for thing, owner in ledger.claims(*PROTECTING_KINDS):
         if owner.stack_id != stack_id and any(thing.name.startswith(prefix + "/") for prefix in swept):

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from ecr_cache_provider import stacks
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.ecr import DEFAULT_TAG_MUTABILITY, CreationTemplate
 from ecr_cache_provider.failures import DeadlineApproaching, EcrError, InvalidProperties, ResourceFailure, Superseded
@@ -80,6 +81,13 @@ class NamespaceSettings:
             return ()
         return self.existing_prefixes if self.prefix == ROOT else (self.prefix,)
 
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        """What the resource touches: its template's namespace (a ROOT template reaches every repository created
+        later), and the existing repositories it brings to the settings."""
+        template = (self.prefix,) if self.apply_to_new or self.prefix != ROOT else ()
+        return template + self.existing_scope
+
     def check(self, what: str) -> NamespaceSettings:
         """The rules between properties; `what` names the settings in Reasons ("the policy", "the settings")."""
         if self.existing_prefixes and self.prefix != ROOT:
@@ -124,6 +132,8 @@ def put_in_place(
     request = context.request
     progress = request.progress or Progress()
     renaming = request.request_type == "Update" and not context.answered_before(wanted.prefix, is_prefix)
+    if request.progress is None:
+        _require_managed(wanted, context)
     try:
         if request.progress is None:
             _claim_template(wanted, context, purpose)
@@ -146,6 +156,23 @@ def put_in_place(
         if renaming and not isinstance(failure, Superseded):
             _undo_rename(wanted.prefix, context)
         raise
+
+
+def _require_managed(wanted: NamespaceSettings, context: RequestContext) -> None:
+    """The namespaces must be among those the provider manages, except when an Update rolls the resource back to
+    the namespace it had (its physical id): CloudFormation rolls a failed update back from the dependents up, so the
+    provider function still has the failed update's environment then, while its role still holds the old namespace's
+    permissions (what a replaced policy grants goes only in the cleanup)."""
+    try:
+        context.require_managed(wanted.namespaces)
+    except InvalidProperties:
+        request = context.request
+        back = request.request_type == "Update" and wanted.prefix == request.physical_id
+        if not (back and stacks.is_rolling_back(context.stack_status)):
+            raise
+        logger.info(
+            "Rolling back to a namespace the provider's environment no longer names", extra={"prefix": wanted.prefix}
+        )
 
 
 def result(wanted: NamespaceSettings, done: Done) -> Result:

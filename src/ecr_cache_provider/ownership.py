@@ -27,7 +27,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ecr_cache_provider.failures import ResourceFailure, Superseded
+from ecr_cache_provider.failures import ResourceFailure, Superseded, aws_message
 
 if TYPE_CHECKING:
     from ecr_cache_provider.deadline import Deadline
@@ -644,7 +644,7 @@ class Ledger:
             code = str(error.response.get("Error", {}).get("Code", "Unknown"))
             if code == "ConditionalCheckFailedException":
                 raise _ConditionFailed from None
-            message = error.response.get("Error", {}).get("Message", "")
+            message = aws_message(error.response.get("Error", {}).get("Message", ""))
             raise ResourceFailure(f"Ownership table {self.table}: {code}: {message}") from None
         except BotoCoreError as error:
             raise ResourceFailure(f"Ownership table {self.table}: {type(error).__name__}: {error}") from None

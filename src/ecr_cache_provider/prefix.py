@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 # The prefix that stands for every repository of the registry.
 ROOT = "ROOT"
@@ -24,3 +25,13 @@ def without_trailing_slash(prefix: str) -> str:
 def covers(prefix: str, repository: str) -> bool:
     """`docker-hub` covers `docker-hub/library/nginx`, never `docker-hubx/...`; ROOT covers every repository."""
     return prefix == ROOT or repository.startswith(prefix + "/")
+
+
+def unmanaged(namespaces: Iterable[str], managed: Iterable[str]) -> list[str]:
+    """The namespaces none of `managed` holds: `team/a` is held by `team` and by itself; ROOT holds every namespace
+    and is held only by ROOT."""
+    holders = list(managed)
+    return [
+        namespace for namespace in namespaces
+        if not any(holder in (ROOT, namespace) or covers(holder, namespace) for holder in holders)
+    ]  # fmt: skip

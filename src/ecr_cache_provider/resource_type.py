@@ -5,7 +5,8 @@ against ResourceType."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,8 +18,9 @@ from ecr_cache_provider import sdk, stacks
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.deadline import Deadline
 from ecr_cache_provider.ecr import EcrGateway
-from ecr_cache_provider.failures import ResourceFailure, Superseded, reason_for
+from ecr_cache_provider.failures import InvalidProperties, ResourceFailure, Superseded, reason_for
 from ecr_cache_provider.ownership import Ledger, Owner, ResourceRecord, Thing
+from ecr_cache_provider.prefix import unmanaged
 from ecr_cache_provider.responder import FAILED_CREATE_PREFIX
 from ecr_cache_provider.scheduler import SchedulerGateway
 
@@ -27,6 +29,8 @@ logger = logging.getLogger(__name__)
 # How long CloudFormation waits for an answer when a custom resource sets no ServiceTimeout (CloudFormation template
 # reference, AWS::CloudFormation::CustomResource, ServiceTimeout: 1 to 3,600 seconds, 3,600 by default).
 DEFAULT_SERVICE_TIMEOUT_SECONDS = 3600
+# Set by template.yaml: the namespaces whose repositories the provider's role may manage (comma-separated).
+MANAGED_VARIABLE = "MANAGED_REPOSITORY_PREFIXES"
 
 
 @dataclass(frozen=True)
@@ -104,16 +108,19 @@ class RequestContext:
     """What a resource type is handed: the request, the invocation's deadline, and the AWS clients it uses.
 
     Each client is made on first use, so a request pays only for the clients it needs. A new client is one
-    cached_property here."""
+    cached_property here. Before the first client is handed out, the request becomes its resource's current one
+    (`start`): a request refused for its properties (read before any client) has asked AWS nothing."""
 
     def __init__(self, request: Request, deadline: Deadline, function_arn: str = "") -> None:
         self.request = request
         self.deadline = deadline
         self.function_arn = function_arn  # this provider function's, for what invokes it again (a schedule)
         self.record: ResourceRecord | None = None  # the resource's record, as begin() or ensure_current() read it
+        self._started = False
 
     @cached_property
     def ecr(self) -> EcrGateway:
+        self.start()
         gateway = EcrGateway(self.deadline, self.request.region or None)
         if self.request.request_type != "Delete":  # a Delete uses only long-standing operations: never block it
             sdk.require_ecr_api(gateway.client)
@@ -121,7 +128,30 @@ class RequestContext:
 
     @cached_property
     def ledger(self) -> Ledger:
-        return Ledger(self.deadline)
+        ledger = Ledger(self.deadline)
+        self.__dict__["ledger"] = ledger  # what start() uses, before the property has returned
+        self.start()
+        return ledger
+
+    def start(self) -> None:
+        """Once per invocation, before anything is asked of AWS: the first invocation of the request makes it the
+        resource's current one (`begin`), a follow-up checks it still is (`ensure_current`)."""
+        if self._started:
+            return
+        self._started = True
+        try:
+            if self.request.progress is None:
+                self.begin()
+            else:
+                self.ensure_current()
+        except Superseded:
+            raise
+        except ResourceFailure as error:
+            if self.request.request_type != "Delete":
+                raise
+            # A Delete is the way out: a ledger that cannot record it (no dynamodb:UpdateItem, say) does not stop
+            # it. Whatever it could have stopped could not have claimed anything either (claims need the same).
+            logger.warning("The Delete goes on unrecorded", extra={"error": str(error)})
 
     # Which request is the resource's current one
 
@@ -156,7 +186,8 @@ class RequestContext:
         issues (`looks_issued`) counts as answered. An id neither answered nor of that form is CloudFormation's own:
         it sends one with the Delete that rolls back a Create it cancelled, or stopped waiting for, before the
         Create answered (cloudformation-coverage-roadmap issue 1814)."""
-        record = self.record or self.ledger.resource(self.request.owner)
+        ledger = self.ledger  # the request starts (and reads the record) on first use
+        record = self.record or ledger.resource(self.request.owner)
         if record is not None and record.issued_complete:
             return physical_id in record.issued
         return looks_issued(physical_id)
@@ -183,6 +214,21 @@ class RequestContext:
         gateway: EcrGateway | None = self.__dict__.get("ecr")  # made by the cached_property on first use
         return gateway.throttled_calls if gateway else 0
 
+    def require_managed(self, namespaces: Iterable[str]) -> None:
+        """Refuse, before anything changes, namespaces the provider's role may not manage: the provider stack names
+        its caches and ConsumerRepositoryPrefixes in MANAGED_REPOSITORY_PREFIXES, and its role allows exactly
+        those. Without the variable (the provider run outside its template) nothing is refused here."""
+        managed = os.environ.get(MANAGED_VARIABLE)
+        if managed is None:
+            return
+        holders = [name for name in managed.split(",") if name]
+        outside = unmanaged(namespaces, holders)
+        if outside:
+            raise InvalidProperties(
+                f"Namespace {outside[0]!r} is outside those this provider manages ({', '.join(holders) or 'none'}): "
+                "name it in the provider stack's ConsumerRepositoryPrefixes parameter"
+            )
+
     def owns(self, thing: Thing) -> bool:
         """Whether this resource holds the thing's claim in the ledger; a thing held by another resource, or by
         none, is left in place (and logged), never deleted."""
@@ -200,6 +246,7 @@ class RequestContext:
 
     @cached_property
     def scheduler(self) -> SchedulerGateway:
+        self.start()
         return SchedulerGateway(self.deadline, self.request.region or None)
 
     @cached_property

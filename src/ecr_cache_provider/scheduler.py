@@ -12,7 +12,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ecr_cache_provider.failures import ResourceFailure
+from ecr_cache_provider.failures import ResourceFailure, aws_message
 
 if TYPE_CHECKING:
     from ecr_cache_provider.deadline import Deadline
@@ -81,7 +81,8 @@ class SchedulerGateway:
             return operation(**arguments)
         except ClientError as error:
             details = error.response.get("Error", {})
-            raise SchedulerError(str(details.get("Code", "Unknown")), str(details.get("Message", ""))) from None
+            message = aws_message(str(details.get("Message", "")))
+            raise SchedulerError(str(details.get("Code", "Unknown")), message) from None
         except BotoCoreError as error:
             raise SchedulerError(type(error).__name__, str(error)) from None
 

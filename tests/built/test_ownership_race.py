@@ -7,11 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
+from emulation import iam
 from emulation.cloudformation import STACK_ID, ResponseEndpoint, make_event
 from emulation.ownership import TABLE_NAME
+from tests.integration.conftest import built_environment
 from tools import lambda_runtime
 
 pytestmark = [pytest.mark.integration, pytest.mark.built]
@@ -24,7 +25,7 @@ STACKS = [STACK_ID.replace("stack/cache-stack/", f"stack/{name}/") for name in (
 def test_two_stacks_racing_for_a_prefix_make_exactly_one_owner(
     attempt: int, built_function: Path, aws_endpoint: str, response_endpoint: ResponseEndpoint, ecr: Any
 ) -> None:
-    environment = lambda_runtime.lambda_environment(aws_endpoint, response_endpoint.ca_file, TABLE_NAME)
+    environment = built_environment(aws_endpoint, response_endpoint)
     events = [make_event(response_endpoint, "Create", QUAY) | {"StackId": stack} for stack in STACKS]
 
     with ThreadPoolExecutor(len(events)) as pool:
@@ -37,7 +38,7 @@ def test_two_stacks_racing_for_a_prefix_make_exactly_one_owner(
     winner_name = winners[0].split("/")[1]
     assert f"belongs to CacheRule in stack {winner_name}" in answers[loser]["Reason"]
     assert answers[loser]["PhysicalResourceId"].startswith("failed-create:")
-    claim = boto3.client("dynamodb", endpoint_url=aws_endpoint).get_item(
+    claim = iam.admin_client("dynamodb", endpoint_url=aws_endpoint).get_item(
         TableName=TABLE_NAME, Key={"Id": {"S": "pull-through cache rule/quay"}}
     )["Item"]
     assert claim["StackId"]["S"] == winners[0]

@@ -14,7 +14,7 @@ import pytest
 
 from ecr_cache_provider import sdk
 from emulation.cloudformation import ResponseEndpoint, make_event
-from emulation.ownership import TABLE_NAME
+from tests.integration.conftest import built_environment
 from tools import lambda_runtime
 
 pytestmark = [pytest.mark.integration, pytest.mark.built]
@@ -60,7 +60,7 @@ def play(aws_endpoint: str, response_endpoint: ResponseEndpoint) -> Play:
 
     def run(function_dir: Path, runtime: str = "newest", request_type: str = "Create", **event: Any) -> dict[str, Any]:
         request = make_event(response_endpoint, request_type, QUAY, **event)
-        environment = lambda_runtime.lambda_environment(aws_endpoint, response_endpoint.ca_file, TABLE_NAME)
+        environment = built_environment(aws_endpoint, response_endpoint)
         invocation = lambda_runtime.invoke(function_dir, request, environment, runtime, timeout_seconds=60)
         assert invocation.outcome == "returned", invocation.output
         return response_endpoint.wait_for(request["RequestId"])

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from emulation.cloudformation import STACK_ID, ResponseEndpoint, make_event
-from emulation.ownership import TABLE_NAME
 from tests.emulation.test_moto_ecr_registry import REPLICATION, TEAM_RULE, registry_statement
+from tests.integration.conftest import built_environment
 from tools import lambda_runtime
 
 pytestmark = [pytest.mark.integration, pytest.mark.built]
@@ -74,7 +74,7 @@ def test_two_stacks_at_once_keep_each_others_and_everyone_elses_parts(
 ) -> None:
     ecr.put_registry_policy(policyText=json.dumps({"Version": "2012-10-17", "Statement": [REPLICATION]}))
     ecr.put_registry_scanning_configuration(scanType="ENHANCED", rules=[TEAM_RULE])
-    environment = lambda_runtime.lambda_environment(aws_endpoint, response_endpoint.ca_file, TABLE_NAME)
+    environment = built_environment(aws_endpoint, response_endpoint)
 
     def registry() -> tuple[list[str], dict[str, list[str]]]:
         sids = sorted(s["Sid"] for s in json.loads(ecr.get_registry_policy()["policyText"])["Statement"])

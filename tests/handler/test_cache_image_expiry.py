@@ -7,9 +7,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 
+from emulation import iam
 from emulation.cloudformation import ACCOUNT_ID, REGION, LambdaContext, ResponseEndpoint, make_event
 from emulation.moto_ecr import seed_image
 from emulation.scheduler import SCHEDULE_GROUP, SCHEDULER_ROLE_ARN
@@ -84,7 +84,7 @@ def remaining(ecr: Any) -> set[str]:
 
 
 def schedule(name: str) -> dict[str, Any]:
-    return boto3.client("scheduler").get_schedule(Name=name, GroupName=SCHEDULE_GROUP)  # type: ignore[no-any-return]
+    return iam.admin_client("scheduler").get_schedule(Name=name, GroupName=SCHEDULE_GROUP)  # type: ignore[no-any-return]
 
 
 def sweep_now(name: str) -> None:
@@ -229,7 +229,7 @@ def test_bad_input_fails_and_changes_nothing(
     answer = invoke(event(response_endpoint, "Create", properties))
     assert answer["Status"] == "FAILED"
     assert reason in answer["Reason"]
-    assert boto3.client("scheduler").list_schedules(GroupName=SCHEDULE_GROUP)["Schedules"] == []
+    assert iam.admin_client("scheduler").list_schedules(GroupName=SCHEDULE_GROUP)["Schedules"] == []
     rollback = invoke(event(response_endpoint, "Delete", properties, physical_id=answer["PhysicalResourceId"]))
     assert rollback["Status"] == "SUCCESS"
 
@@ -284,7 +284,7 @@ def test_a_schedule_made_by_a_failed_create_is_removed_by_the_rollback(
     assert schedule(name)["Name"] == name  # made, and named in the answer
     rollback = invoke(event(response_endpoint, "Delete", props(), physical_id=name))
     assert rollback["Status"] == "SUCCESS"
-    with pytest.raises(boto3.client("scheduler").exceptions.ResourceNotFoundException):
+    with pytest.raises(iam.admin_client("scheduler").exceptions.ResourceNotFoundException):
         schedule(name)
     # the claim went with the schedule: creating the resource again makes both afresh
     again = invoke(event(response_endpoint, "Create", props()))
@@ -315,8 +315,8 @@ def test_a_preview_the_ledger_cannot_serve_is_unknown_not_a_failure(
     ("properties", "named"),
     [
         (props(prefix="team"), "'team'"),
-        (props(prefix="docker-hubx"), "'docker-hubx'"),
-        (props(prefix="ROOT", ExistingRepositoryPrefixes=["docker-hub", "apps"]), "'apps'"),
+        (props(prefix="mirror"), "'mirror'"),
+        (props(prefix="ROOT", ExistingRepositoryPrefixes=["docker-hub", "team-a"]), "'team-a'"),
     ],
 )
 def test_a_namespace_no_cache_rule_covers_is_refused(
@@ -331,7 +331,7 @@ def test_a_namespace_no_cache_rule_covers_is_refused(
     assert f"No pull-through cache rule covers {named}" in answer["Reason"]
     nearest = answer["Reason"].split("the nearest rule prefixes: ")[1]
     assert sorted(nearest.split(", ")) == ["docker-hub", "quay"]
-    assert boto3.client("scheduler").list_schedules(GroupName=SCHEDULE_GROUP)["Schedules"] == []
+    assert iam.admin_client("scheduler").list_schedules(GroupName=SCHEDULE_GROUP)["Schedules"] == []
     assert release in remaining(ecr)
 
 
@@ -432,5 +432,5 @@ def test_a_schedule_whose_resource_is_gone_removes_itself(
     handler.lambda_handler(payload, LambdaContext())
 
     assert remaining(ecr) == set(cache.values())
-    with pytest.raises(boto3.client("scheduler").exceptions.ResourceNotFoundException):
+    with pytest.raises(iam.admin_client("scheduler").exceptions.ResourceNotFoundException):
         schedule(name)

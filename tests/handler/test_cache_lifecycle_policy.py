@@ -223,6 +223,7 @@ def test_every_page_of_repositories_is_covered(
     assert faults.count("DescribeRepositories") == 3
 
 
+@pytest.mark.consumer_namespaces("ROOT")  # a ROOT template reaches every repository
 def test_root_leaves_existing_repositories_alone_by_default(
     invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -243,6 +244,7 @@ def test_root_leaves_existing_repositories_alone_by_default(
     assert policies(cache)["ecr-public/library/postgres"] == policy()  # new cached repositories get it
 
 
+@pytest.mark.consumer_namespaces("ROOT")  # a ROOT template reaches every repository
 def test_root_backfills_only_the_prefixes_named(
     invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any
 ) -> None:
@@ -262,6 +264,7 @@ def test_root_backfills_only_the_prefixes_named(
     }
 
 
+@pytest.mark.consumer_namespaces("ROOT")  # a ROOT template reaches every repository
 def test_root_backfills_every_repository_when_told_so(
     invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any
 ) -> None:
@@ -271,6 +274,7 @@ def test_root_backfills_every_repository_when_told_so(
     assert set(map(json.dumps, policies(cache).values())) == {json.dumps(policy())}
 
 
+@pytest.mark.consumer_namespaces("ROOT")  # a ROOT template reaches every repository
 def test_an_update_adding_a_prefix_backfills_it(
     invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any
 ) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from emulation import moto_ecr
+from emulation import iam, moto_ecr
 from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, load_event, make_event
 from emulation.moto_ecr import faults
 from tests.handler.conftest import Invoke
@@ -67,9 +67,8 @@ def cache(ecr: Any) -> Any:
 
 
 def boto_iam() -> Any:
-    import boto3
 
-    return boto3.client("iam")
+    return iam.admin_client("iam")
 
 
 def settings_of(ecr: Any, name: str) -> dict[str, Any]:
@@ -200,6 +199,7 @@ def test_overwrite_existing_settings_replaces_someone_elses(
     assert settings_of(cache, redis) == EVERYTHING | {"tags": EVERYTHING["tags"] | {"owner": "data"}}
 
 
+@pytest.mark.consumer_namespaces("ROOT")  # a ROOT template reaches every repository
 def test_root_leaves_existing_repositories_alone_by_default(
     invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any
 ) -> None:
@@ -259,10 +259,13 @@ def test_delete_removes_only_what_is_still_ours(
 
 
 def root_settings(**extra: Any) -> dict[str, Any]:
-    """A ROOT resource backfilling only ecr-public, with settings an application repository may carry too."""
+    """A ROOT resource backfilling only ecr-public, with settings an application repository may carry too (and no
+    creation template: a ROOT one would reach every repository cached later, a namespace this test stack's provider
+    does not manage)."""
     return {
         "RepositoryPrefix": "ROOT",
         "ExistingRepositoryPrefixes": ["ecr-public"],
+        "ApplyToNewRepositories": "false",
         "LifecyclePolicyText": json.dumps(policy()),
         "ResourceTags": [{"Key": "cost-center", "Value": "platform"}],
         "CustomRoleArn": ROLE,

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from emulation import iam
 from emulation.cloudformation import STACK_ID, ResponseEndpoint, make_event
 from emulation.moto_ecr import faults
 from emulation.stacks import set_stack_status
@@ -44,9 +45,8 @@ def make_unowned_quay_rule(ecr: Any) -> None:
 
 @pytest.fixture
 def dynamodb(aws: None) -> Any:
-    import boto3
 
-    return boto3.client("dynamodb")
+    return iam.admin_client("dynamodb")
 
 
 def test_another_stacks_rule_is_neither_taken_nor_deleted_by_the_rollback(

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import pytest
 
 from ecr_cache_provider import sdk
+from emulation import iam
 from emulation.cloudformation import ResponseEndpoint, make_event
 from tests.handler.conftest import Invoke
 
@@ -19,7 +19,7 @@ class ModelWithout:
     """The installed ECR model less one operation or one parameter, as an older botocore's would be."""
 
     def __init__(self, left_out: str) -> None:
-        self.model = boto3.client("ecr").meta.service_model
+        self.model = iam.admin_client("ecr").meta.service_model
         self.left_out = left_out
 
     @property
@@ -38,7 +38,7 @@ def fresh_check(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_installed_botocore_has_everything_the_provider_calls() -> None:
-    assert sdk.missing_from(boto3.client("ecr").meta.service_model) == []
+    assert sdk.missing_from(iam.admin_client("ecr").meta.service_model) == []
 
 
 @pytest.mark.parametrize("left_out", ["CreateRepositoryCreationTemplate", "CreatePullThroughCacheRule.customRoleArn"])

@@ -13,10 +13,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 
-from emulation import moto_ecr
+from emulation import iam, moto_ecr
 from emulation.cloudformation import (
     ACCOUNT_ID,
     REGION,
@@ -72,8 +71,10 @@ def made(ecr: Any) -> dict[str, Any]:
     except ecr.exceptions.RegistryPolicyNotFoundException:
         statements = []
     scanning = ecr.get_registry_scanning_configuration()["scanningConfiguration"].get("rules", [])
-    schedules = boto3.client("scheduler").list_schedules(GroupName=SCHEDULE_GROUP)["Schedules"]
-    claims = boto3.client("dynamodb").scan(TableName="ecr-pull-through-cache-ownership", ConsistentRead=True)["Items"]
+    schedules = iam.admin_client("scheduler").list_schedules(GroupName=SCHEDULE_GROUP)["Schedules"]
+    claims = iam.admin_client("dynamodb").scan(TableName="ecr-pull-through-cache-ownership", ConsistentRead=True)[
+        "Items"
+    ]
     return {
         "rules": [prefix for prefix in rules if prefix != "ecr-public"],
         "templates": ecr.describe_repository_creation_templates()["repositoryCreationTemplates"],

@@ -8,17 +8,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import requests
 
-from emulation import dynamodb
+from emulation import dynamodb, iam
 from emulation.cloudformation import ResponseEndpoint
 from emulation.lambda_emulator import LambdaEmulator, start_lambda_emulator
 from emulation.moto_ecr import faults
-from emulation.ownership import TABLE_NAME, create_ownership_table
-from emulation.scheduler import SCHEDULE_GROUP, SCHEDULER_ROLE_ARN, create_schedule_group
+from emulation.ownership import create_ownership_table
+from emulation.scheduler import create_schedule_group
+from tests.conftest import stack_under_test
 from tools import lambda_runtime
+from tools.shipped_iam import TestStack
 
 Invoke = Callable[..., dict[str, Any]]
 
@@ -28,8 +29,9 @@ IN_PROCESS_ONLY = pytest.mark.parametrize("invoke", ["in-process"], indirect=Tru
 
 
 @pytest.fixture
-def aws_endpoint(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Every boto3 client created in the test (the handler's included) talks to the moto server."""
+def aws_endpoint(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, provider_identity: TestStack) -> Iterator[str]:
+    """Every boto3 client created in the test (the handler's included) talks to the moto server, the handler's
+    as the provider's role."""
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
     faults.reset()
     dynamodb.reset()
@@ -43,12 +45,12 @@ def aws_endpoint(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 @pytest.fixture
 def ecr(aws_endpoint: str) -> Any:
-    return boto3.client("ecr", endpoint_url=aws_endpoint)
+    return iam.admin_client("ecr", endpoint_url=aws_endpoint)
 
 
 @pytest.fixture
 def secrets(aws_endpoint: str) -> Any:
-    return boto3.client("secretsmanager", endpoint_url=aws_endpoint)
+    return iam.admin_client("secretsmanager", endpoint_url=aws_endpoint)
 
 
 @pytest.fixture(
@@ -70,6 +72,7 @@ def invoke(
     environment = built_environment(aws_endpoint, response_endpoint)
 
     def run(event: dict[str, Any], remaining_seconds: float = 300.0) -> dict[str, Any]:
+        stack_under_test().lambda_writes_logs()
         invocation = lambda_runtime.invoke(function_dir, event, environment, runtime, timeout_seconds=remaining_seconds)
         assert invocation.outcome == "returned", invocation.output
         assert_ran_as_shipped(invocation)
@@ -88,9 +91,12 @@ def assert_ran_as_shipped(invocation: lambda_runtime.Invocation) -> None:
 
 
 def built_environment(aws_endpoint: str, response_endpoint: ResponseEndpoint) -> dict[str, str]:
-    """The built function's environment, with the template's variables (the ownership table, the schedules)."""
-    environment = lambda_runtime.lambda_environment(aws_endpoint, response_endpoint.ca_file, TABLE_NAME)
-    return environment | {"SCHEDULE_GROUP": SCHEDULE_GROUP, "SCHEDULER_ROLE_ARN": SCHEDULER_ROLE_ARN}
+    """The built function's environment: the test stack's variables and its role's credentials."""
+    stack = stack_under_test()
+    credentials = iam.grant(stack.provider)
+    return lambda_runtime.lambda_environment(
+        aws_endpoint, response_endpoint.ca_file, stack.function_environment(), credentials
+    )
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,7 @@ def run_event(
         environment = built_environment(aws_endpoint, response_endpoint)
 
         def run_built(event: dict[str, Any], remaining_seconds: float = 300.0) -> Ran:
+            stack_under_test().lambda_writes_logs()
             runtime_name = runtime.removeprefix("built-")
             invocation = lambda_runtime.invoke(
                 function_dir, event, environment, runtime_name, timeout_seconds=remaining_seconds
@@ -158,7 +165,7 @@ def lambda_service(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterat
     follow-up invocations) reach it."""
     from ecr_cache_provider import handler
 
-    emulator = start_lambda_emulator(handler.lambda_handler)
+    emulator = start_lambda_emulator(handler.lambda_handler, on_invocation=stack_under_test().lambda_writes_logs)
     monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", emulator.url)
     yield emulator
     emulator.close()

@@ -11,10 +11,12 @@ from typing import Any
 import boto3
 import pytest
 
+from emulation import iam
 from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_event
 from emulation.lambda_emulator import LambdaEmulator, published_metrics
 from emulation.moto_ecr import faults, seed_image
-from emulation.scheduler import SCHEDULE_GROUP
+from emulation.scheduler import SCHEDULE_GROUP, SCHEDULER_ROLE_ARN
+from tests.conftest import stack_under_test
 from tests.integration.conftest import IN_PROCESS_ONLY, Invoke, RunEvent
 
 pytestmark = pytest.mark.integration
@@ -38,7 +40,7 @@ def request(endpoint: ResponseEndpoint, request_type: str, **extra: Any) -> dict
 
 @pytest.fixture
 def scheduler(aws_endpoint: str) -> Any:
-    return boto3.client("scheduler", endpoint_url=aws_endpoint)
+    return iam.admin_client("scheduler", endpoint_url=aws_endpoint)
 
 
 @pytest.fixture(autouse=True)
@@ -247,9 +249,18 @@ def test_a_sweep_continues_across_invocations_and_reports_once(
     name = response_endpoint.wait_for(create["RequestId"])["PhysicalResourceId"]
     capsys.readouterr()
 
-    client: Any = boto3.client("lambda", endpoint_url=lambda_service.url)
-    payload = json.dumps(schedule_input(scheduler, name)).encode()
-    client.invoke(FunctionName="provider", InvocationType="Event", Payload=payload)  # as the scheduler does
+    # As EventBridge Scheduler does: the schedule's target, invoked with the schedule's role.
+    target = scheduler.get_schedule(Name=name, GroupName=SCHEDULE_GROUP)["Target"]
+    assert target["RoleArn"] == SCHEDULER_ROLE_ARN
+    role = iam.grant(stack_under_test().scheduler)
+    client: Any = boto3.client(
+        "lambda",
+        endpoint_url=lambda_service.url,
+        aws_access_key_id=role["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=role["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=role["AWS_SESSION_TOKEN"],
+    )
+    client.invoke(FunctionName=target["Arn"], InvocationType="Event", Payload=target["Input"].encode())
     lambda_service.wait_idle()
 
     assert lambda_service.errors == []

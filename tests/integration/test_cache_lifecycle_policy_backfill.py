@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 import pytest
 
+from emulation import iam
 from emulation.cloudformation import ResponseEndpoint, load_event, make_event
 from emulation.lambda_emulator import LambdaEmulator
 from emulation.moto_ecr import faults
@@ -29,7 +29,7 @@ def cached_repositories(ecr: Any) -> list[str]:
 
 def send(lambda_service: LambdaEmulator, event: dict[str, Any]) -> None:
     """Invoke the provider as CloudFormation does: asynchronously, through the Lambda API."""
-    client: Any = boto3.client("lambda", endpoint_url=lambda_service.url)
+    client: Any = iam.admin_client("lambda", endpoint_url=lambda_service.url)
     client.invoke(FunctionName="provider", InvocationType="Event", Payload=json.dumps(event).encode())
 
 

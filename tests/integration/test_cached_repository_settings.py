@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 import pytest
 
 from ecr_cache_provider import sdk
+from emulation import iam
 from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_event
 from emulation.lambda_emulator import LambdaEmulator
 from emulation.moto_ecr import simulate_cached_pull
@@ -28,7 +28,9 @@ NGINX = "ecr-public/library/nginx"
 
 @pytest.fixture
 def cache(ecr: Any, aws_endpoint: str) -> Any:
-    boto3.client("iam", endpoint_url=aws_endpoint).create_role(RoleName="ecr-template", AssumeRolePolicyDocument="{}")
+    iam.admin_client("iam", endpoint_url=aws_endpoint).create_role(
+        RoleName="ecr-template", AssumeRolePolicyDocument="{}"
+    )
     ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="ecr-public", upstreamRegistryUrl="public.ecr.aws")
     # The extension's cached pull runs in this process, on the server's backend (same process as the server).
     simulate_cached_pull(ACCOUNT_ID, REGION, NGINX)

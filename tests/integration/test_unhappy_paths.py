@@ -17,12 +17,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 
+from emulation import iam
 from emulation.cloudformation import STACK_ID, ResponseEndpoint, generated_physical_id, make_event
 from emulation.lambda_emulator import LambdaEmulator
-from emulation.moto_ecr import faults
 from emulation.ownership import TABLE_NAME
 from emulation.stacks import set_stack_status
 from tests import conftest
@@ -42,7 +41,7 @@ def settings(prefix: str = "ecr-public", **extra: Any) -> dict[str, Any]:
 
 def send(lambda_service: LambdaEmulator, event: dict[str, Any]) -> None:
     """Invoke the provider as CloudFormation does: asynchronously, through the Lambda API."""
-    client: Any = boto3.client("lambda", endpoint_url=lambda_service.url)
+    client: Any = iam.admin_client("lambda", endpoint_url=lambda_service.url)
     client.invoke(FunctionName="provider", InvocationType="Event", Payload=json.dumps(event).encode())
 
 
@@ -62,7 +61,7 @@ def left(ecr: Any) -> dict[str, Any]:
             policies.append(repository["repositoryName"])
         except ecr.exceptions.LifecyclePolicyNotFoundException:
             pass
-    items = boto3.client("dynamodb").scan(TableName=TABLE_NAME, ConsistentRead=True)["Items"]
+    items = iam.admin_client("dynamodb").scan(TableName=TABLE_NAME, ConsistentRead=True)["Items"]
     return {
         "templates": [t["prefix"] for t in ecr.describe_repository_creation_templates()["repositoryCreationTemplates"]],
         "lifecycle policies": policies,
@@ -138,23 +137,24 @@ def test_a_service_timeout_passes_while_a_create_runs(
     """CloudFormation waited its ServiceTimeout: it marks the Create failed and rolls back with a Delete of a
     physical id of its own. The Create's next step sees CloudFormation stopped waiting and changes nothing more;
     the Delete removes what it made."""
-    faults.latency(0.05)  # a batch of eight takes about a second
-    create = make_event(
-        response_endpoint,
-        "Create",
-        settings(ServiceTimeout="3"),
-        resource_type=SETTINGS,
-        issued=datetime.now(UTC) - timedelta(seconds=1),
-    )
+    create = make_event(response_endpoint, "Create", settings(ServiceTimeout="5"), resource_type=SETTINGS)
+    deadline = datetime.now(UTC) + timedelta(seconds=5)  # at the latest (the request's time is in whole seconds)
+    invocation = lambda_service.on_invocation
+
+    def slow_follow_up() -> None:  # its first follow-up waits, as behind a slow ECR, until CloudFormation gives up
+        invocation()
+        if len(lambda_service.invocations) >= 2:
+            until(lambda: datetime.now(UTC) > deadline)
+
+    lambda_service.on_invocation = slow_follow_up
     send(lambda_service, create)
-    until(lambda: bool(response_endpoint.answers(create["RequestId"])), timeout=30)  # it stops, answering FAILED
-    stopped = response_endpoint.wait_for(create["RequestId"])
-    faults.reset()
+    stopped = response_endpoint.wait_for(create["RequestId"], timeout=60)  # its next step stops, answering FAILED
+    made = left(ecr)
 
     delete = make_event(
         response_endpoint,
         "Delete",
-        settings(ServiceTimeout="3"),
+        settings(ServiceTimeout="5"),
         resource_type=SETTINGS,
         physical_id=generated_physical_id(STACK_ID, "CacheRule"),
     )
@@ -164,6 +164,7 @@ def test_a_service_timeout_passes_while_a_create_runs(
 
     assert stopped["Status"] == "FAILED"
     assert "ServiceTimeout passed" in stopped["Reason"]
+    assert len(made["lifecycle policies"]) == 8  # its first batch, and no more
     assert answer["Status"] == "SUCCESS", answer["Reason"]
     assert left(ecr) == NOTHING
 

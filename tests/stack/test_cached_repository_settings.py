@@ -1,6 +1,6 @@
 """Cached-repository settings in the whole stack: with OrganizationId, what a role in a member account needs for a
 first pull and later pulls is in place (the registry policy's statement and every cached repository's policy,
-existing and future; the emulation does not evaluate IAM, so the policies are asserted); and a stack deployed with
+existing and future), as IAM evaluates a pull across accounts; and a stack deployed with
 Custom::CacheLifecyclePolicy moves to Custom::CachedRepositorySettings in place, without two owners of a template."""
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from emulation import moto_ecr
+from emulation import iam, moto_ecr
 from emulation.cloudformation import ACCOUNT_ID, REGION
+from emulation.iam.pulls import EVERY_PULL, FIRST_PULL, pull
 from tests.stack.conftest import ROOT, Play, organization_sid
 from tests.stack.test_registry_settings import ORGANIZATION, registry_statements
 from tests.stack.test_stack_player import actions
@@ -57,7 +58,29 @@ def allows_member_of_organisation(statement: dict[str, Any], actions: set[str], 
     )
 
 
+# A role in a member account of the organisation, whose own account lets it pull from any registry (its identity
+# policy); whether it may pull from this one is the registry's and the repositories' policies' to say.
+MEMBER_PULLS_ANYWHERE = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken", *FIRST_PULL, *EVERY_PULL], "Resource": "*"}
+    ],
+}
+
+
+def member(organization: str) -> iam.Principal:
+    return iam.Principal(
+        "arn:aws:sts::210987654321:assumed-role/eks-node/i-0123456789abcdef0",
+        [MEMBER_PULLS_ANYWHERE],
+        access_key="ASIAMEMBERACCOUNTNODE",
+        context={"aws:PrincipalOrgID": organization},
+    )
+
+
+@pytest.mark.denials_expected  # an outsider's pulls, and the member's once the stack is gone
 def test_a_member_account_can_pull_through_every_cache(play: Play, local_aws: LocalAws) -> None:
+    """IAM evaluated as across accounts: the member's role may pull only where this registry's policy (first pulls)
+    and each repository's policy (every pull) allow its organisation."""
     ecr = local_aws.client("ecr")
     existing = [f"{prefix}/library/cached-before" for prefix in PREFIXES]
     for name in existing:
@@ -65,27 +88,32 @@ def test_a_member_account_can_pull_through_every_cache(play: Play, local_aws: Lo
 
     deployed = play(f"OrganizationId={ORGANIZATION}")
     assert deployed.succeeded, render(deployed.stack, deployed.registry)
-    later = [f"{prefix}/library/cached-later" for prefix in PREFIXES]
-    for name in later:
-        moto_ecr.simulate_cached_pull(ACCOUNT_ID, REGION, name)  # a first pull after the stack: the template
 
-    statements = list(registry_statements(local_aws).values())
-    for name in existing + later:
-        arn = f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:repository/{name}"
-        # First pull: the registry lets the organisation create the cached repository and import the image.
-        assert any(allows_member_of_organisation(item, FIRST_PULL_ACTIONS, arn) for item in statements), name
-        # Every pull: the repository lets the organisation read the image.
-        policy = repository_policy(ecr, name)
-        assert policy is not None, name
-        assert any(allows_member_of_organisation(item, PULL_ACTIONS) for item in policy["Statement"]), name
-        assert lifecycle_policy(ecr, name) is not None, name  # the lifecycle policy too, in the same resource
+    for prefix in PREFIXES:
+        pull(member(ORGANIZATION), f"{prefix}/library/cached-before", ACCOUNT_ID, REGION)  # later pulls
+        pull(member(ORGANIZATION), f"{prefix}/library/cached-later", ACCOUNT_ID, REGION)  # a first pull, then more
+        pull(member(ORGANIZATION), f"{prefix}/library/cached-later", ACCOUNT_ID, REGION)
+        assert lifecycle_policy(ecr, f"{prefix}/library/cached-later") is not None  # the same resource's too
+    assert iam.denials() == []
+    with pytest.raises(iam.Denied, match="ecr:BatchGetImage"):
+        pull(member("o-otherorganiz"), "quay/library/cached-before", ACCOUNT_ID, REGION)
+    with pytest.raises(iam.Denied, match="ecr:CreateRepository"):
+        pull(member("o-otherorganiz"), "quay/library/never-pulled", ACCOUNT_ID, REGION)
+    with pytest.raises(iam.Denied, match="ecr:CreateRepository"):
+        pull(member(ORGANIZATION), "team/app", ACCOUNT_ID, REGION)  # no cache there: the registry allows nothing
 
     removed = play(f"OrganizationId={ORGANIZATION}", delete=True)
     assert removed.succeeded, render(removed.stack, removed.registry)
-    assert all(repository_policy(ecr, name) is None for name in existing)  # what the stack set, put back
-    # ECR gave these their settings from the template: nothing proves the stack set them, so they stay
-    assert all(repository_policy(ecr, name) is not None for name in later)
+    assert all(repository_policy(ecr, f"{prefix}/library/cached-before") is None for prefix in PREFIXES)
     assert registry_statements(local_aws) == {}
+    with pytest.raises(iam.Denied, match="ecr:BatchGetImage"):
+        pull(member(ORGANIZATION), "quay/library/cached-before", ACCOUNT_ID, REGION)
+    with pytest.raises(iam.Denied, match="ecr:CreateRepository"):
+        pull(member(ORGANIZATION), "quay/library/never-pulled", ACCOUNT_ID, REGION)
+    # ECR gave the repositories cached while the stack existed their policy from its template: nothing proves the
+    # stack set it, so Delete leaves it (docs/CachedRepositorySettings.md, "What Delete leaves"); they still let the
+    # organisation pull what they hold, until they are deleted.
+    assert all(repository_policy(ecr, f"{prefix}/library/cached-later") is not None for prefix in PREFIXES)
 
 
 def test_without_organisation_no_repository_policy_is_set(play: Play, local_aws: LocalAws) -> None:
@@ -105,6 +133,14 @@ def template_before(tmp_path: Path) -> Path:
         ["git", "show", f"{BEFORE_SETTINGS}:template.yaml"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     assert "Custom::CacheLifecyclePolicy" in text
+    # Its role lacked dynamodb:UpdateItem, with which the ledger claims (issue 17): on AWS every Create of it was
+    # denied, so no stack of it ever stood. The move is played from it as it had to be, with that one action added.
+    # Likewise the batches of the ledger's repository records (issue 18), which the provider played here makes.
+    assert text.count("- dynamodb:PutItem\n") == 1
+    added = "".join(
+        f"                  - dynamodb:{action}\n" for action in ("UpdateItem", "BatchGetItem", "BatchWriteItem")
+    )
+    text = text.replace("- dynamodb:PutItem\n", "- dynamodb:PutItem\n" + added)
     path = tmp_path / "template-before.yaml"
     path.write_text(text)
     return path

@@ -64,13 +64,14 @@ def test_default_parameters_create_the_three_public_caches(play: Play, local_aws
     # The resources CloudFormation creates once the SAM transform has run (samtranslator), not the raw template's.
     assert natives == dict.fromkeys(
         ["ProviderLogGroup", "OwnershipTable", "ImageExpiryScheduleGroup", "ImageExpirySchedulerRole", "ProviderRole",
-         "CachedRepositorySettingsPolicy",
-         "ProviderFunction", "ProviderFunctionEventInvokeConfig", "CacheConsumerPolicy"],
+         "ProviderFunction", "ProviderFunctionEventInvokeConfig", "ProviderInvokesItselfPolicy",
+         "ImageExpirySchedulerInvokePolicy", "CachedRepositoriesPolicy", "CacheConsumerPolicy"],
         "NOT EMULATED",
     )  # fmt: skip
     assert {prefix: rule["upstreamRegistryUrl"] for prefix, rule in rules(local_aws).items()} == DEFAULT_RULES
     assert result.stack.outputs["QuayCachePullUriPrefix"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/quay"
-    assert result.stack.outputs["ServiceToken"].endswith(":function:ecr-pull-through-cache-provider")
+    # No FunctionName: CloudFormation's generated one, whatever the stack name's length.
+    assert result.stack.outputs["ServiceToken"].endswith(":function:ecr-pull-through-cache-ProviderFunction-LOCAL")
     # Ref of an AWS::IAM::ManagedPolicy is its ARN, as in CloudFormation.
     assert result.stack.outputs["CacheConsumerPolicyArn"].startswith("arn:aws:iam::123456789012:policy/")
     # What CloudFormation sent: every scalar a string, ServiceTimeout from samconfig.toml, no CredentialArn key.
@@ -282,6 +283,9 @@ BAD_PARAMETERS = [
     ("LogRetentionInDays", "2", "retention periods CloudWatch Logs offers"),
     ("RegistryScanning", "on", "must be off, SCAN_ON_PUSH or CONTINUOUS_SCAN"),
     ("OrganizationId", "org-123", "AWS Organizations id"),
+    ("ConsumerRepositoryPrefixes", "team-a;team-b", "repository namespaces separated by commas"),
+    ("ConsumerRepositoryPrefixes", "team-a/", "without a trailing slash"),
+    ("ConsumerRepositoryPrefixes", "team-a,ROOT", "must be empty, ROOT, or repository namespaces"),
 ]  # fmt: skip
 
 
@@ -370,8 +374,9 @@ def test_every_example_is_played() -> None:
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[path.name for path in EXAMPLES])
 def test_example_templates_play(play: Play, example: Path, local_aws: LocalAws) -> None:
-    """Each example is played after the main stack (whose exports it may import), then deleted before it."""
-    assert play().succeeded
+    """Each example is played after the main stack (whose exports it may import, and which lets them manage the
+    team-a namespace), then deleted before it."""
+    assert play("ConsumerRepositoryPrefixes=team-a").succeeded
     own_stack = {"template": example, "samconfig": example.with_suffix(".toml")}  # no samconfig: its own defaults
     created = play(*EXAMPLE_PARAMETERS[example.name], **own_stack)
     assert created.succeeded, render(created.stack, created.registry)
@@ -521,7 +526,7 @@ def test_moving_from_the_native_rule_type_adopts_the_rule(play: Play, local_aws:
 def test_two_consumer_stacks_asking_for_one_prefix_leave_it_to_the_first(
     play: Play, local_aws: LocalAws, tmp_path: Path
 ) -> None:
-    assert play().succeeded  # the provider stack, whose ServiceToken both consumer stacks import
+    assert play("ConsumerRepositoryPrefixes=team-a").succeeded  # the provider, whose ServiceToken both import
     consumer = ROOT / "examples" / "consumer.yaml"
     parameters = [value for value in EXAMPLE_PARAMETERS["consumer.yaml"] if not value.startswith("RepositoryName=")]
     second = tmp_path / "second-consumer.toml"

@@ -22,6 +22,7 @@ TEMPLATE = ROOT / "template.yaml"
 EXAMPLES = sorted((ROOT / "examples").rglob("*.yaml"))
 CONSUMER = ROOT / "examples" / "consumer.yaml"
 PORTFOLIO = ROOT / "examples" / "service-catalog" / "portfolio.yaml"
+LAUNCH_ROLE = ROOT / "examples" / "service-catalog" / "launch-role.yaml"
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 CODE_URI = "s3://code-bucket-${AWS::Region}/ecr-pull-through-cache/provider.zip"
 CACHE_RULES = ["EcrPublic", "Quay", "K8s", "DockerHub", "GitHub", "GitLab"]
@@ -175,24 +176,19 @@ def test_render_keeps_every_resource_and_output(rendered: dict[str, Any]) -> Non
     assert load(CONSUMER)["Parameters"]["ProviderStackName"]["Default"] == "ecr-pull-through-cache"
 
 
-def test_render_names_the_function_after_the_stack_uuid(rendered: dict[str, Any], rendered_path: Path) -> None:
-    assert "${AWS::StackName}-provider" not in rendered_path.read_text()
-    expected = {"Fn::Sub": ["ecr-ptc-${StackUuid}", {"StackUuid": render_stackset.STACK_UUID}]}
+def test_render_names_nothing_after_the_stack_that_could_outgrow_a_limit(rendered: dict[str, Any]) -> None:
+    """StackSet instance names are long: CloudFormation names the function itself, and the log group's name (512
+    characters at most) has room for the longest."""
     resources = rendered["Resources"]
-    assert resources["ProviderFunction"]["Properties"]["FunctionName"] == expected
-    log_group = resources["ProviderLogGroup"]["Properties"]["LogGroupName"]
-    assert log_group["Fn::Sub"][0] == "/aws/lambda/ecr-ptc-${StackUuid}"
-    invoke = [
+    assert "FunctionName" not in resources["ProviderFunction"]["Properties"]
+    log_group = resources["ProviderLogGroup"]["Properties"]["LogGroupName"]["Fn::Sub"]
+    assert len(log_group.replace("${AWS::StackName}", LONGEST_STACKSET_INSTANCE_NAME)) <= 512
+    invokes = [
         s
-        for p in resources["ProviderRole"]["Properties"]["Policies"]
-        for s in p["PolicyDocument"]["Statement"]
-        if s["Action"] == "lambda:InvokeFunction"
+        for p in (resources["ProviderInvokesItselfPolicy"], resources["ImageExpirySchedulerInvokePolicy"])
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
-    assert invoke[0]["Resource"]["Fn::Sub"][0].endswith(":function:ecr-ptc-${StackUuid}")
-    # What the names resolve to: short enough for any StackSet name, where the stack name is not.
-    stack_uuid = "12345678-1234-1234-1234-123456789012"
-    assert len(f"ecr-ptc-{stack_uuid}") <= 64
-    assert len(f"{LONGEST_STACKSET_INSTANCE_NAME}-provider") > 64
+    assert all(statement["Resource"] == {"Fn::GetAtt": ["ProviderFunction", "Arn"]} for statement in invokes)
 
 
 def test_render_does_not_depend_on_the_translators_region() -> None:
@@ -299,9 +295,78 @@ def test_consumer_lifecycle_policy_is_valid_json_with_numbers() -> None:
 # --- examples/service-catalog/portfolio.yaml ------------------------------------------------------------
 
 
+def launch_role_policies() -> list[dict[str, Any]]:
+    """launch-role.yaml's role policies, resolved in account 123456789012 with the provider's export."""
+    from tools.stack_player.template import Renderer, Template, resolve_parameters
+
+    template = Template.load(LAUNCH_ROLE)
+    pseudo = {
+        "AWS::Region": "us-east-1",
+        "AWS::AccountId": "123456789012",
+        "AWS::Partition": "aws",
+        "AWS::StackName": "launch-role",
+        "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/launch-role/0f0e",
+    }
+    imports = {"ecr-pull-through-cache-ServiceToken": PROVIDER_FUNCTION}
+    renderer = Renderer(template, resolve_parameters(template, {}), pseudo, lambda *_: None, imports)
+    role = renderer.evaluate(template.resources["LaunchRole"]["Properties"])
+    return [policy["PolicyDocument"] for policy in role["Policies"]]
+
+
+PROVIDER_FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:ecr-pull-through-cache-ProviderFunction-AbC"
+LAUNCHED_STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/SC-123456789012-pp-abcdefghij/0f0e"
+PRE_CREATED = "arn:aws:ecr:us-east-1:123456789012:repository/team-a/ghcr/org/app"
+KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def handler_permissions(resource_type: str) -> set[str]:
+    """What CloudFormation's handlers of a resource type ask of the stack's role (its published resource schema,
+    as cfn-lint bundles it): create, read, update and delete."""
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    handlers = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", resource_type).schema["handlers"]
+    return {action for name in ("create", "read", "update", "delete") for action in handlers[name]["permissions"]}
+
+
+def test_the_launch_role_may_do_all_the_products_stacks_need() -> None:
+    """Every resource of the product (examples/consumer.yaml), played by Service Catalog with the launch role: its
+    stack's operations, the template's copy, invoking the provider for the custom resources, and every permission
+    AWS::ECR::Repository's handlers ask for, on the pre-created repository (and its KMS key through ECR)."""
+    from emulation.iam.policy import Decision, Request, evaluate
+
+    product = load(CONSUMER)["Resources"]
+    assert {resource["Type"] for resource in product.values()} == {
+        "Custom::PullThroughCacheRule", "Custom::CacheLifecyclePolicy", "Custom::CacheImageExpiry",
+        "AWS::ECR::Repository",
+    }  # fmt: skip
+    needed: list[tuple[str, str, dict[str, str]]] = [("cloudformation:" + action, LAUNCHED_STACK, {}) for action in
+              ("CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "DescribeStackEvents")]  # fmt: skip
+    needed += [("cloudformation:GetTemplateSummary", "*", {})]
+    tagged = {"s3:ExistingObjectTag/servicecatalog:provisioning": "true"}  # Service Catalog's copy of the template
+    needed += [("s3:GetObject", "arn:aws:s3:::sc-templates/consumer.yaml", tagged)]
+    needed += [("lambda:InvokeFunction", PROVIDER_FUNCTION, {})]  # CloudFormation invoking the custom resources
+    for action in sorted(handler_permissions("AWS::ECR::Repository")):
+        if action.startswith("kms:"):
+            needed.append((action, KMS_KEY, {"kms:ViaService": "ecr.us-east-1.amazonaws.com"}))
+        else:
+            needed.append((action, PRE_CREATED, {}))
+    policies = launch_role_policies()
+    principal = "arn:aws:sts::123456789012:assumed-role/ecr-pull-through-cache-launch/servicecatalog"
+    denied = [
+        f"{action} on {resource}"
+        for action, resource, context in needed
+        if evaluate(policies, Request(principal, action, resource, context)) is not Decision.ALLOWED
+    ]
+    assert denied == []
+    # What it may not: invoke any other function, or touch a stack Service Catalog did not provision.
+    other = Request(principal, "lambda:InvokeFunction", PROVIDER_FUNCTION.replace("Provider", "Other"))
+    assert evaluate(policies, other) is Decision.IMPLICITLY_DENIED
+    stack = Request(principal, "cloudformation:DeleteStack", LAUNCHED_STACK.replace("SC-", "prod-"))
+    assert evaluate(policies, stack) is Decision.IMPLICITLY_DENIED
+
+
 def test_portfolio_launch_role_has_no_wildcard_action() -> None:
-    portfolio = load(PORTFOLIO)
-    role = portfolio["Resources"]["LaunchRole"]["Properties"]
+    role = load(LAUNCH_ROLE)["Resources"]["LaunchRole"]["Properties"]
     statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
     assert statements
     for statement in statements:
@@ -317,7 +382,16 @@ def test_portfolio_wires_product_principal_and_launch_constraint() -> None:
     (artifact,) = by_type["AWS::ServiceCatalog::CloudFormationProduct"]["ProvisioningArtifactParameters"]
     assert artifact["Info"] == {"LoadTemplateFromURL": {"Ref": "ProductTemplateUrl"}}
     assert by_type["AWS::ServiceCatalog::PortfolioPrincipalAssociation"]["PrincipalARN"] == {"Ref": "PrincipalArn"}
-    assert by_type["AWS::ServiceCatalog::LaunchRoleConstraint"]["RoleArn"] == {"Fn::GetAtt": ["LaunchRole", "Arn"]}
+    # Shared portfolios launch with the role of that name in each account: a name, never this account's ARN.
+    constraint = by_type["AWS::ServiceCatalog::LaunchRoleConstraint"]
+    assert constraint["LocalRoleName"] == {"Ref": "LaunchRoleName"}
+    assert "RoleArn" not in constraint
+    role = load(LAUNCH_ROLE)["Resources"]["LaunchRole"]["Properties"]
+    assert role["RoleName"] == {"Ref": "LaunchRoleName"}
+    assert (
+        load(LAUNCH_ROLE)["Parameters"]["LaunchRoleName"]["Default"]
+        == (load(PORTFOLIO)["Parameters"]["LaunchRoleName"]["Default"])
+    )
 
 
 # --- Registry-wide and native resources in template.yaml ---------------------------------------------------------

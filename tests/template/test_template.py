@@ -93,7 +93,7 @@ def iam_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
         props = resource.get("Properties", {})
         if resource["Type"] == "AWS::IAM::Role":
             documents = [policy["PolicyDocument"] for policy in props.get("Policies", [])]
-        elif resource["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
+        elif resource["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy"}:
             documents = [props["PolicyDocument"]]
         else:
             continue
@@ -178,14 +178,14 @@ def test_the_cache_lifecycle_policies_are_one_valid_policy(template: dict[str, A
 def test_each_cache_has_its_repository_settings(template: dict[str, Any], logical_id: str) -> None:
     """Per cache: its settings follow the rule's prefix, carry the lifecycle policy when enabled and the
     organisation's pull policy with OrganizationId, take the template over from the resource of the type before,
-    and wait for the policy that lets the provider set repository policies under the cache's prefix."""
+    and wait for the policy that lets the provider manage repositories under the cache's prefix."""
     from ecr_cache_provider.cached_repository_settings import read_settings
 
     cache = logical_id.removesuffix("CacheRule")
     settings = template["Resources"][f"{cache}CachedRepositorySettings"]
     props = settings["Properties"]
     assert settings["Type"] == "Custom::CachedRepositorySettings"
-    assert "CachedRepositorySettingsPolicy" in settings["DependsOn"]
+    assert {"CachedRepositoriesPolicy", "ProviderInvokesItselfPolicy"} <= set(settings["DependsOn"])
     assert props["RepositoryPrefix"] == {"Fn::GetAtt": [logical_id, "EcrRepositoryPrefix"]}
     assert props["TakeOverFrom"] == f"{cache}CacheLifecyclePolicy"
     assert props["LifecyclePolicyText"]["Fn::If"][0] == "LifecyclePoliciesEnabled"
@@ -200,10 +200,10 @@ def test_each_cache_has_its_repository_settings(template: dict[str, Any], logica
     }
     literal = json.loads(json.dumps(pull_policy).replace('{"Ref": "OrganizationId"}', '"o-abcdefghij"'))
     assert read_settings({"RepositoryPolicyText": literal}).repository_policy == literal  # the provider accepts it
-    granted = template["Resources"]["CachedRepositorySettingsPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    resources = [item["Fn::If"] for item in granted[0]["Resource"]]
-    assert [condition for condition, _, _ in resources].count(f"{cache}CacheEnabled") == 1
-    assert any(f"repository/${{{logical_id}.EcrRepositoryPrefix}}/*" in arn["Fn::Sub"] for _, arn, _ in resources)
+    expiry = template["Resources"][f"{cache}CacheImageExpiry"]
+    assert {"CachedRepositoriesPolicy", "ProviderInvokesItselfPolicy", "ImageExpirySchedulerInvokePolicy"} <= set(
+        expiry["DependsOn"]
+    )
 
 
 @pytest.mark.parametrize("logical_id", sorted(CACHE_RULES))
@@ -257,15 +257,13 @@ def test_get_secret_value_is_scoped_to_pull_through_cache_secrets(template: dict
             assert resource["Fn::Sub"].endswith(":secret:ecr-pullthroughcache/*"), resource
 
 
-def test_pass_role_only_to_pull_through_cache_and_the_schedulers_role_only_to_the_scheduler(
-    template: dict[str, Any],
-) -> None:
+def test_pass_role_only_to_ecr_and_the_schedulers_role_only_to_the_scheduler(template: dict[str, Any]) -> None:
     passed = {
-        statement["Condition"]["StringEquals"]["iam:PassedToService"]: statement["Resource"]
+        tuple(as_list(statement["Condition"]["StringEquals"]["iam:PassedToService"])): statement["Resource"]
         for statement in statements_with(template, "iam:PassRole")
     }
-    assert set(passed) == {"pullthroughcache.ecr.amazonaws.com", "scheduler.amazonaws.com"}
-    assert passed["scheduler.amazonaws.com"] == {"Fn::GetAtt": ["ImageExpirySchedulerRole", "Arn"]}
+    assert set(passed) == {("pullthroughcache.ecr.amazonaws.com", "ecr.amazonaws.com"), ("scheduler.amazonaws.com",)}
+    assert passed[("scheduler.amazonaws.com",)] == {"Fn::GetAtt": ["ImageExpirySchedulerRole", "Arn"]}
 
 
 def test_schedules_only_in_the_providers_group(template: dict[str, Any]) -> None:
@@ -278,24 +276,32 @@ def test_schedules_only_in_the_providers_group(template: dict[str, Any]) -> None
     assert "Name" not in template["Resources"]["ImageExpiryScheduleGroup"].get("Properties", {})
 
 
-def test_self_invoke_names_the_provider_function(template: dict[str, Any]) -> None:
-    function_name = template["Resources"]["ProviderFunction"]["Properties"]["FunctionName"]["Fn::Sub"]
+def test_only_the_provider_and_its_schedules_invoke_the_function(template: dict[str, Any]) -> None:
     invokers = statements_with(template, "lambda:InvokeFunction")
     assert len(invokers) == 2  # the provider's own continuation, and the scheduler's role
     for statement in invokers:
-        assert statement["Resource"]["Fn::Sub"].endswith(f":function:{function_name}")
-    # the scheduler's role may invoke exactly this function, nothing else
-    scheduler_role = template["Resources"]["ImageExpirySchedulerRole"]["Properties"]
-    (invoke,) = scheduler_role["Policies"][0]["PolicyDocument"]["Statement"]
-    assert invoke["Action"] == "lambda:InvokeFunction"
-    assert invoke["Resource"]["Fn::Sub"].endswith(f":function:{function_name}")
+        assert statement["Resource"] == {"Fn::GetAtt": ["ProviderFunction", "Arn"]}
+    resources = template["Resources"]
+    assert resources["ProviderInvokesItselfPolicy"]["Properties"]["RoleName"] == {"Ref": "ProviderRole"}
+    assert resources["ImageExpirySchedulerInvokePolicy"]["Properties"]["RoleName"] == {
+        "Ref": "ImageExpirySchedulerRole"
+    }
+
+
+def test_every_stack_name_deploys(template: dict[str, Any]) -> None:
+    """No name made from the stack name can pass its limit: a stack name may have 128 characters, a function name
+    64 (CloudFormation names the function itself, within it), a log group 512."""
+    function = template["Resources"]["ProviderFunction"]["Properties"]
+    assert "FunctionName" not in function
+    log_group = template["Resources"]["ProviderLogGroup"]["Properties"]["LogGroupName"]["Fn::Sub"]
+    assert len(log_group.replace("${AWS::StackName}", "s" * 128)) <= 512
 
 
 def test_log_group_is_the_functions(template: dict[str, Any]) -> None:
     function = template["Resources"]["ProviderFunction"]["Properties"]
     log_group = template["Resources"]["ProviderLogGroup"]["Properties"]
     assert function["LoggingConfig"]["LogGroup"] == {"Ref": "ProviderLogGroup"}
-    assert log_group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/{function['FunctionName']['Fn::Sub']}"}
+    assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${AWS::StackName}-provider"}
     assert log_group["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
 
 

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,16 +71,23 @@ def sam_build(build_dir: Path) -> Path:
     return build_dir / FUNCTION
 
 
-def lambda_environment(aws_endpoint: str, ca_file: str, ownership_table: str) -> dict[str, str]:
-    """What the function's process is given, and nothing else of this machine's: fake credentials in the test
-    account, the local AWS endpoint, the CA of the local response endpoint, and the template's variables."""
+def lambda_environment(
+    aws_endpoint: str,
+    ca_file: str,
+    variables: Mapping[str, str],
+    credentials: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """What the function's process is given, and nothing else of this machine's: the function's environment
+    variables (template.yaml's), the credentials of its role (emulation/iam evaluates what they may do; without
+    them the harness's, which nothing evaluates), the local AWS endpoint and the CA of the local response endpoint."""
     return {
-        "OWNERSHIP_TABLE": ownership_table,
+        **variables,
         "PATH": "/usr/bin:/bin",
         "LANG": "C.UTF-8",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
+        **(credentials or {}),
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
         "AWS_ENDPOINT_URL": aws_endpoint,

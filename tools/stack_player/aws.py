@@ -15,18 +15,17 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
-import boto3
 import requests
 from moto.ecr.models import ecr_backends
 from moto.secretsmanager.models import secretsmanager_backends
 
-from emulation import dynamodb, moto_ecr
+from emulation import dynamodb, iam, moto_ecr
 from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, start_response_endpoint
 from emulation.lambda_emulator import LambdaEmulator, start_lambda_emulator
 from emulation.moto_ecr import faults
@@ -34,6 +33,7 @@ from emulation.moto_ecr.models import state_of
 from emulation.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server
 from tools import lambda_runtime
 from tools.stack_player.progress import Progress
+from tools.stack_player.roles import Roles
 
 __all__ = ["ACCOUNT_ID", "REGION", "LocalAws"]
 
@@ -56,6 +56,11 @@ class LocalAws:
     functions: dict[str, dict[str, str]] = field(default_factory=dict)
     # The in-process execution environment, held by one invocation at a time (the Lambda emulator's too).
     environment_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Each function's execution role (its ARN) and log group, by function name.
+    function_roles: dict[str, str] = field(default_factory=dict)
+    function_log_groups: dict[str, str] = field(default_factory=dict)
+    # The native IAM resources of the played stacks: what each role may do, as emulation/iam evaluates it.
+    roles: Roles = field(default_factory=Roles)
     _stops: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
@@ -87,7 +92,7 @@ class LocalAws:
             stop()
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION, endpoint_url=self.moto_url)  # type: ignore[call-overload]
+        return iam.admin_client(service, region_name=REGION, endpoint_url=self.moto_url)
 
     def reset(self) -> None:
         """An empty account: moto's state, every armed fault and every function cleared."""
@@ -95,6 +100,9 @@ class LocalAws:
         faults.reset()
         dynamodb.reset()
         self.functions.clear()
+        self.function_roles.clear()
+        self.function_log_groups.clear()
+        self.roles = Roles()
 
     def invocations(self) -> int:
         """Invocations the Lambda emulator has served (the provider's continuations), 0 without it."""
@@ -156,22 +164,25 @@ class LocalAws:
     # The provider function, and the native resources it relies on
 
     def invoke_provider(self, event: dict[str, Any], context: Any) -> None:
-        """Run the provider function on an event, with the environment its template gives it."""
-        variables = self.function_environment(str(event.get("ServiceToken", "")))
+        """Run the provider function on an event, with the environment its template gives it and the credentials
+        of its execution role (emulation/iam evaluates each call with the policies the role has now)."""
+        function = str(event.get("ServiceToken", "")).rsplit(":", 1)[-1]
+        variables = self.function_environment(function)
+        credentials = self._role_credentials(function)
         if self.built_function is None:
             from ecr_cache_provider import handler  # noqa: PLC0415 - loaded at the first request, as a cold start
 
             # One invocation at a time, as in one Lambda execution environment (the handler's module state is that
-            # environment's), the provider's follow-up invocations included; and nothing left behind.
-            with self._environment(), mock.patch.dict(os.environ, variables):
+            # environment's, and so is the process environment acting_as sets), the provider's follow-up invocations
+            # included; and nothing left behind.
+            with self._environment(), iam.acting_as(credentials, variables):
                 handler.lambda_handler(event, context)
             return
-        table = variables.get("OWNERSHIP_TABLE", "")
-        environment = lambda_runtime.lambda_environment(self.moto_url, self.responses.ca_file, table)
+        environment = lambda_runtime.lambda_environment(self.moto_url, self.responses.ca_file, variables, credentials)
         if self.lambda_emulator is not None:  # the provider's own follow-up invocations
             environment["AWS_ENDPOINT_URL_LAMBDA"] = self.lambda_emulator.url
         seconds = context.get_remaining_time_in_millis() / 1000
-        invocation = lambda_runtime.invoke(self.built_function, event, variables | environment, timeout_seconds=seconds)
+        invocation = lambda_runtime.invoke(self.built_function, event, environment, timeout_seconds=seconds)
         if invocation.outcome != "returned":
             raise RuntimeError(f"The built function {invocation.outcome}:\n{invocation.output}")
 
@@ -183,11 +194,28 @@ class LocalAws:
             return contextlib.nullcontext()
         return self.environment_lock
 
+    def _role_credentials(self, function: str) -> dict[str, str]:
+        """The credentials Lambda gives the function: its role's, granted with the policies the role has now, and
+        the invocation's logs written as the role (Lambda drops them when it may not). A function whose role no
+        played stack defines runs as the harness, evaluated by nothing."""
+        role = self.function_roles.get(function)
+        if role is None:
+            return {}
+        principal = self.roles.principal(role, function)
+        log_group = self.function_log_groups.get(function, f"/aws/lambda/{function}")
+        stream = f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{log_group}:log-stream:local"
+        with suppress(iam.Denied):
+            iam.check(principal, "Lambda writing the function's logs",
+                      [iam.Authorization(action, stream) for action in ("logs:CreateLogStream", "logs:PutLogEvents")],
+                      REGION)  # fmt: skip
+        return iam.grant(principal)
+
     def emulate_native(self, resource_type: str, physical_id: str, properties: dict[str, Any]) -> None:
-        """Make what the provider needs of a native resource: the ownership table, the function's environment,
-        a native cache rule (a stack moving from AWS::ECR::PullThroughCacheRule), and the image expiry schedule
-        group. Made once; a native resource's update or removal is not played (a retained one, as the move needs,
-        is left as it is anyway)."""
+        """Make what the provider needs of a native resource: the ownership table, the function's environment and
+        role, a native cache rule (a stack moving from AWS::ECR::PullThroughCacheRule), the image expiry schedule
+        group, and the IAM roles and policies (emulation/iam). The table, rule and group are made once (a retained
+        one, as the move needs, is left as it is anyway); roles, policies and functions follow every update."""
+        self.roles.apply(resource_type, physical_id, properties)
         if resource_type == "AWS::DynamoDB::Table":
             self.ensure_table(physical_id, properties)
         elif resource_type == "AWS::ECR::PullThroughCacheRule":
@@ -197,6 +225,14 @@ class LocalAws:
         elif resource_type == "AWS::Lambda::Function":
             variables = properties.get("Environment", {}).get("Variables", {})
             self.functions[physical_id] = {name: str(value) for name, value in variables.items()}
+            self.function_roles[physical_id] = str(properties.get("Role", ""))
+            log_group = properties.get("LoggingConfig", {}).get("LogGroup")
+            if log_group:
+                self.function_log_groups[physical_id] = str(log_group)
+
+    def native_deleted(self, resource_type: str, physical_id: str) -> None:
+        """A native resource was deleted: IAM roles and policies stop granting (the rest is not emulated)."""
+        self.roles.remove(resource_type, physical_id)
 
     def ensure_table(self, name: str, properties: dict[str, Any]) -> None:
         """An AWS::DynamoDB::Table with the template's key, unless it exists: the ownership table is retained when
@@ -222,9 +258,13 @@ class LocalAws:
             **{name[0].lower() + name[1:]: str(properties[name]) for name in names if properties.get(name)}
         )
 
-    def function_environment(self, service_token: str) -> dict[str, str]:
-        """The environment of the function a ServiceToken (its ARN) names; empty for one never deployed here."""
-        return self.functions.get(service_token.rsplit(":", 1)[-1], {})
+    @staticmethod
+    def function_arn(function: str) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function}"
+
+    def function_environment(self, function: str) -> dict[str, str]:
+        """The environment of the function (its name); empty for one never deployed here."""
+        return self.functions.get(function, {})
 
     # The registry across runs
 
@@ -233,6 +273,9 @@ class LocalAws:
         snapshot: dict[str, Any] = {"secrets": [], "rules": [], "templates": [], "repositories": []}
         snapshot["tables"] = self._tables()
         snapshot["functions"] = self.functions
+        snapshot["function_roles"] = self.function_roles
+        snapshot["function_log_groups"] = self.function_log_groups
+        snapshot["iam"] = self.roles.to_saved()
         for page in secrets.get_paginator("list_secrets").paginate():
             for secret in page["SecretList"]:
                 value = secrets.get_secret_value(SecretId=secret["ARN"]).get("SecretString", "")
@@ -273,6 +316,9 @@ class LocalAws:
                 restored.created_at = restored.updated_at = datetime.fromisoformat(created_at)
         self._restore_tables(snapshot.get("tables", []))
         self.functions.update(snapshot.get("functions", {}))
+        self.function_roles.update(snapshot.get("function_roles", {}))
+        self.function_log_groups.update(snapshot.get("function_log_groups", {}))
+        self.roles = Roles.from_saved(snapshot.get("iam"))
         for template in snapshot["templates"]:
             ecr.create_repository_creation_template(**template)
         repositories = snapshot["repositories"]

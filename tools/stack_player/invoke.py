@@ -51,7 +51,14 @@ def main(argv: list[str] | None = None) -> int:
         registry = arguments.state_dir / "registry.json"
         aws.restore_registry(registry, Progress(sys.stderr))
         function = str(event.get("ServiceToken", "")).rsplit(":", 1)[-1]
-        if not aws.function_environment(str(event.get("ServiceToken", ""))):
+        deployed = sorted(aws.functions)
+        if not aws.function_environment(function) and len(deployed) == 1:
+            # The files in events/ name a function; CloudFormation names the one make local deploys.
+            print(f"Playing the event against {deployed[0]}, the provider function make local deployed",
+                  file=sys.stderr)  # fmt: skip
+            function = deployed[0]
+            event["ServiceToken"] = aws.function_arn(function)
+        if not aws.function_environment(function):
             print(f"error: no provider function {function} was deployed locally: run `make local` first "
                   f"(the event's ServiceToken names it)", file=sys.stderr)  # fmt: skip
             return 2
@@ -71,7 +78,8 @@ def _play(aws: LocalAws, event: dict[str, Any], log: Path) -> dict[str, Any]:
     """The event with a fresh RequestId and a local ResponseURL, through the provider; its one answer."""
     request_id = str(uuid.uuid4())
     event = {**event, "RequestId": request_id, "ResponseURL": aws.responses.url_for(request_id)}
-    invocation = threading.Thread(target=aws.invoke_provider, args=(event, LambdaContext(300.0)), daemon=True)
+    context = LambdaContext(300.0, function_arn=str(event.get("ServiceToken", "")))
+    invocation = threading.Thread(target=aws.invoke_provider, args=(event, context), daemon=True)
     # The provider's JSON logs go to stdout as on Lambda; here to the log, as the answer is what this prints.
     with log.open("a") as provider_log:
         stdout, sys.stdout = sys.stdout, provider_log

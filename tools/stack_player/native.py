@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tools.stack_player.aws import ACCOUNT_ID, REGION
+from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+from emulation.cloudformation import ACCOUNT_ID, REGION
 
 # The property that names a resource, when the template sets it.
 NAME_PROPERTIES = {
@@ -31,6 +33,7 @@ ARNS: dict[str, Callable[[str], str]] = {
     "AWS::SNS::Topic": lambda name: f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{name}",
     "AWS::ECR::Repository": lambda name: f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:repository/{name}",
     "AWS::Scheduler::ScheduleGroup": lambda name: f"arn:aws:scheduler:{REGION}:{ACCOUNT_ID}:schedule-group/{name}",
+    "AWS::DynamoDB::Table": lambda name: f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}",
 }
 
 # Types whose Ref is their ARN rather than their name (CloudFormation's resource reference, "Return values").
@@ -62,3 +65,23 @@ def native_attribute(resource_type: str, physical_id: str, attribute: str) -> st
         service = resource_type.split("::")[1].lower() if resource_type.count("::") == 2 else "local"
         return f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{physical_id}"
     return f"{physical_id}.{attribute}"
+
+
+def replaces(resource_type: str, before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether CloudFormation replaces the resource for this change: a property its resource schema lists as
+    create-only changed (cfn-lint bundles the schemas CloudFormation publishes)."""
+    try:
+        schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(REGION, resource_type).schema
+    except Exception:
+        return False
+    names = [path.removeprefix("/properties/").split("/")[0] for path in schema.get("createOnlyProperties", [])]
+    return any(before.get(name) != after.get(name) for name in names)
+
+
+def next_physical_id(previous: str, fresh: str) -> str:
+    """The physical id of a replacement: another generated name than the resource had (a name the template gives
+    cannot be replaced by CloudFormation, which refuses to, so the fresh one is returned as it is)."""
+    if previous != fresh:
+        return fresh
+    stem, _, generation = previous.rpartition("-LOCAL")
+    return f"{stem}-LOCAL{int(generation or 1) + 1}" if stem else f"{previous}-2"

@@ -35,7 +35,7 @@ from typing import Any
 from emulation.cloudformation import LambdaContext, ResponseEndpoint, as_cloudformation_sends, generated_physical_id
 from emulation.stacks import set_stack_status
 from tools.stack_player.aws import ACCOUNT_ID, REGION
-from tools.stack_player.native import native_attribute, native_physical_id
+from tools.stack_player.native import native_attribute, native_physical_id, next_physical_id, replaces
 from tools.stack_player.progress import Progress, Step
 from tools.stack_player.state import ResourceRecord, StackState
 from tools.stack_player.template import Renderer, Template, TemplateError
@@ -100,6 +100,8 @@ class Hooks:
     # A native resource the local AWS emulates (its type, physical id and evaluated properties): the runner makes
     # the ownership table and takes the provider function's environment from it.
     native: Callable[[str, str, dict[str, Any]], None] = lambda resource_type, physical_id, properties: None
+    # A native resource deleted (removed, replaced, or rolled back): the runner takes an IAM policy's rights away.
+    native_deleted: Callable[[str, str], None] = lambda resource_type, physical_id: None
     backlog: Callable[[], tuple[int, int]] = lambda: (0, 0)
     invocations: Callable[[], int] = lambda: 0
     busy: Callable[[], bool] = lambda: False  # a follow-up invocation is running
@@ -161,7 +163,11 @@ class Player:
             if step is not None:
                 done.append(step)
                 before, after = step
-                if before is not None and outcome.status == "SUCCEEDED" and after.physical_id != before.physical_id:
+                if (
+                    before is not None
+                    and outcome.status in ("SUCCEEDED", "NOT EMULATED")
+                    and after.physical_id != before.physical_id
+                ):
                     replaced.append(before)
             failed = outcome.status == "FAILED"
         if not failed:
@@ -226,13 +232,7 @@ class Player:
         resource = self.template.resources[logical_id]
         resource_type = str(resource["Type"])
         if not is_custom(resource_type):
-            record = self._native_record(logical_id, renderer)
-            try:
-                properties = renderer.evaluate(resource.get("Properties", {}))
-            except TemplateError:
-                properties = {}  # a native property this evaluator cannot resolve matters to no emulated resource
-            self.hooks.native(resource_type, record.physical_id, properties)
-            return Outcome(logical_id, resource_type, "Native", "NOT EMULATED", physical_id=record.physical_id), None
+            return self._play_native(logical_id, resource_type, renderer, previous)
         self.hooks.before_custom(resource_type, self._records)
         before = previous if previous is not None and previous.resource_type == resource_type else None
         try:
@@ -268,6 +268,29 @@ class Player:
             self._records[logical_id] = after
         return self._outcome(action, after, answer.seconds, answer), (before, after)
 
+    def _play_native(
+        self, logical_id: str, resource_type: str, renderer: Renderer, previous: ResourceRecord | None
+    ) -> tuple[Outcome, tuple[ResourceRecord | None, ResourceRecord] | None]:
+        """A native resource is given its name, told to the runner (which emulates what the provider relies on) and
+        remembered with its properties. A change of a property its resource schema makes create-only replaces it,
+        as CloudFormation does: a new one now, the old one deleted in the cleanup phase."""
+        try:
+            properties = renderer.evaluate(self.template.resources[logical_id].get("Properties", {}))
+        except TemplateError:
+            properties = {}  # a native property this evaluator cannot resolve matters to no emulated resource
+        before = (
+            previous if previous is not None and previous.native and previous.resource_type == resource_type else None
+        )
+        record = self._native_record(logical_id, renderer)
+        if before is not None and before.properties and replaces(resource_type, before.properties, properties):
+            record.physical_id = next_physical_id(before.physical_id, record.physical_id)
+        elif before is not None:
+            record.physical_id = before.physical_id
+        record.properties = properties
+        self.hooks.native(resource_type, record.physical_id, properties)
+        outcome = Outcome(logical_id, resource_type, "Native", "NOT EMULATED", physical_id=record.physical_id)
+        return outcome, (before, record)
+
     def _not_reached(self, logical_id: str, previous: ResourceRecord | None) -> Outcome:
         resource_type = str(self.template.resources[logical_id]["Type"])
         physical_id = previous.physical_id if previous else ""
@@ -275,6 +298,7 @@ class Player:
 
     def _delete(self, record: ResourceRecord, action: str) -> Outcome:
         if record.native:
+            self.hooks.native_deleted(record.resource_type, record.physical_id)
             return Outcome(
                 record.logical_id, record.resource_type, action, "NOT EMULATED", physical_id=record.physical_id
             )
@@ -295,8 +319,11 @@ class Player:
         to_delete: list[tuple[ResourceRecord, str]] = []
         restored = dict(old)
         for before, after in reversed(done):
-            if before is None:
+            if before is None:  # made by the failed operation: deleted with the others, in reverse order
                 to_delete.append((after, "Rollback delete"))
+                continue
+            if after.native:
+                self._roll_back_native(before, after)
                 continue
             answer = self._send(
                 "Update",
@@ -315,7 +342,11 @@ class Player:
             outcomes.append(self._outcome("Rollback update", rolled_back, answer.seconds, answer))
         if not creating:
             self._status("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
-        outcomes += [self._delete(record, action) for record, action in to_delete]
+        for record, action in to_delete:
+            if record.native:
+                self._roll_back_native(None, record)
+            else:
+                outcomes.append(self._delete(record, action))
         # After a failed creation the stack holds nothing; locally the next run simply creates it again.
         self.state.resources = {} if creating else restored
         return outcomes
@@ -323,6 +354,14 @@ class Player:
     def _status(self, status: str) -> None:
         """The stack's status, as DescribeStacks reports it from now on (emulation.stacks)."""
         set_stack_status(self.state.stack_id, status)
+
+    def _roll_back_native(self, before: ResourceRecord | None, after: ResourceRecord) -> None:
+        """A native resource goes back to what it was before the failed operation: made by it, it is deleted;
+        replaced by it, the replacement is deleted; changed in place, its old properties are back."""
+        if before is None or before.physical_id != after.physical_id:
+            self.hooks.native_deleted(after.resource_type, after.physical_id)
+        if before is not None and (before.properties != after.properties or before.physical_id != after.physical_id):
+            self.hooks.native(before.resource_type, before.physical_id, before.properties)
 
     # Talking to the provider
 
@@ -363,7 +402,7 @@ class Player:
 
         def invoke() -> None:
             try:
-                self.function(event, LambdaContext(lambda_timeout))
+                self.function(event, LambdaContext(lambda_timeout, function_arn=str(event["ServiceToken"])))
             except Exception as error:  # Lambda would log it; CloudFormation only ever sees the response endpoint
                 logger.exception("The function raised")
                 crashed.append(str(error).splitlines()[0])

@@ -92,6 +92,7 @@ def run(options: Options, aws: LocalAws, progress: Progress | None = None) -> Ru
     hooks = Hooks(
         before_custom=seeding.before_custom,
         native=aws.emulate_native,
+        native_deleted=aws.native_deleted,
         backlog=aws.lifecycle_policy_counts,
         invocations=aws.invocations,
         busy=aws.busy,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from emulation import iam
 from emulation.cloudformation import LambdaContext
 from emulation.moto_ecr import seed_image
 from tools.stack_player.aws import ACCOUNT_ID, REGION, LocalAws
@@ -98,16 +99,23 @@ def sweep_now(aws: LocalAws, records: dict[str, ResourceRecord]) -> list[SweepRe
             continue
         dry_run = str(record.properties.get("DryRun", "false")).lower() == "true"
         report = SweepReport(record.logical_id, str(record.properties.get("RepositoryPrefix")), dry_run)
-        event = _schedule_input(aws, record.physical_id)
-        if event is None:
+        target = _schedule_target(aws, record.physical_id)
+        if target is None:
             report.error = f"no schedule {record.physical_id} (the resource did not create it)"
             reports.append(report)
             continue
+        denied = _scheduler_may_not_invoke(aws, target)
+        if denied:
+            report.error = f"the schedule cannot invoke the function: {denied}"
+            reports.append(report)
+            continue
+        event = json.loads(target["Input"])
         before = _images(aws)
         started = time.monotonic()
         try:
             aws.invoke_provider(
-                event | {"ServiceToken": record.properties["ServiceToken"]}, LambdaContext(SWEEP_SECONDS)
+                event | {"ServiceToken": record.properties["ServiceToken"]},
+                LambdaContext(SWEEP_SECONDS, function_arn=str(target["Arn"])),
             )
             while aws.busy() and time.monotonic() - started < SWEEP_SECONDS:
                 time.sleep(0.05)  # follow-up invocations: polled, as nothing signals their end
@@ -125,15 +133,26 @@ def _is_expiry(record: ResourceRecord) -> bool:
     return record.resource_type == EXPIRY_TYPE and not record.native
 
 
-def _schedule_input(aws: LocalAws, name: str) -> dict[str, Any] | None:
+def _schedule_target(aws: LocalAws, name: str) -> dict[str, Any] | None:
     scheduler = aws.client("scheduler")
     for group in scheduler.list_schedule_groups()["ScheduleGroups"]:
         for listed in scheduler.list_schedules(GroupName=group["Name"])["Schedules"]:
             if listed["Name"] == name:
-                target = scheduler.get_schedule(Name=name, GroupName=group["Name"])["Target"]
-                found: dict[str, Any] = json.loads(target["Input"])
-                return found
+                target: dict[str, Any] = scheduler.get_schedule(Name=name, GroupName=group["Name"])["Target"]
+                return target
     return None
+
+
+def _scheduler_may_not_invoke(aws: LocalAws, target: dict[str, Any]) -> str:
+    """EventBridge Scheduler invokes the target with the schedule's role: why IAM would deny it lambda:InvokeFunction
+    on the function (the scheduler then drops the invocation); empty when it allows it."""
+    principal = aws.roles.principal(str(target["RoleArn"]), "scheduler")
+    needed = [iam.Authorization("lambda:InvokeFunction", str(target["Arn"]), denial=iam.DENIED_403)]
+    try:
+        iam.check(principal, "scheduler:InvokeTarget", needed, REGION)
+    except iam.Denied as denied:
+        return str(denied)
+    return ""
 
 
 def _images(aws: LocalAws) -> dict[tuple[str, str], dict[str, Any]]:
