@@ -73,3 +73,38 @@ def test_a_rename_rolled_back_after_a_cancelled_update_leaves_nothing_of_the_new
     assert deleted.succeeded, render(deleted.stack, deleted.registry)
     assert held(deleted) == ([], [])
     assert "(nothing)" in render(deleted.stack, deleted.registry)
+
+
+def ownership_table(local_aws: LocalAws, result: RunResult) -> str:
+    """The table the stack's provider function keeps its ledger in (its OWNERSHIP_TABLE)."""
+    function = str(result.stack.outputs["ServiceToken"]).rsplit(":", 1)[1]
+    return local_aws.function_environment(function)["OWNERSHIP_TABLE"]
+
+
+def test_a_deleted_provider_stack_retains_its_ledger_and_a_new_stack_starts_its_own(
+    play: Play, local_aws: LocalAws
+) -> None:
+    """What the retention is for (template.yaml, OwnershipTable): the table outlives the stack as a record for
+    people. Everything the stack's own resources held in it is gone by then (their Deletes ran first); only each
+    resource's record of its last request is left, and DynamoDB expires it. A stack deployed again under the same
+    name gets a new table of its own, as CloudFormation names one anew (it never reads the retained one)."""
+    ecr, dynamodb = local_aws.client("ecr"), local_aws.client("dynamodb")
+    ecr.create_repository(repositoryName="quay/coreos/etcd")  # cached before the stack: its settings are recorded
+    first = play()
+    assert first.succeeded, render(first.stack, first.registry)
+    retained = ownership_table(local_aws, first)
+    assert any(item["kind"] == "repository settings" for item in first.registry.ledger)
+
+    deleted = play(delete=True)
+
+    assert deleted.succeeded, render(deleted.stack, deleted.registry)
+    assert retained in dynamodb.list_tables()["TableNames"]
+    items = dynamodb.scan(TableName=retained, ConsistentRead=True)["Items"]
+    assert {item["Kind"]["S"] for item in items} == {"resource"}  # each resource's last request, and nothing else
+    assert all("ExpiresAt" in item for item in items)
+
+    again = play()
+
+    assert again.succeeded, render(again.stack, again.registry)
+    assert ownership_table(local_aws, again) not in (retained, "")
+    assert dynamodb.scan(TableName=retained, ConsistentRead=True)["Items"] == items  # never read, never written

@@ -41,15 +41,22 @@ REF_IS_ARN = {"AWS::IAM::ManagedPolicy", "AWS::SNS::Topic"}
 
 
 def native_physical_id(
-    stack_name: str, logical_id: str, resource: dict[str, Any], evaluate: Callable[[Any], Any]
+    stack_name: str, logical_id: str, resource: dict[str, Any], evaluate: Callable[[Any], Any], stack_id: str = ""
 ) -> str:
     """What Ref returns: the name the template gives the resource, else one shaped like CloudFormation's
-    generated names; the ARN for the types whose Ref is an ARN."""
+    generated names; the ARN for the types whose Ref is an ARN.
+
+    CloudFormation ends a generated name with a unique suffix (user guide, aws-properties-name.html: "If you don't
+    specify a name, CloudFormation generates a unique physical ID"). Here it is LOCAL, but for a retained resource
+    (DeletionPolicy Retain), which outlives its stack: a stack created again under the same name makes a new one
+    beside the retained one, so its suffix comes from the stack's id, new with each stack."""
     resource_type = str(resource.get("Type"))
     name_property = NAME_PROPERTIES.get(resource_type)
     properties = resource.get("Properties", {})
     if name_property and name_property in properties:
         name = str(evaluate(properties[name_property]))
+    elif resource.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate") and stack_id:
+        name = f"{stack_name}-{logical_id}-{stack_id.rsplit('/', 1)[-1].replace('-', '')[:12].upper()}"
     else:
         name = f"{stack_name}-{logical_id}-LOCAL"
     return ARNS[resource_type](name) if resource_type in REF_IS_ARN else name

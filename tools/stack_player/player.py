@@ -517,7 +517,7 @@ class Player:
             resource = self.template.resources[logical_id]
             evaluate = renderer.evaluate if renderer else (lambda node: node)
             try:
-                name = native_physical_id(self.state.stack_name, logical_id, resource, evaluate)
+                name = native_physical_id(self.state.stack_name, logical_id, resource, evaluate, self.state.stack_id)
             except TemplateError:
                 name = f"{self.state.stack_name}-{logical_id}-LOCAL"
             self._records[logical_id] = ResourceRecord(logical_id, str(resource["Type"]), name, native=True)
