@@ -325,6 +325,35 @@ def test_the_rollback_of_a_failed_root_create_touches_no_application_repository(
     assert template(cache, "ROOT") is None
 
 
+def test_an_update_that_leaves_the_existing_repositories_out_puts_back_what_it_changed_there(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any
+) -> None:
+    """ApplyToExistingRepositories set to false (or a prefix dropped from ExistingRepositoryPrefixes): the
+    repositories left out of scope get back what they had, where they still carry ours; the template keeps the
+    settings for repositories cached from then on."""
+    redis = someone_elses_settings(cache)  # its policy and tags are someone else's, and stay
+    before = settings_of(cache, redis)
+    settings = props(LifecyclePolicyText=json.dumps(policy()), ResourceTags=[{"Key": "cache", "Value": "ecr-public"}],
+                     CustomRoleArn=ROLE)  # fmt: skip
+    created = invoke(event(response_endpoint, "Create", settings))
+    assert settings_of(cache, "ecr-public/library/nginx")["lifecycle"] == policy()
+
+    narrowed = invoke(
+        event(
+            response_endpoint,
+            "Update",
+            {**settings, "ApplyToExistingRepositories": "false"},
+            physical_id=created["PhysicalResourceId"],
+            old_properties=settings,
+        )
+    )
+
+    assert narrowed["Status"] == "SUCCESS", narrowed["Reason"]
+    assert all(settings_of(cache, name) == NOTHING for name in CACHED if name != redis)
+    assert settings_of(cache, redis) == before
+    assert template(cache) is not None
+
+
 # Bad input
 
 
