@@ -1,7 +1,7 @@
 """Render template.yaml into a transform-free CloudFormation template for service-managed StackSets.
 
-Service-managed StackSets refuse templates with macros, and the SAM transform is one, so we run the SAM
-translator here, offline, exactly as CloudFormation would run it. The function code must already be in S3:
+Service-managed StackSets refuse templates with macros, and AWS::LanguageExtensions and the SAM transform are
+macros, so we run both here, offline, as CloudFormation would (tools/sam_transform). The function code must already be in S3:
 pass a template written by `sam package`, or `--code-uri s3://bucket/key` for template.yaml.
 
 StackSet instances are named "StackSet-<name>-<36-char uuid>": template.yaml names nothing after the stack that
@@ -20,10 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
 from samtranslator.yaml_helper import yaml_parse
 
-from tools.sam_transform import TRANSLATOR_REGION, set_code_uri, translate
+from tools.sam_transform import TRANSLATOR_REGION, dump, expand, set_code_uri, translate
 
 STACK_NAMED_EXPORT = "${AWS::StackName}-"
 DEFAULT_EXPORT_PREFIX = "ecr-pull-through-cache"  # samconfig.toml's stack name: consumers import the same names
@@ -79,7 +78,7 @@ def render(
     region: str = TRANSLATOR_REGION,
     export_prefix: str = DEFAULT_EXPORT_PREFIX,
 ) -> dict[str, Any]:
-    template: dict[str, Any] = yaml_parse(source)
+    template = expand(yaml_parse(source))
     if code_uri:
         check_code_uri(code_uri)
         set_code_uri(template, code_uri)
@@ -88,13 +87,6 @@ def render(
     name_exports(rendered, export_prefix)
     code_bucket_per_region(rendered)
     return rendered
-
-
-class NoAliasDumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML has no type information here
-    """CloudFormation rejects YAML aliases: write shared objects out in full."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rendered = render(args.template.read_text(), args.code_uri, export_prefix=args.export_prefix)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(yaml.dump(rendered, Dumper=NoAliasDumper, sort_keys=False, width=120))
+    args.output.write_text(dump(rendered))
     print(f"render_stackset: wrote {args.output}", file=sys.stderr)
     return 0
 

@@ -72,7 +72,7 @@ SCHEMA: dict[str, Any] = {
             "minLength": 50,
             "maxLength": 612,
             "pattern": CREDENTIAL_ARN_PATTERN,
-            "description": "the ARN of a Secrets Manager secret named ecr-pullthroughcache/...",
+            "description": "the ARN of a Secrets Manager secret named ecr-pullthroughcache/... ('' for none)",
         },
         "CustomRoleArn": {
             "type": "string",
@@ -111,7 +111,9 @@ class RuleProperties(RuleSettings):
 
 def read_properties(raw: dict[str, Any], request: Request) -> RuleProperties:
     """Validate every property with ECR's own rules, before anything is changed."""
-    values = parse_properties(raw, SCHEMA)
+    # An empty CredentialArn is none: template.yaml passes an optional credential parameter straight through.
+    values = parse_properties({name: value for name, value in raw.items() if (name, value) != ("CredentialArn", "")},
+                              SCHEMA)  # fmt: skip
     prefix = without_trailing_slash(values["EcrRepositoryPrefix"])
     url = values["UpstreamRegistryUrl"].strip().removeprefix("https://").rstrip("/")
     registry = values.get("UpstreamRegistry") or _registry_for_url(url)

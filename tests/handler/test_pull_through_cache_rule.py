@@ -215,7 +215,35 @@ def test_a_persistent_error_fails_with_ecrs_code(invoke: Invoke, response_endpoi
     assert rules(ecr) == {}
 
 
+def test_an_empty_credential_is_none(invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any) -> None:
+    """template.yaml passes QuayCredentialArn straight through: '' when the parameter is left empty."""
+    answer = invoke(make_event(response_endpoint, "Create", {**QUAY, "CredentialArn": ""}))
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert "credentialArn" not in rules(ecr)["quay"]
+
+
 # Update
+
+def test_an_empty_credential_where_there_was_none_changes_nothing(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any
+) -> None:
+    """The update of a stack deployed before template.yaml's loop: Quay's rule had no CredentialArn, now ''."""
+    invoke(make_event(response_endpoint, "Create", QUAY))
+    faults.reset()
+
+    answer = invoke(
+        make_event(
+            response_endpoint, "Update", {**QUAY, "CredentialArn": ""}, physical_id="quay", old_properties=QUAY
+        )
+    )
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert answer["PhysicalResourceId"] == "quay"
+    assert "credentialArn" not in rules(ecr)["quay"]
+    assert faults.count("UpdatePullThroughCacheRule") == faults.count("DeletePullThroughCacheRule") == 0
+    assert faults.count("CreatePullThroughCacheRule") == 0
+
 
 
 def test_rotating_the_credential_updates_in_place(

@@ -47,6 +47,10 @@ BAD_INPUTS: dict[str, tuple[dict[str, Any], str]] = {
     "gitlab without credential": needs_credential("gitlab-container-registry", "registry.gitlab.com"),
     "azure without credential": needs_credential("azure-container-registry", "myteam.azurecr.io"),
     "chainguard without credential": needs_credential("chainguard", "cgr.dev"),
+    "docker hub with an empty credential": (
+        {**needs_credential("docker-hub", "registry-1.docker.io")[0], "CredentialArn": ""},
+        "CredentialArn is required for the docker-hub upstream",
+    ),
     "credential not an ecr-pullthroughcache secret": (
         {**QUAY, "CredentialArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:quay-credentials-AbCdEf"},
         "CredentialArn",

@@ -1,9 +1,9 @@
-"""template.yaml as CloudFormation reads it: the SAM transform, parameters checked against their constraints,
+"""template.yaml as CloudFormation reads it: its transforms, parameters checked against their constraints,
 conditions, intrinsic functions, and the order in which resources can be created.
 
 cfn-lint parses the file (its YAML loader turns `!Ref`/`!GetAtt`/`!Sub` into their long forms, the same loader
-`make lint` relies on), samtranslator runs the SAM transform (as for the StackSet render), and cfn-lint's template
-graph gives the dependencies. The evaluation is ours, because attribute values only exist once a resource has
+`make lint` relies on), tools/sam_transform writes out the Fn::ForEach loops and runs the SAM transform (as for the
+StackSet render), and cfn-lint's template graph gives the dependencies. The evaluation is ours, because attribute values only exist once a resource has
 answered (docs/local.md says why no library fit).
 """
 
@@ -22,7 +22,7 @@ import cfnlint.template
 import networkx
 from cfnlint.decode import decode
 
-from tools.sam_transform import has_sam_transform, set_code_uri, translate
+from tools.sam_transform import expand, has_sam_transform, plain, set_code_uri, translate
 
 
 class TemplateError(Exception):
@@ -53,17 +53,6 @@ LOCAL_CODE_URI = "s3://stack-player-local-code/provider.zip"
 ResourceResolver = Callable[[str, str | None], Any]
 
 
-def _plain(value: Any) -> Any:
-    """cfn-lint's nodes (dict/str subclasses carrying line marks) as plain Python values."""
-    if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    if isinstance(value, str):
-        return str(value)
-    return value
-
-
 @dataclass(frozen=True)
 class Template:
     path: Path
@@ -71,15 +60,16 @@ class Template:
 
     @classmethod
     def load(cls, path: Path) -> Template:
-        """The template as CloudFormation plays it: after the SAM transform, when it has one."""
+        """The template as CloudFormation plays it: after its transforms (AWS::LanguageExtensions's loops written
+        out, then the SAM transform), when it has them."""
         body, errors = decode(str(path))
         if errors or not isinstance(body, dict):
             raise TemplateError(f"Cannot read {path}: {'; '.join(str(error) for error in errors)}")
-        plain = _plain(body)
-        if has_sam_transform(plain):
-            set_code_uri(plain, LOCAL_CODE_URI)
-            plain = translate(plain)
-        return cls(path=path, body=plain)
+        expanded = expand(plain(body))
+        if has_sam_transform(expanded):
+            set_code_uri(expanded, LOCAL_CODE_URI)
+            expanded = translate(expanded)
+        return cls(path=path, body=expanded)
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
