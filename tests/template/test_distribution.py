@@ -14,6 +14,7 @@ from cfnlint.api import lint_file
 from cfnlint.decode import cfn_yaml
 
 from tools import render_stackset
+from tools.sam_transform import dump, expand, plain
 
 pytestmark = pytest.mark.template
 
@@ -71,6 +72,11 @@ def load(path: Path) -> dict[str, Any]:
     return loaded
 
 
+def expanded() -> dict[str, Any]:
+    """template.yaml as CloudFormation reads it: its Fn::ForEach loops written out."""
+    return expand(plain(load(TEMPLATE)))
+
+
 def lint_errors(path: Path) -> list[str]:
     return [str(m) for m in lint_file(path) if m.rule.id.startswith("E")]
 
@@ -79,6 +85,14 @@ def lint_errors(path: Path) -> list[str]:
 def rendered_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     output = tmp_path_factory.mktemp("stackset") / "template.yaml"
     render_stackset.main(["--template", str(TEMPLATE), "--code-uri", CODE_URI, "--output", str(output)])
+    return output
+
+
+@pytest.fixture(scope="module")
+def expanded_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The expansion `make checkov` scans: checkov reads no Fn::ForEach (it skips a loop's resources)."""
+    output = tmp_path_factory.mktemp("expanded") / "template.yaml"
+    output.write_text(dump(expanded()))
     return output
 
 
@@ -109,9 +123,9 @@ def test_rendered_stackset_template_passes_cfn_lint(rendered_path: Path) -> None
 # --- checkov --------------------------------------------------------------------------------------------
 
 
-def test_checkov_finds_nothing_unsuppressed(rendered_path: Path) -> None:
+def test_checkov_finds_nothing_unsuppressed(expanded_path: Path, rendered_path: Path) -> None:
     assert CHECKOV.is_file(), f"{CHECKOV} missing: run `make checkov-venv` (make venv does it too)"
-    files = [TEMPLATE, rendered_path, *EXAMPLES]
+    files = [expanded_path, rendered_path, *EXAMPLES]
     result = subprocess.run(
         [str(CHECKOV), "--framework", "cloudformation", "--skip-download", "--output", "json", "--quiet"]
         + [arg for f in files for arg in ("-f", str(f))],
@@ -139,8 +153,8 @@ def test_checkov_finds_nothing_unsuppressed(rendered_path: Path) -> None:
 
 
 def test_every_checkov_suppression_has_a_reason() -> None:
-    for path in [TEMPLATE, *EXAMPLES]:
-        for logical_id, resource in load(path)["Resources"].items():
+    for path, template in [(TEMPLATE, expanded()), *((example, load(example)) for example in EXAMPLES)]:
+        for logical_id, resource in template["Resources"].items():
             for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
                 assert skip["id"].startswith("CKV_"), (path.name, logical_id)
                 assert len(skip.get("comment", "")) > 20, (path.name, logical_id, skip["id"])
@@ -163,7 +177,7 @@ def test_render_has_no_transform_and_a_lambda_function(rendered: dict[str, Any])
 
 
 def test_render_keeps_every_resource_and_output(rendered: dict[str, Any]) -> None:
-    source = load(TEMPLATE)
+    source = expanded()
     assert set(source["Resources"]) <= set(rendered["Resources"])
     assert set(source["Outputs"]) == set(rendered["Outputs"])
     # StackSet instance stack names are generated: exports get a name consumer stacks can know in advance,
@@ -408,7 +422,7 @@ def prefix_entries(entries: list[Any]) -> dict[str, Any]:
 
 
 def test_native_resources_cover_every_cache_prefix() -> None:
-    resources = load(TEMPLATE)["Resources"]
+    resources = expanded()["Resources"]
     scanning = resources["RegistryScanningFilters"]["Properties"]
     registry_policy = resources["OrganizationRegistryPolicyStatements"]["Properties"]["Statements"][0]
     consumer = resources["CacheConsumerPolicy"]["Properties"]["PolicyDocument"]["Statement"][1]
@@ -421,7 +435,7 @@ def test_native_resources_cover_every_cache_prefix() -> None:
 
 
 def test_native_resources_grant_only_cache_actions() -> None:
-    resources = load(TEMPLATE)["Resources"]
+    resources = expanded()["Resources"]
     registry_policy = resources["OrganizationRegistryPolicyStatements"]["Properties"]["Statements"][0]
     assert registry_policy["Action"] == ["ecr:CreateRepository", "ecr:BatchImportUpstreamImage"]
     assert registry_policy["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}}
@@ -439,5 +453,5 @@ def test_native_resources_grant_only_cache_actions() -> None:
 
 
 def test_consumer_policy_is_exported() -> None:
-    output = load(TEMPLATE)["Outputs"]["CacheConsumerPolicyArn"]
+    output = expanded()["Outputs"]["CacheConsumerPolicyArn"]
     assert output["Export"]["Name"] == {"Fn::Sub": "${AWS::StackName}-CacheConsumerPolicyArn"}
