@@ -1,4 +1,5 @@
-# Distribution: the transform-free template for service-managed StackSets, and checkov in a venv of its own.
+# Distribution: template.yaml expanded, the transform-free template for service-managed StackSets, the Serverless
+# Application Repository, and checkov in a venv of its own.
 
 # checkov pins dozens of libraries (boto3, pydantic, ...) that clash with aws-sam-cli and moto in .venv,
 # so it gets its own venv. Pinned here; bump deliberately.
@@ -15,8 +16,11 @@ EXPORT_PREFIX ?= ecr-pull-through-cache
 # Optional: a template already written by `sam package` (its CodeUri is an S3 URI); wins over CODE_URI.
 PACKAGED_TEMPLATE ?=
 STACKSET_TEMPLATE ?= .aws-sam/stackset/template.yaml
+# template.yaml with its Fn::ForEach loops written out, as CloudFormation's AWS::LanguageExtensions writes them:
+# what cfn-lint and checkov read (neither expands a loop as CloudFormation does: docs/template.md).
+EXPANDED_TEMPLATE ?= .aws-sam/expanded/template.yaml
 
-.PHONY: checkov-venv checkov stackset-template
+.PHONY: checkov-venv checkov stackset-template expanded-template
 
 # CI's `make venv` installs checkov too, so the template tests can always run it.
 venv: checkov-venv
@@ -34,6 +38,9 @@ stackset-template: venv ## Render a transform-free template for StackSets (CODE_
 	  --output "$(STACKSET_TEMPLATE)"
 	$(VENV)/bin/cfn-lint "$(STACKSET_TEMPLATE)"
 
-checkov: checkov-venv stackset-template ## Run checkov over template.yaml, the StackSet render and examples/
+expanded-template: venv ## Write template.yaml with its Fn::ForEach loops expanded (EXPANDED_TEMPLATE)
+	$(VENV_PY) -m tools.sam_transform template.yaml --output "$(EXPANDED_TEMPLATE)"
+
+checkov: checkov-venv expanded-template stackset-template ## Run checkov over template.yaml (expanded), the StackSet render and examples/
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
-	  -f template.yaml -f "$(STACKSET_TEMPLATE)" $(foreach f,$(shell find examples -name '*.yaml' | sort),-f $(f))
+	  -f "$(EXPANDED_TEMPLATE)" -f "$(STACKSET_TEMPLATE)" $(foreach f,$(shell find examples -name '*.yaml' | sort),-f $(f))
