@@ -74,11 +74,14 @@ def test_default_parameters_create_the_three_public_caches(play: Play, local_aws
     assert result.stack.outputs["ServiceToken"].endswith(":function:ecr-pull-through-cache-ProviderFunction-LOCAL")
     # Ref of an AWS::IAM::ManagedPolicy is its ARN, as in CloudFormation.
     assert result.stack.outputs["CacheConsumerPolicyArn"].startswith("arn:aws:iam::123456789012:policy/")
-    # What CloudFormation sent: every scalar a string, ServiceTimeout from samconfig.toml, no CredentialArn key.
-    sent = load_state(tmp_path / "state", "ecr-pull-through-cache").resources["QuayCacheRule"].properties
-    assert sent["Validate"] == "true"
-    assert sent["ServiceTimeout"] == "600"
-    assert "CredentialArn" not in sent
+    # What CloudFormation sent: every scalar a string, ServiceTimeout from samconfig.toml, QuayCredentialArn as it is
+    # ('': no credential, as the rule shows), and no CredentialArn key at all for an upstream that takes none.
+    sent = load_state(tmp_path / "state", "ecr-pull-through-cache").resources
+    assert sent["QuayCacheRule"].properties["Validate"] == "true"
+    assert sent["QuayCacheRule"].properties["ServiceTimeout"] == "600"
+    assert sent["QuayCacheRule"].properties["CredentialArn"] == ""
+    assert "credentialArn" not in rules(local_aws)["quay"]
+    assert "CredentialArn" not in sent["EcrPublicCacheRule"].properties
     report = render(result.stack, result.registry)
     assert "QuayCacheRule" in report
     assert "Pull-through cache rules in ECR" in report
