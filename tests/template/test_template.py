@@ -380,6 +380,16 @@ def test_prefix_parameters_follow_ecr(template: dict[str, Any]) -> None:
         assert (spec["MinLength"], spec["MaxLength"]) == (2, 30), name
         assert spec["AllowedPattern"] == template["Parameters"]["QuayPrefix"]["AllowedPattern"], name
         assert allowed(spec["AllowedPattern"]).fullmatch(spec["Default"]), name
+        assert spec["ConstraintDescription"] == template["Parameters"]["QuayPrefix"]["ConstraintDescription"], name
+
+
+def test_credential_parameters_share_their_constraints(template: dict[str, Any]) -> None:
+    """Fn::ForEach cannot make parameters: each cache declares its own, and they must not drift apart."""
+    credentials = {name: spec for name, spec in template["Parameters"].items() if name.endswith("CredentialArn")}
+    assert sorted(credentials) == sorted(f"{cache}CredentialArn" for cache in ("Quay", "DockerHub", "GitHub", "GitLab"))
+    constraints = {(spec["AllowedPattern"], spec["ConstraintDescription"], spec["MaxLength"], spec["Default"])
+                   for spec in credentials.values()}  # fmt: skip
+    assert len(constraints) == 1, constraints
 
 
 def test_the_organisation_statement_sid_fits_for_the_longest_stack_name() -> None:
