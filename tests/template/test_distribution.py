@@ -176,6 +176,27 @@ def test_render_has_no_transform_and_a_lambda_function(rendered: dict[str, Any])
     assert function["Metadata"]["checkov"]["skip"], "suppressions must survive the render"
 
 
+# CreateStackSet/UpdateStackSet (botocore's model): TemplateBody "a maximum length of 51,200 bytes", TemplateURL "a
+# template (maximum size: 1 MB) that's located in an Amazon S3 bucket". 1 MB read as 10^6 bytes, the stricter way.
+TEMPLATE_BODY_LIMIT = 51_200
+TEMPLATE_URL_LIMIT = 1_000_000
+DISTRIBUTION_DOC = ROOT / "docs" / "distribution.md"
+
+
+def test_the_documented_stackset_steps_pass_the_render_through_s3(rendered_path: Path) -> None:
+    """The render outgrows a request's template body: the documented create and update pass it by S3 URL, and it
+    fits the size CloudFormation reads from S3."""
+    size = rendered_path.stat().st_size
+    assert size < TEMPLATE_URL_LIMIT, size
+    assert size > TEMPLATE_BODY_LIMIT  # were it to fit again, --template-body would do too
+    doc = DISTRIBUTION_DOC.read_text()
+    assert "--template-body" not in doc
+    create = doc[doc.index("aws cloudformation create-stack-set") :].split("```", 1)[0]
+    assert "--template-url https://" in create
+    assert "update-stack-set --stack-set-name ecr-pull-through-cache --template-url" in doc
+    assert "aws s3 cp .aws-sam/stackset/template.yaml s3://" in doc
+
+
 def test_render_keeps_every_resource_and_output(rendered: dict[str, Any]) -> None:
     source = expanded()
     assert set(source["Resources"]) <= set(rendered["Resources"])
