@@ -190,7 +190,7 @@ def test_the_documented_stackset_steps_pass_the_render_through_s3(rendered_path:
     assert size < TEMPLATE_URL_LIMIT, size
     assert size > TEMPLATE_BODY_LIMIT  # were it to fit again, --template-body would do too
     doc = DISTRIBUTION_DOC.read_text()
-    assert "--template-body" not in doc
+    assert "--template-body file:" not in doc
     create = doc[doc.index("aws cloudformation create-stack-set") :].split("```", 1)[0]
     assert "--template-url https://" in create
     assert "update-stack-set --stack-set-name ecr-pull-through-cache --template-url" in doc
