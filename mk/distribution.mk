@@ -44,3 +44,29 @@ expanded-template: venv ## Write template.yaml with its Fn::ForEach loops expand
 checkov: checkov-venv expanded-template stackset-template ## Run checkov over template.yaml (expanded), the StackSet render and examples/
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
 	  -f "$(EXPANDED_TEMPLATE)" -f "$(STACKSET_TEMPLATE)" $(foreach f,$(shell find examples -name '*.yaml' | sort),-f $(f))
+
+# The Serverless Application Repository: a version adopters deploy without cloning (docs/template.md).
+# SAR is not documented to accept AWS::LanguageExtensions (and refused other transforms before the SAM one), so
+# what is published is the `sam build` output with its loops written out: the SAM transform only. Written next to
+# the build's template, so that its relative paths (the function's code, LicenseUrl, ReadmeUrl) still hold.
+SAR_TEMPLATE := .aws-sam/build/sar-template.yaml
+SAR_PACKAGED := .aws-sam/sar-packaged.yaml
+# Needs AWS: a bucket the SAR service may read (serverlessrepo.amazonaws.com s3:GetObject, aws:SourceAccount),
+# in the Region published to.
+SAR_BUCKET ?=
+SAR_REGION ?= us-east-1
+
+.PHONY: sar-template publish sar-bucket
+
+sar-template: venv ## sam build, then the build's template with its loops written out (SAR_TEMPLATE), sam validate
+	$(VENV)/bin/sam build --config-env $(ENV)
+	$(VENV_PY) -m tools.sam_transform .aws-sam/build/template.yaml --output "$(SAR_TEMPLATE)"
+	$(VENV)/bin/sam validate --template-file "$(SAR_TEMPLATE)" --region "$(SAR_REGION)"
+
+sar-bucket:
+	@if [ -z "$(SAR_BUCKET)" ]; then echo "make publish: set SAR_BUCKET=<bucket the Serverless Application Repository may read>" >&2; exit 2; fi
+
+publish: sar-bucket sar-template ## Publish template.yaml's SemanticVersion to the Serverless Application Repository (SAR_BUCKET=..., needs AWS)
+	$(VENV)/bin/sam package --template-file "$(SAR_TEMPLATE)" --s3-bucket "$(SAR_BUCKET)" \
+	  --s3-prefix ecr-pull-through-cache --region "$(SAR_REGION)" --output-template-file "$(SAR_PACKAGED)"
+	$(VENV)/bin/sam publish --template "$(SAR_PACKAGED)" --region "$(SAR_REGION)" --fail-on-same-version
