@@ -1,8 +1,8 @@
 """Render template.yaml into a transform-free CloudFormation template for service-managed StackSets.
 
 Service-managed StackSets refuse templates with macros, and AWS::LanguageExtensions and the SAM transform are
-macros, so we run both here, offline, as CloudFormation would (tools/sam_transform). The function code must already be in S3:
-pass a template written by `sam package`, or `--code-uri s3://bucket/key` for template.yaml.
+macros, so we run both here, offline, as CloudFormation would (tools/sam_transform). The function code must
+already be in S3: pass a template written by `sam package`, or `--code-uri s3://bucket/key` for template.yaml.
 
 StackSet instances are named "StackSet-<name>-<36-char uuid>": template.yaml names nothing after the stack that
 could outgrow a limit (CloudFormation names the function itself), but exports are named "<export prefix>-..."

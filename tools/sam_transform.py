@@ -25,8 +25,9 @@ from typing import Any
 
 import boto3
 import yaml
-from samcli.lib.cfn_language_extensions.models import TemplateProcessingContext
-from samcli.lib.cfn_language_extensions.processors.foreach import ForEachProcessor
+from cfnlint.decode import decode
+from samcli.lib.cfn_language_extensions.models import TemplateProcessingContext  # type: ignore[import-untyped]
+from samcli.lib.cfn_language_extensions.processors.foreach import ForEachProcessor  # type: ignore[import-untyped]
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
@@ -138,9 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("template", type=Path, nargs="?", default=Path("template.yaml"))
     parser.add_argument("--output", type=Path, default=Path(".aws-sam/expanded/template.yaml"))
     args = parser.parse_args(argv)
-    from cfnlint.decode import decode  # the YAML loader of make lint: !Ref, !Sub, ... in their long forms
-
-    body, errors = decode(str(args.template))
+    body, errors = decode(str(args.template))  # cfn-lint's YAML loader: !Ref, !Sub, ... in their long forms
     if errors or not isinstance(body, dict):
         raise SystemExit(f"sam_transform: cannot read {args.template}: {'; '.join(map(str, errors))}")
     args.output.parent.mkdir(parents=True, exist_ok=True)

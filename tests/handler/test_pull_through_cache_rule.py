@@ -225,6 +225,7 @@ def test_an_empty_credential_is_none(invoke: Invoke, response_endpoint: Response
 
 # Update
 
+
 def test_an_empty_credential_where_there_was_none_changes_nothing(
     invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any
 ) -> None:
@@ -233,9 +234,7 @@ def test_an_empty_credential_where_there_was_none_changes_nothing(
     faults.reset()
 
     answer = invoke(
-        make_event(
-            response_endpoint, "Update", {**QUAY, "CredentialArn": ""}, physical_id="quay", old_properties=QUAY
-        )
+        make_event(response_endpoint, "Update", {**QUAY, "CredentialArn": ""}, physical_id="quay", old_properties=QUAY)
     )
 
     assert answer["Status"] == "SUCCESS", answer["Reason"]
@@ -243,7 +242,6 @@ def test_an_empty_credential_where_there_was_none_changes_nothing(
     assert "credentialArn" not in rules(ecr)["quay"]
     assert faults.count("UpdatePullThroughCacheRule") == faults.count("DeletePullThroughCacheRule") == 0
     assert faults.count("CreatePullThroughCacheRule") == 0
-
 
 
 def test_rotating_the_credential_updates_in_place(

@@ -87,5 +87,4 @@ def test_an_update_to_the_loop_replaces_nothing_and_keeps_every_setting(play: Pl
     assert changed == (set() if credentials else {"QuayCacheRule"})
     assert not [outcome for outcome in after.stack.outcomes if outcome.action.startswith("Cleanup")]
     assert settings(after.registry) == settings(before.registry)
-    assert after.stack.outputs.keys() == before.stack.outputs.keys()
-    assert {name: value for name, value in after.stack.outputs.items()} == before.stack.outputs
+    assert after.stack.outputs == before.stack.outputs

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,7 @@ def repeated_blocks(text: str) -> dict[tuple[str, str], dict[str, int]]:
     """Each run of two consecutive lines of one cache that reads the same for another: {run: {cache: line}}."""
     runs: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
     lines = cache_lines(text)
-    for (number, first, cache), (next_number, second, next_cache) in zip(lines, lines[1:], strict=False):
+    for (number, first, cache), (next_number, second, next_cache) in pairwise(lines):
         if cache == next_cache and next_number == number + 1:
             runs[(first, second)].setdefault(cache, number)
     return {run: where for run, where in runs.items() if len(where) > 1}
@@ -60,11 +61,14 @@ def repeated_blocks(text: str) -> dict[tuple[str, str], dict[str, int]]:
 
 def test_each_cache_is_written_once() -> None:
     repeated = repeated_blocks(TEMPLATE.read_text())
-    assert not repeated, "\n".join(f"lines {sorted(where.values())}: {run[0]} / {run[1]}" for run, where in repeated.items())
+    assert not repeated, "\n".join(
+        f"lines {sorted(where.values())}: {run[0]} / {run[1]}" for run, where in repeated.items()
+    )
 
 
 def test_the_count_finds_the_repetition_of_the_template_before() -> None:
-    """The check can fail: the template before the loop (six caches written out) has 62 runs of two lines repeated, over 430 lines."""
+    """The check can fail: the template before the loop (six caches written out) has 62 runs of two lines repeated
+    for every cache, over 430 lines."""
     repeated = repeated_blocks(TEMPLATE_BEFORE.read_text())
     assert len(repeated) > 50
     assert ("Type: Custom::PullThroughCacheRule", "Condition: <Cache>CacheEnabled") in repeated

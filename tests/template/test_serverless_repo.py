@@ -37,9 +37,11 @@ def application() -> dict[str, Any]:
 
 
 def test_the_required_properties_within_their_limits(application: dict[str, Any]) -> None:
-    assert NAME.fullmatch(application["Name"]) and len(application["Name"]) <= 140
+    assert NAME.fullmatch(application["Name"])
+    assert len(application["Name"]) <= 140
     assert 1 <= len(application["Description"]) <= 256
-    assert AUTHOR.fullmatch(application["Author"]) and len(application["Author"]) <= 127
+    assert AUTHOR.fullmatch(application["Author"])
+    assert len(application["Author"]) <= 127
     assert SEMANTIC_VERSION.fullmatch(application["SemanticVersion"]), application["SemanticVersion"]
 
 
@@ -60,7 +62,8 @@ def test_the_licence_is_the_projects_and_ships_with_the_readme(application: dict
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert application["SpdxLicenseId"] == project["license"] == "Apache-2.0"
     license_text = (TEMPLATE.parent / application["LicenseUrl"]).read_text()
-    assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+    assert "Apache License" in license_text
+    assert "Version 2.0, January 2004" in license_text
     readme = TEMPLATE.parent / application["ReadmeUrl"]
     assert readme.is_file()
     # sam package uploads both; SAR takes at most 5 MB each.

@@ -3,8 +3,8 @@ conditions, intrinsic functions, and the order in which resources can be created
 
 cfn-lint parses the file (its YAML loader turns `!Ref`/`!GetAtt`/`!Sub` into their long forms, the same loader
 `make lint` relies on), tools/sam_transform writes out the Fn::ForEach loops and runs the SAM transform (as for the
-StackSet render), and cfn-lint's template graph gives the dependencies. The evaluation is ours, because attribute values only exist once a resource has
-answered (docs/local.md says why no library fit).
+StackSet render), and cfn-lint's template graph gives the dependencies. The evaluation is ours, because attribute
+values only exist once a resource has answered (docs/local.md says why no library fit).
 """
 
 from __future__ import annotations
