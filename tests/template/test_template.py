@@ -28,6 +28,7 @@ SAMCONFIG = ROOT / "samconfig.toml"
 VENV_BIN = Path(sys.executable).parent
 SAM_TIMEOUT_SECONDS = 180
 
+CACHES = ("EcrPublic", "Quay", "K8s", "DockerHub", "GitHub", "GitLab")
 # logical id -> (condition, UpstreamRegistry, UpstreamRegistryUrl, prefix parameter, credential parameter)
 CACHE_RULES: dict[str, tuple[str, str, str, str, str | None]] = {
     "EcrPublicCacheRule": ("EcrPublicCacheEnabled", "ecr-public", "public.ecr.aws", "EcrPublicPrefix", None),
@@ -474,3 +475,46 @@ def test_whole_number_parameters_accept_exactly_their_range(
     for bad in (f"{lowest}.0", "1.5", f"0{lowest}", f" {lowest}", "-1", ""):
         assert not pattern.fullmatch(bad), bad
     assert f"from {lowest} to {highest}" in spec["ConstraintDescription"]
+
+
+# --- The loops against the template before them ----------------------------------------------------------------
+
+TEMPLATE_BEFORE = ROOT / "tests" / "stack" / "fixtures" / "template-2f3a17d.yaml"
+
+
+def without_no_value(node: Any) -> Any:
+    """A property set to AWS::NoValue is no property: as CloudFormation sends it."""
+    if isinstance(node, dict):
+        return {key: without_no_value(value) for key, value in node.items() if value != {"Ref": "AWS::NoValue"}}
+    if isinstance(node, list):
+        return [without_no_value(item) for item in node]
+    return node
+
+
+def test_the_loops_expand_to_the_template_before_them(template: dict[str, Any]) -> None:
+    """Every resource keeps its logical id, type, condition and properties (docs/template.md), but for Quay's
+    optional credential, passed as it is rather than through Fn::If on a per-cache condition."""
+    before: dict[str, Any] = plain(cfn_yaml.load(str(TEMPLATE_BEFORE)))
+    assert list(template["Resources"]) == [
+        *[logical_id for logical_id in before["Resources"] if not logical_id.startswith(CACHES)][:9],
+        *[
+            f"{cache}{part}"
+            for cache in CACHES
+            for part in ("CacheRule", "CachedRepositorySettings", "CacheImageExpiry")
+        ],
+        *[logical_id for logical_id in before["Resources"] if not logical_id.startswith(CACHES)][9:],
+    ]
+    quay_before = before["Resources"]["QuayCacheRule"]["Properties"]
+    assert quay_before["CredentialArn"] == {
+        "Fn::If": ["HasQuayCredential", {"Ref": "QuayCredentialArn"}, {"Ref": "AWS::NoValue"}]
+    }
+    quay_before["CredentialArn"] = {"Ref": "QuayCredentialArn"}
+    assert without_no_value(template["Resources"]) == without_no_value(before["Resources"])
+    assert template["Conditions"] == {name: value for name, value in before["Conditions"].items()
+                                      if name != "HasQuayCredential"}  # fmt: skip
+    assert template["Parameters"] == before["Parameters"]
+    for name, output in before["Outputs"].items():  # descriptions aside, the same outputs
+        assert {key: value for key, value in template["Outputs"][name].items() if key != "Description"} == {
+            key: value for key, value in output.items() if key != "Description"
+        }, name
+    assert template["Outputs"].keys() == before["Outputs"].keys()
