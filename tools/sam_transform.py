@@ -82,33 +82,12 @@ def _resolve_names(node: Any, mappings: dict[str, Any]) -> Any:
     if len(resolved) != 1:
         return resolved
     ((function, argument),) = resolved.items()
-    if function == "Fn::Sub" and isinstance(argument, str) and "${" not in argument.replace("${!", ""):
+    if function == "Fn::Sub" and isinstance(argument, str) and "${" not in argument:
         return argument
     if function == "Fn::FindInMap" and len(argument) == 3 and all(isinstance(part, str) for part in argument):
         map_name, top, second = argument
         return mappings[map_name][top][second]
     return resolved
-
-
-def set_code_uri(template: dict[str, Any], code_uri: str) -> None:
-    """Point every AWS::Serverless::Function at `code_uri` (the transform accepts only S3 code)."""
-    for resource in template.get("Resources", {}).values():
-        if resource.get("Type") == "AWS::Serverless::Function":
-            resource.setdefault("Properties", {})["CodeUri"] = code_uri
-
-
-def translate(template: dict[str, Any], region: str = TRANSLATOR_REGION) -> dict[str, Any]:
-    """`template` with its SAM resources and Globals turned into plain CloudFormation (`template` is left alone).
-    Function code must already be an S3 URI."""
-    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
-    rendered: dict[str, Any] = translator.translate(
-        copy.deepcopy(template),
-        parameter_values={},
-        passthrough_metadata=True,
-        get_managed_policy_map=no_managed_policies,
-    )
-    rendered.pop("Transform", None)
-    return rendered
 
 
 def _drop_unused_mappings(template: dict[str, Any]) -> None:
@@ -132,6 +111,27 @@ def _drop_unused_mappings(template: dict[str, Any]) -> None:
         template["Mappings"] = mappings
     else:
         template.pop("Mappings", None)
+
+
+def set_code_uri(template: dict[str, Any], code_uri: str) -> None:
+    """Point every AWS::Serverless::Function at `code_uri` (the transform accepts only S3 code)."""
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type") == "AWS::Serverless::Function":
+            resource.setdefault("Properties", {})["CodeUri"] = code_uri
+
+
+def translate(template: dict[str, Any], region: str = TRANSLATOR_REGION) -> dict[str, Any]:
+    """`template` with its SAM resources and Globals turned into plain CloudFormation (`template` is left alone).
+    Function code must already be an S3 URI."""
+    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
+    rendered: dict[str, Any] = translator.translate(
+        copy.deepcopy(template),
+        parameter_values={},
+        passthrough_metadata=True,
+        get_managed_policy_map=no_managed_policies,
+    )
+    rendered.pop("Transform", None)
+    return rendered
 
 
 def main(argv: list[str] | None = None) -> int:
