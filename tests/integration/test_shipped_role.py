@@ -30,6 +30,7 @@ from tests.conftest import create_secret, stack_under_test
 from tests.handler.test_cached_repository_settings import ORGANIZATION_PULLS
 from tests.integration.test_cache_lifecycle_policy_backfill import answered_once
 from tests.unit.test_lifecycle_policy import policy
+from tools.sam_transform import expand, plain
 from tools.shipped_iam import PROVIDER_ROLE, SCHEDULER_ROLE
 
 pytestmark = [pytest.mark.integration, pytest.mark.denials_expected]
@@ -39,11 +40,11 @@ OTHER_ACCOUNT = "210987654321"
 
 
 def granted(role: str) -> list[tuple[str, str]]:
-    """(Sid, action) of every statement of the role's policies in template.yaml, as written there."""
+    """(Sid, action) of every statement of the role's policies in template.yaml, as written there (expanded)."""
     body, errors = decode(str(TEMPLATE))
     assert not errors
     assert body is not None
-    resources = body["Resources"]
+    resources = expand(plain(body))["Resources"]  # its Fn::ForEach loops written out, as CloudFormation reads it
     documents = [policy["PolicyDocument"] for policy in resources[role]["Properties"].get("Policies", [])]
     for resource in resources.values():
         properties = resource.get("Properties", {})
