@@ -80,14 +80,15 @@ template-test: venv ## Run the template tests (cfn-lint, sam validate, sam build
 	$(VENV_PY) -m pytest -n auto tests -m template $(PYTEST_ARGS)
 
 # cfn-lint does not expand template.yaml's Fn::ForEach loops as CloudFormation does: it lints their expansion
-# (expanded-template, mk/distribution.mk), what CloudFormation deploys; sam validate expands the loops itself.
+# (expanded-template, mk/distribution.mk), what CloudFormation deploys; sam validate expands the loops itself (its
+# translator wants a Region, any: nothing is called).
 lint: venv expanded-template ## ruff, mypy, cfn-lint and sam validate --lint (on template.yaml expanded), sam validate
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/cfn-lint "$(EXPANDED_TEMPLATE)"
 	$(VENV)/bin/sam validate --lint --template-file "$(EXPANDED_TEMPLATE)"
-	$(VENV)/bin/sam validate --template-file template.yaml
+	$(VENV)/bin/sam validate --template-file template.yaml --region us-east-1
 
 format: venv ## Format the code and apply ruff's safe fixes
 	$(VENV)/bin/ruff format .
