@@ -5,7 +5,7 @@ never delete by last pull. In a cache, deleting an unused image is always safe: 
 
 The resource owns one EventBridge Scheduler schedule in the provider's schedule group, claimed in the ownership
 ledger before it is made. The schedule invokes the provider function with the namespace settings as its input, and
-that invocation sweeps the namespace (image_expiry.py). Delete removes the schedule; it never deletes images.
+that invocation sweeps the namespace (engine/expiry_sweep.py). Delete removes the schedule; it never deletes images.
 
 Properties: RepositoryPrefix (required), ExpireAfterDaysWithoutPull (required, 1 to 3650), KeepLatestImages
 (default 0), DeleteEmptyRepositories (default false), DryRun (default false), ScheduleExpression (default
@@ -25,17 +25,18 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from ecr_cache_provider import image_expiry, sdk
+from ecr_cache_provider.aws import sdk
+from ecr_cache_provider.aws.ecr import EcrGateway
+from ecr_cache_provider.aws.ownership import Thing
+from ecr_cache_provider.aws.scheduler import Schedule
 from ecr_cache_provider.continuation import ContinueLater, Progress
+from ecr_cache_provider.contract import Request, RequestContext, Result, leaves_behind
 from ecr_cache_provider.deadline import Deadline
-from ecr_cache_provider.ecr import EcrGateway
+from ecr_cache_provider.engine import expiry_sweep
+from ecr_cache_provider.engine.expiry_sweep import ExpirySettings, SweepTotals
 from ecr_cache_provider.failures import InvalidProperties, ResourceFailure
-from ecr_cache_provider.image_expiry import ExpirySettings, SweepTotals
-from ecr_cache_provider.ownership import Thing
-from ecr_cache_provider.prefix import PREFIX_PATTERN, ROOT, without_trailing_slash
+from ecr_cache_provider.grammar.prefix import PREFIX_PATTERN, ROOT, without_trailing_slash
 from ecr_cache_provider.properties import parse_properties
-from ecr_cache_provider.resource_type import Request, RequestContext, Result, leaves_behind
-from ecr_cache_provider.scheduler import Schedule
 
 logger = logging.getLogger(__name__)
 
@@ -175,8 +176,8 @@ def _put(name: str, wanted: ExpiryProperties, context: RequestContext) -> None:
 def _require_a_cache(settings: ExpirySettings, context: RequestContext) -> None:
     """Expiry deletes images: only in a namespace a pull-through cache rule covers can they be pulled again."""
     rules = context.ecr.rule_prefixes()
-    for namespace in image_expiry.uncached(settings, rules):
-        nearest = image_expiry.nearest_rules(namespace, rules)
+    for namespace in expiry_sweep.uncached(settings, rules):
+        nearest = expiry_sweep.nearest_rules(namespace, rules)
         near = f"; the nearest rule prefixes: {', '.join(nearest)}" if nearest else "; this registry has no rule"
         raise InvalidProperties(
             f"No pull-through cache rule covers {namespace!r}: images deleted there could not be pulled again, "
@@ -198,7 +199,7 @@ def is_schedule_name(text: str) -> bool:
 
 
 def schedule_thing(name: str) -> Thing:
-    return Thing(image_expiry.SCHEDULE_KIND, name)
+    return Thing(expiry_sweep.SCHEDULE_KIND, name)
 
 
 def _schedule(name: str, wanted: ExpiryProperties, context: RequestContext) -> Schedule:
@@ -207,7 +208,7 @@ def _schedule(name: str, wanted: ExpiryProperties, context: RequestContext) -> S
         name=name,
         expression=wanted.schedule_expression,
         target_arn=context.function_arn,
-        payload=image_expiry.sweep_event(name, wanted.settings, request.stack_id, request.logical_id),
+        payload=expiry_sweep.sweep_event(name, wanted.settings, request.stack_id, request.logical_id),
         description=f"Image expiry for {wanted.settings.prefix}, managed by {request.owner}"[:512],
     )
 
@@ -231,8 +232,8 @@ def _preview(settings: ExpirySettings, context: RequestContext) -> tuple[str, st
     ecr = EcrGateway(deadline, client=context.ecr.client)
     totals = SweepTotals()
     try:
-        protected = image_expiry.protected_namespaces(context.ledger, settings, context.request.stack_id)
-        image_expiry.sweep(
+        protected = expiry_sweep.protected_namespaces(context.ledger, settings, context.request.stack_id)
+        expiry_sweep.sweep(
             ecr,
             replace(settings, dry_run=True),
             datetime.now(UTC),
@@ -241,7 +242,7 @@ def _preview(settings: ExpirySettings, context: RequestContext) -> tuple[str, st
             protected=protected,
             read_indexes=False,
         )
-    except (ContinueLater, ResourceFailure, image_expiry.IndexesNotRead) as stopped:
+    except (ContinueLater, ResourceFailure, expiry_sweep.IndexesNotRead) as stopped:
         logger.info("No preview: the dry run did not fit in the invocation", extra={"stopped": str(stopped)})
         return UNKNOWN, UNKNOWN
     return str(totals.images_expired), str(totals.bytes_freed)

@@ -22,13 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ecr_cache_provider import stacks
-from ecr_cache_provider.ecr import CacheRule, EcrGateway, RuleSettings
+from ecr_cache_provider.aws import stacks
+from ecr_cache_provider.aws.ecr import CacheRule, EcrGateway, RuleSettings
+from ecr_cache_provider.aws.ownership import OwnedByAnother, Owner, Thing
+from ecr_cache_provider.contract import Request, RequestContext, Result
 from ecr_cache_provider.failures import EcrError, InvalidProperties, ResourceFailure, Superseded
-from ecr_cache_provider.ownership import OwnedByAnother, Owner, Thing
-from ecr_cache_provider.prefix import PREFIX_PATTERN, ROOT, is_prefix, without_trailing_slash
+from ecr_cache_provider.grammar.prefix import PREFIX_PATTERN, ROOT, is_prefix, without_trailing_slash
 from ecr_cache_provider.properties import parse_properties
-from ecr_cache_provider.resource_type import Request, RequestContext, Result
 
 logger = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from functools import cached_property, partial
 from typing import Any
 
-from ecr_cache_provider.ecr import DEFAULT_TAG_MUTABILITY, CreationTemplate, EcrGateway, RepositoryRecord
-from ecr_cache_provider.namespace import CONCURRENCY, Outcome, Workers
-from ecr_cache_provider.ownership import Ledger, Owner, SettingsRecord
+from ecr_cache_provider.aws.ecr import DEFAULT_TAG_MUTABILITY, CreationTemplate, EcrGateway, RepositoryRecord
+from ecr_cache_provider.aws.ownership import Ledger, Owner, SettingsRecord
+from ecr_cache_provider.engine.batches import CONCURRENCY, Outcome, Workers
 from ecr_cache_provider.properties import policy_text
 
 TagMutability = tuple[str, tuple[str, ...]]

@@ -21,15 +21,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecr_cache_provider import sdk
+from ecr_cache_provider.aws import sdk
+from ecr_cache_provider.contract import RequestContext, Result
+from ecr_cache_provider.engine.backfill import NAMESPACE_PROPERTIES, NamespaceSettings, put_in_place, remove, result
+from ecr_cache_provider.engine.recorded_settings import Settings
 from ecr_cache_provider.failures import InvalidProperties
-from ecr_cache_provider.lifecycle_policy import read_policy
-from ecr_cache_provider.namespace_settings import NAMESPACE_PROPERTIES, NamespaceSettings, put_in_place, remove, result
-from ecr_cache_provider.prefix import without_trailing_slash
+from ecr_cache_provider.grammar.lifecycle_policy import read_policy
+from ecr_cache_provider.grammar.prefix import without_trailing_slash
+from ecr_cache_provider.grammar.repository_policy import read_repository_policy
 from ecr_cache_provider.properties import parse_properties
-from ecr_cache_provider.repository_policy import read_repository_policy
-from ecr_cache_provider.repository_settings import Settings
-from ecr_cache_provider.resource_type import RequestContext, Result
 
 RESOURCE_TYPE = "Custom::CachedRepositorySettings"
 PURPOSE = "Settings"

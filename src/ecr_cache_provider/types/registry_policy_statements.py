@@ -18,11 +18,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ecr_cache_provider.ecr import EcrGateway
+from ecr_cache_provider.aws.ecr import EcrGateway
+from ecr_cache_provider.contract import RequestContext, Result
+from ecr_cache_provider.engine.registry_merge import delete_resource_parts, listed, put_resource_parts
 from ecr_cache_provider.failures import InvalidProperties
 from ecr_cache_provider.properties import parse_properties
-from ecr_cache_provider.registry_setting import delete_resource_parts, listed, put_resource_parts
-from ecr_cache_provider.resource_type import RequestContext, Result
 
 RESOURCE_TYPE = "Custom::RegistryPolicyStatements"
 PHYSICAL_ID_PREFIX = "registry-policy/"

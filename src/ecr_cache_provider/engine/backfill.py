@@ -26,12 +26,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from ecr_cache_provider import stacks
-from ecr_cache_provider.continuation import ContinueLater, Progress
-from ecr_cache_provider.ecr import DEFAULT_TAG_MUTABILITY, CreationTemplate
-from ecr_cache_provider.failures import DeadlineApproaching, EcrError, InvalidProperties, ResourceFailure, Superseded
-from ecr_cache_provider.namespace import HAND_OFF_SECONDS, work_through
-from ecr_cache_provider.ownership import (
+from ecr_cache_provider.aws import stacks
+from ecr_cache_provider.aws.ecr import DEFAULT_TAG_MUTABILITY, CreationTemplate
+from ecr_cache_provider.aws.ownership import (
     SETTINGS_KIND,
     OwnedByAnother,
     Owner,
@@ -40,9 +37,12 @@ from ecr_cache_provider.ownership import (
     Thing,
     settings_record,
 )
-from ecr_cache_provider.prefix import PREFIX_PATTERN, ROOT, covers, is_prefix
-from ecr_cache_provider.repository_settings import RecordedBatch, Settings, Target, parsed
-from ecr_cache_provider.resource_type import RequestContext, Result, leaves_behind
+from ecr_cache_provider.continuation import ContinueLater, Progress
+from ecr_cache_provider.contract import RequestContext, Result, leaves_behind
+from ecr_cache_provider.engine.batches import HAND_OFF_SECONDS, work_through
+from ecr_cache_provider.engine.recorded_settings import RecordedBatch, Settings, Target, parsed
+from ecr_cache_provider.failures import DeadlineApproaching, EcrError, InvalidProperties, ResourceFailure, Superseded
+from ecr_cache_provider.grammar.prefix import PREFIX_PATTERN, ROOT, covers, is_prefix
 
 logger = logging.getLogger(__name__)
 
