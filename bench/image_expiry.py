@@ -200,7 +200,7 @@ def provider(endpoint_url: str, options: argparse.Namespace) -> Sweep:
 def _record_the_resource(stack: str, settings: Any) -> None:
     """The Custom::CacheImageExpiry whose schedule invokes the sweep, as its Create records it in the ledger: the
     sweep reads its settings there, and stops when the resource is gone."""
-    from ecr_cache_provider.aws.ownership import Ledger, Owner
+    from ecr_cache_provider.aws.ledger import Ledger, Owner
     from ecr_cache_provider.deadline import Deadline
 
     ledger = Ledger(Deadline(time.monotonic() + 60))

@@ -184,7 +184,7 @@ def began(event: dict[str, Any]) -> dict[str, Any]:
     import time
     from datetime import UTC, datetime
 
-    from ecr_cache_provider.aws.ownership import Ledger
+    from ecr_cache_provider.aws.ledger import Ledger
     from ecr_cache_provider.contract import Request
     from ecr_cache_provider.deadline import Deadline
 

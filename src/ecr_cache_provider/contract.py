@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ecr_cache_provider.aws import sdk, stacks
 from ecr_cache_provider.aws.ecr import EcrGateway
-from ecr_cache_provider.aws.ownership import Ledger, Owner, ResourceRecord, Thing
+from ecr_cache_provider.aws.ledger import Ledger, Owner, ResourceRecord, Thing
 from ecr_cache_provider.aws.scheduler import SchedulerGateway
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.deadline import Deadline

@@ -237,7 +237,7 @@ def test_bad_input_fails_and_changes_nothing(
 def test_another_stacks_namespace_inside_ours_is_never_swept(
     invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any
 ) -> None:
-    from ecr_cache_provider.aws.ownership import Ledger, Owner, Thing
+    from ecr_cache_provider.aws.ledger import Ledger, Owner, Thing
     from ecr_cache_provider.deadline import Deadline
 
     theirs = seed_image(ACCOUNT_ID, REGION, "docker-hub/team/app", pushed_at=ago(300))

@@ -160,7 +160,7 @@ def test_a_create_that_a_delete_overtakes_while_it_works_undoes_what_it_made(
     claim but nothing to delete yet. The Create, finding a newer request after making it, removes it again."""
     import importlib
 
-    from ecr_cache_provider.aws.ownership import Ledger, Owner
+    from ecr_cache_provider.aws.ledger import Ledger, Owner
     from ecr_cache_provider.deadline import Deadline
 
     module, name = RACES[resource_type][0].rsplit(".", 1), RACES[resource_type][1]

@@ -65,7 +65,7 @@ def provider_imports(module: str) -> set[str]:
 
 
 def room(module: str) -> str:
-    head = module.split(".")[0]
+    head = module.split(".", maxsplit=1)[0]
     if head in ROOMS:
         return head
     return "entry" if head in ENTRY else "root"

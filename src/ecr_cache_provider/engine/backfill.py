@@ -28,7 +28,7 @@ from typing import Any
 
 from ecr_cache_provider.aws import stacks
 from ecr_cache_provider.aws.ecr import DEFAULT_TAG_MUTABILITY, CreationTemplate
-from ecr_cache_provider.aws.ownership import (
+from ecr_cache_provider.aws.ledger import (
     SETTINGS_KIND,
     OwnedByAnother,
     Owner,

@@ -26,7 +26,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from ecr_cache_provider import continuation
 from ecr_cache_provider.aws import sdk
 from ecr_cache_provider.aws.ecr import EcrGateway, ImageRecord
-from ecr_cache_provider.aws.ownership import Ledger, Owner, Thing
+from ecr_cache_provider.aws.ledger import Ledger, Owner, Thing
 from ecr_cache_provider.aws.scheduler import SchedulerGateway
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.deadline import Deadline

@@ -29,7 +29,7 @@ from functools import cached_property, partial
 from typing import Any
 
 from ecr_cache_provider.aws.ecr import DEFAULT_TAG_MUTABILITY, CreationTemplate, EcrGateway, RepositoryRecord
-from ecr_cache_provider.aws.ownership import Ledger, Owner, SettingsRecord
+from ecr_cache_provider.aws.ledger import Ledger, Owner, SettingsRecord
 from ecr_cache_provider.engine.batches import CONCURRENCY, Outcome, Workers
 from ecr_cache_provider.properties import policy_text
 

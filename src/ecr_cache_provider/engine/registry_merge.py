@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
 from ecr_cache_provider.aws.ecr import EcrGateway
-from ecr_cache_provider.aws.ownership import HeldLock, OwnedByAnother, Owner, Thing, stack_name
+from ecr_cache_provider.aws.ledger import HeldLock, OwnedByAnother, Owner, Thing, stack_name
 from ecr_cache_provider.contract import Request, RequestContext, Result
 from ecr_cache_provider.failures import ResourceFailure
 

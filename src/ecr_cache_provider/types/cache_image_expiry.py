@@ -27,7 +27,7 @@ from typing import Any
 
 from ecr_cache_provider.aws import sdk
 from ecr_cache_provider.aws.ecr import EcrGateway
-from ecr_cache_provider.aws.ownership import Thing
+from ecr_cache_provider.aws.ledger import Thing
 from ecr_cache_provider.aws.scheduler import Schedule
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.contract import Request, RequestContext, Result, leaves_behind

@@ -24,7 +24,7 @@ from typing import Any
 
 from ecr_cache_provider.aws import stacks
 from ecr_cache_provider.aws.ecr import CacheRule, EcrGateway, RuleSettings
-from ecr_cache_provider.aws.ownership import OwnedByAnother, Owner, Thing
+from ecr_cache_provider.aws.ledger import OwnedByAnother, Owner, Thing
 from ecr_cache_provider.contract import Request, RequestContext, Result
 from ecr_cache_provider.failures import EcrError, InvalidProperties, ResourceFailure, Superseded
 from ecr_cache_provider.grammar.prefix import PREFIX_PATTERN, ROOT, is_prefix, without_trailing_slash
