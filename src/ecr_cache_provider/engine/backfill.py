@@ -3,50 +3,52 @@ does, and Custom::CacheLifecyclePolicy with its one setting.
 
 ECR creates a cached repository on its first pull, outside any stack; a repository creation template reaches only
 repositories created after it. So the resource owns the namespace's creation template (claimed in the ownership
-ledger before it is made) and brings the repositories already there to the same settings (repository_settings.py),
-in batches, continuing in follow-up invocations (namespace.py).
+ledger before it is made) and brings the repositories already there to the same settings (recorded_settings.py),
+in batches, continuing in follow-up invocations (batches.py).
 
 ROOT covers every repository of the registry, and a repository ECR cached cannot be told from one an application
 pushes to: a ROOT resource owns only the creation template unless ExistingRepositoryPrefixes names the prefixes
 whose existing repositories get the settings too.
 
-Replacing one resource by another in the same stack (moving from Custom::CacheLifecyclePolicy to
-Custom::CachedRepositorySettings): CloudFormation creates the new resource, then deletes the old one. The new one,
-told so by TakeOverFrom, takes the template's claim from the old one (recording what the old one had in place), so
-the two never fight: the old one's Delete finds its claim taken over and leaves everything to its successor; if the
-stack update rolls back instead, the new one's Delete puts the old template back and hands the claim back.
+The template and its claim: template_claim.py; a resource replacing another (TakeOverFrom): take_over.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ecr_cache_provider.aws import stacks
-from ecr_cache_provider.aws.ecr import DEFAULT_TAG_MUTABILITY, CreationTemplate
 from ecr_cache_provider.aws.ledger import (
     SETTINGS_KIND,
     OwnedByAnother,
     Owner,
     SettingsRecord,
     TakeOver,
-    Thing,
     settings_record,
 )
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.contract import RequestContext, Result, leaves_behind
-from ecr_cache_provider.engine.batches import HAND_OFF_SECONDS, work_through
-from ecr_cache_provider.engine.recorded_settings import RecordedBatch, Settings, Target, parsed
-from ecr_cache_provider.failures import DeadlineApproaching, EcrError, InvalidProperties, ResourceFailure, Superseded
+from ecr_cache_provider.engine.batches import work_through
+from ecr_cache_provider.engine.encryption_count import other_encryption
+from ecr_cache_provider.engine.owner_token import owner_description
+from ecr_cache_provider.engine.recorded_settings import RecordedBatch, Settings, Target
+from ecr_cache_provider.engine.take_over import (
+    inherited,
+    predecessor_holding,
+    put_back_template,
+    settings_of,
+    take_over_from,
+    template_before,
+)
+from ecr_cache_provider.engine.template_claim import TEMPLATE_KIND, TemplateClaim
+from ecr_cache_provider.failures import InvalidProperties, ResourceFailure, Superseded
 from ecr_cache_provider.grammar.prefix import PREFIX_PATTERN, ROOT, covers, is_prefix
 
 logger = logging.getLogger(__name__)
 
-TEMPLATE_KIND = "repository creation template"
 PREFIX = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": PREFIX_PATTERN}
 # The properties both resource types share: which repositories, existing and new (JSON schema).
 NAMESPACE_PROPERTIES: dict[str, Any] = {
@@ -132,16 +134,17 @@ def put_in_place(
     request = context.request
     progress = request.progress or Progress()
     renaming = request.request_type == "Update" and not context.answered_before(wanted.prefix, is_prefix)
+    claim = TemplateClaim(context, wanted.prefix)
     if request.progress is None:
         _require_managed(wanted, context)
     try:
         if request.progress is None:
-            _claim_template(wanted, context, purpose)
+            _claim_template(wanted, claim, purpose)
         # The template and some repositories may carry the settings from here on: a failure names the prefix.
         with leaves_behind(wanted.prefix):
             if progress.stage == BACKFILL:
                 if wanted.existing_scope:
-                    progress = _backfill(wanted, before, progress, context)
+                    progress = _backfill(wanted, before, progress, claim)
                 elif wanted.apply_to_existing:
                     logger.info(
                         "RepositoryPrefix ROOT: existing repositories left alone, since a cached repository cannot "
@@ -151,7 +154,7 @@ def put_in_place(
                 progress = replace(progress, stage=TIDY, cursor="", waiting=())
             if before is not None and (before.prefix, before.existing_scope) != (wanted.prefix, wanted.existing_scope):
                 progress = _tidy(wanted, before, progress, context)
-            return Done(progress, _other_encryption(wanted, progress, context))
+            return Done(progress, other_encryption(wanted.prefix, wanted.settings, progress, context))
     except ResourceFailure as failure:
         if renaming and not isinstance(failure, Superseded):
             _undo_rename(wanted.prefix, context)
@@ -200,20 +203,20 @@ def remove(prefix: str, properties: NamespaceSettings | None, context: RequestCo
     if not context.answered_before(prefix, is_prefix):
         _remove_everything(context)
         return
-    thing = _template(prefix)
-    take_over = context.ledger.take_over_of(thing)
+    claim = TemplateClaim(context, prefix)
+    take_over = claim.take_over
     if take_over is not None and take_over.predecessor.is_same_resource(request.owner):
         logger.info("Replaced by %s: the template and repositories are left to it", take_over.successor.logical_id)
         if request.progress is None:
-            context.ledger.settle_take_over(thing, take_over)
+            context.ledger.settle_take_over(claim.thing, take_over)
         _drain(context, request.progress or Progress(), prefix, Target({}), forget_only=True)
         return
     if take_over is not None and not take_over.settled and take_over.successor.is_same_resource(request.owner):
-        _hand_back(prefix, take_over, context)
+        _hand_back(claim, take_over)
         return
     progress = request.progress
     if progress is None:
-        _release_template(prefix, context)
+        claim.release()
         progress = Progress(stage=LEGACY if _legacy(context) else DRAIN)
     if progress.stage == LEGACY:
         ours = properties.settings.values if properties is not None else {}
@@ -229,9 +232,10 @@ def remove(prefix: str, properties: NamespaceSettings | None, context: RequestCo
 
 
 def _backfill(
-    wanted: NamespaceSettings, before: NamespaceSettings | None, progress: Progress, context: RequestContext
+    wanted: NamespaceSettings, before: NamespaceSettings | None, progress: Progress, claim: TemplateClaim
 ) -> Progress:
-    predecessor, inherited_values = _predecessor(wanted, context)
+    context = claim.context
+    predecessor, inherited_values = inherited(claim)
     legacy = {**(before.settings.values if before is not None and _legacy(context) else {}), **inherited_values}
     target = Target(wanted.settings.values, wanted.overwrite, legacy=legacy)
     batch = _recorded_batch(context, wanted.prefix, target, predecessor)
@@ -248,7 +252,7 @@ def _tidy(
     other namespace. (The physical id is the prefix, so old properties naming another prefix than it are those of
     an Update that never answered: cancelled, timed out, or failed without undoing everything.)"""
     if progress.cursor == "" and before.prefix != wanted.prefix and is_prefix(before.prefix):
-        _release_template(before.prefix, context)
+        TemplateClaim(context, before.prefix).release()
 
     def kept(record: SettingsRecord) -> bool:
         in_scope = any(covers(scope, record.repository) for scope in wanted.existing_scope)
@@ -289,7 +293,7 @@ def _remove_everything(context: RequestContext) -> None:
     """Whatever this resource holds in the ledger: every template it claimed, and every repository record."""
     if context.request.progress is None:
         for item in context.owned_items(TEMPLATE_KIND):
-            _release_template(item["Name"]["S"], context)
+            TemplateClaim(context, item["Name"]["S"]).release()
         logger.info("Removed what the ledger records for a resource CloudFormation never saw answered")
     _drain(context, context.request.progress or Progress(), ROOT, Target({}))
 
@@ -299,9 +303,9 @@ def _undo_rename(prefix: str, context: RequestContext) -> None:
     put back what it changed, as far as the invocation's time allows (what is left, the rollback's Update finds:
     its old properties name this namespace)."""
     try:
-        take_over = context.ledger.take_over_of(_template(prefix))
-        if take_over is None:
-            _release_template(prefix, context)
+        claim = TemplateClaim(context, prefix)
+        if claim.take_over is None:
+            claim.release()
         _drain(context, Progress(), prefix, Target({}))
     except (ResourceFailure, ContinueLater) as error:
         logger.warning("Could not undo everything the failed Update made", extra={"error": str(error)})
@@ -327,205 +331,64 @@ def _legacy(context: RequestContext) -> bool:
     return context.record is None or not context.record.issued_complete
 
 
-# How each part is done
+# The template
 
 
-def _claim_template(wanted: NamespaceSettings, context: RequestContext, purpose: str) -> None:
+def _claim_template(wanted: NamespaceSettings, claim: TemplateClaim, purpose: str) -> None:
     """Own the repository creation template for the prefix, carrying the settings; none when not wanted.
     The ledger's claim proves ownership; a template another resource owns, or nobody does, is never changed."""
-    request, ecr, ledger = context.request, context.ecr, context.ledger
-    thing = _template(wanted.prefix)
-    existing = ecr.find_template(wanted.prefix)
-    template = wanted.settings.template(wanted.prefix, _owner_description(context, purpose))
-    predecessor = _predecessor_holding(thing, existing, wanted.take_over_from, context)
+    context = claim.context
+    request, ledger = context.request, context.ledger
+    existing = claim.existing
+    template = wanted.settings.template(wanted.prefix, owner_description(request, purpose))
+    predecessor = predecessor_holding(claim, wanted.take_over_from)
     if predecessor is not None:
-        before = existing or CreationTemplate(prefix=wanted.prefix)
-        ledger.take_over(thing, predecessor, request.owner, _snapshot(before))
-        try:
-            _write_template(template, existing, context)
-        except ResourceFailure:
-            take_over = ledger.take_over_of(thing)
-            if take_over is not None:
-                ledger.hand_back(thing, take_over)  # nothing changed: the predecessor keeps what it had
-            raise
+        take_over_from(claim, predecessor, template)
         return
-    holder = _holder(thing, existing, context)
+    holder = claim.holder()
     ours = holder is not None and holder.is_same_resource(request.owner)
     if not ours and not wanted.apply_to_new:
         return  # not ours, and not needed: left exactly as it is
     if holder is not None and not ours:
-        raise OwnedByAnother(thing, holder)
+        raise OwnedByAnother(claim.thing, holder)
     if existing and not ours:
         raise ResourceFailure(
             f"A repository creation template for prefix {wanted.prefix!r} already exists and no stack owns it; "
             "delete it, or set ApplyToNewRepositories to false"
         )
     if not wanted.apply_to_new:
-        _release_template(wanted.prefix, context)
+        claim.release()
         return
-    held_before = ledger.claim(thing, request.owner)  # raises OwnedByAnother, naming the owner
+    held_before = ledger.claim(claim.thing, request.owner)  # raises OwnedByAnother, naming the owner
+    claim.claim_changed()
     try:
         if held_before is None and wanted.take_over_from:
-            ledger.name_predecessor(thing, request.owner, wanted.take_over_from)  # it may own repositories' settings
-        _write_template(template, existing, context)
+            # it may own repositories' settings
+            ledger.name_predecessor(claim.thing, request.owner, wanted.take_over_from)
+        claim.write(template)
     except ResourceFailure:
         if held_before is None and not existing:
-            ledger.release(thing, request.owner)  # nothing was made: the prefix is free again
+            ledger.release(claim.thing, request.owner)  # nothing was made: the prefix is free again
         raise
     if not existing:  # a newer request that came in meanwhile may have looked for the template before it existed
 
         def unmake() -> None:
             context.ecr.delete_template(wanted.prefix)
-            ledger.release(thing, request.owner)
+            ledger.release(claim.thing, request.owner)
 
         context.still_current(unmake)
 
 
-def _write_template(template: CreationTemplate, existing: CreationTemplate | None, context: RequestContext) -> None:
-    if existing:
-        context.ecr.update_template(template, existing)
-    else:
-        context.ecr.create_template(template)
-
-
-def _predecessor_holding(
-    thing: Thing, existing: CreationTemplate | None, predecessor: str, context: RequestContext
-) -> Owner | None:
-    """The resource this one replaces, when it holds the template (see _holder); None when this resource
-    replaces none."""
-    if not predecessor:
-        return None
-    holder = _holder(thing, existing, context, predecessor)
-    named = Owner(context.request.stack_id, predecessor, "")
-    return holder if holder is not None and holder.is_same_resource(named) else None
-
-
-def _predecessor(wanted: NamespaceSettings, context: RequestContext) -> tuple[Owner | None, dict[str, Any]]:
-    """The resource this one took the namespace over from (TakeOverFrom), whose records of repositories this one
-    inherits; and, when the predecessor is older than the ledger's records, the settings its template carried (what
-    it had put in place, recognised by value as it then was)."""
-    take_over = context.ledger.take_over_of(_template(wanted.prefix))
-    if take_over is None or not take_over.successor.is_same_resource(context.request.owner):
-        return None, {}
-    predecessor = take_over.predecessor
-    if not take_over.snapshot:
-        return predecessor, {}  # recorded on a free template (Ledger.name_predecessor): no template was in place
-    record = context.ledger.resource(predecessor)
-    legacy = record is None or not record.issued_complete
-    return predecessor, (_settings_of(_restored(take_over.snapshot)).values if legacy else {})
-
-
-def _hand_back(prefix: str, take_over: TakeOver, context: RequestContext) -> None:
+def _hand_back(claim: TemplateClaim, take_over: TakeOver) -> None:
     """The stack update that replaced the predecessor rolled back: its template back in place, repositories back
     to its values (where they still carry ours), and the claim back to it, last, so that a follow-up invocation
     still finds the take-over."""
-    before = _restored(take_over.snapshot) if take_over.snapshot else CreationTemplate(prefix=prefix)
+    context = claim.context
     progress = context.request.progress
     if progress is None:
-        if not before.applied_for:  # there was no template before the take-over
-            context.ecr.delete_template(prefix)
-        elif current := context.ecr.find_template(prefix):
-            context.ecr.update_template(before, current)
+        put_back_template(claim, take_over)
         progress = Progress(stage=DRAIN)
-    target = Target({}, restore=_settings_of(before).values)
-    _drain(context, progress, prefix, target, predecessor=take_over.predecessor)
-    context.ledger.hand_back(_template(prefix), take_over)
+    restore = settings_of(template_before(claim.prefix, take_over)).values
+    _drain(context, progress, claim.prefix, Target({}, restore=restore), predecessor=take_over.predecessor)
+    context.ledger.hand_back(claim.thing, take_over)
     logger.info("Template and claim handed back to %s", take_over.predecessor.logical_id)
-
-
-def _release_template(prefix: str, context: RequestContext) -> None:
-    """Delete the template, then its claim, when this resource owns them; anything else is left as it is."""
-    thing = _template(prefix)
-    existing = context.ecr.find_template(prefix)
-    holder = _holder(thing, existing, context)
-    if holder is None or not holder.is_same_resource(context.request.owner):
-        if existing:
-            logger.warning("Creation template left in place: not this resource's", extra={"prefix": prefix})
-        return
-    if existing:
-        context.ecr.delete_template(prefix)
-    context.ledger.release(thing, context.request.owner)
-
-
-def _holder(
-    thing: Thing, existing: CreationTemplate | None, context: RequestContext, logical_id: str = ""
-) -> Owner | None:
-    """Who owns the template: the claim in the ledger; for a template made before the ledger existed, the resource
-    `logical_id` of this stack (this resource by default) if the owner token it wrote into the description says so
-    (the claim is recorded now)."""
-    request = context.request
-    candidate = Owner(request.stack_id, logical_id, "") if logical_id else request.owner
-    holder = context.ledger.owner_of(thing)
-    if (
-        holder is None
-        and existing
-        and existing.description.endswith(_owner_token(request.stack_id, candidate.logical_id))
-    ):
-        context.ledger.claim(thing, candidate)
-        return candidate
-    return holder
-
-
-def _other_encryption(wanted: NamespaceSettings, progress: Progress, context: RequestContext) -> int | None:
-    """How many existing repositories of the namespace are encrypted otherwise than the template will encrypt new
-    ones (ECR cannot change an existing repository's encryption)."""
-    if wanted.settings.encryption is None:
-        return None
-    try:
-        repositories = context.ecr.repositories(keep_seconds=HAND_OFF_SECONDS)
-    except (EcrError, DeadlineApproaching) as error:
-        if isinstance(error, EcrError) and not error.transient:
-            raise
-        raise ContinueLater(progress, wanted.prefix) from error  # the backfill is done: the next one only counts
-    return sum(
-        1 for repository in repositories
-        if covers(wanted.prefix, repository.name) and wanted.settings.encryption_differs(repository)
-    )  # fmt: skip
-
-
-def _template(prefix: str) -> Thing:
-    return Thing(TEMPLATE_KIND, prefix)
-
-
-def _owner_description(context: RequestContext, purpose: str) -> str:
-    """The template's description says which resource owns it, for people. The ledger proves it; the token at its
-    end was the proof before the ledger existed, and still lets such a template be recognised and claimed."""
-    request = context.request
-    text = f"{purpose} for cached repositories, managed by {request.owner}"
-    token = _owner_token(request.stack_id, request.logical_id)
-    return f"{text[: 256 - len(token) - 1]} {token}"
-
-
-def _owner_token(stack_id: str, logical_id: str) -> str:
-    digest = hashlib.sha256(f"{stack_id}/{logical_id}".encode()).hexdigest()[:16]
-    return f"[owner:{digest}]"
-
-
-def _snapshot(template: CreationTemplate) -> str:
-    return json.dumps(asdict(template), separators=(",", ":"))
-
-
-def _restored(snapshot: str) -> CreationTemplate:
-    values: dict[str, Any] = json.loads(snapshot)
-    mutability, filters = values["tag_mutability"]
-    return CreationTemplate(
-        prefix=values["prefix"],
-        description=values["description"],
-        lifecycle_policy=values["lifecycle_policy"],
-        repository_policy=values["repository_policy"],
-        resource_tags=tuple((key, value) for key, value in values["resource_tags"]),
-        tag_mutability=(mutability, tuple(filters)),
-        encryption=tuple((key, value) for key, value in values["encryption"]),
-        custom_role_arn=values["custom_role_arn"],
-        applied_for=tuple(values["applied_for"]),
-    )
-
-
-def _settings_of(template: CreationTemplate) -> Settings:
-    """The settings a template gives new repositories, as this provider compares them."""
-    return Settings(
-        lifecycle_policy=parsed(template.lifecycle_policy) if template.lifecycle_policy else None,
-        repository_policy=parsed(template.repository_policy) if template.repository_policy else None,
-        resource_tags=template.resource_tags or None,
-        tag_mutability=template.tag_mutability if template.tag_mutability != DEFAULT_TAG_MUTABILITY else None,
-    )

@@ -13,7 +13,7 @@ request is a resource's current one (resource_records.py), what a resource chang
 
 from __future__ import annotations
 
-from ecr_cache_provider.aws.ledger.claims import Claims, TakeOver
+from ecr_cache_provider.aws.ledger.claims import Claim, Claims, TakeOver
 from ecr_cache_provider.aws.ledger.lock import HeldLock, Locks
 from ecr_cache_provider.aws.ledger.repository_records import (
     SETTINGS_KIND,
@@ -26,6 +26,7 @@ from ecr_cache_provider.aws.ledger.table import OwnedByAnother, Owner, Thing, st
 
 __all__ = [
     "SETTINGS_KIND",
+    "Claim",
     "HeldLock",
     "Ledger",
     "OwnedByAnother",

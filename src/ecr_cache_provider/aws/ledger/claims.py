@@ -42,12 +42,24 @@ class TakeOver:
     settled: bool = False  # the predecessor was deleted: the successor owns the thing as if it had made it
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A thing's claim as the ledger holds it: its owner (None: nobody's) and the take-over it records (if any)."""
+
+    owner: Owner | None
+    take_over: TakeOver | None
+
+
 class Claims(Table):
     """The claims on things."""
 
+    def claim_of(self, thing: Thing) -> Claim:
+        """The thing's claim, one consistent read."""
+        item = self._call("get_item", Key=thing_key(thing), ConsistentRead=True).get("Item") or {}
+        return Claim(owner_from(item), _take_over(item))
+
     def owner_of(self, thing: Thing) -> Owner | None:
-        response = self._call("get_item", Key=thing_key(thing), ConsistentRead=True)
-        return owner_from(response.get("Item"))
+        return self.claim_of(thing).owner
 
     def claim(self, thing: Thing, owner: Owner, adopted: str = "") -> Owner | None:
         """Record `owner` as the thing's owner; what held the claim before (None when nobody did). With `adopted`
@@ -99,17 +111,7 @@ class Claims(Table):
 
     def take_over_of(self, thing: Thing) -> TakeOver | None:
         """The take-over the thing's claim records; None when there is none."""
-        item = self._call("get_item", Key=thing_key(thing), ConsistentRead=True).get("Item") or {}
-        if "TakenOverFrom" not in item:
-            return None
-        return TakeOver(
-            successor=owner_from(item) or Owner("", "", ""),
-            predecessor=Owner(
-                item["StackId"]["S"], item["TakenOverFrom"]["S"], item.get("PredecessorRequestId", {}).get("S", "")
-            ),
-            snapshot=item.get("PredecessorSnapshot", {}).get("S", ""),
-            settled="PredecessorDeleted" in item,
-        )
+        return self.claim_of(thing).take_over
 
     def name_predecessor(self, thing: Thing, owner: Owner, predecessor: str) -> None:
         """Record, on a claim `owner` made on a free thing, that it replaces `predecessor` (which held no claim):
@@ -199,3 +201,16 @@ class Claims(Table):
             logger.warning("Claim not released: it is not this resource's", extra={"thing": thing.key})
             return False
         return True
+
+
+def _take_over(item: dict[str, Any]) -> TakeOver | None:
+    if "TakenOverFrom" not in item:
+        return None
+    return TakeOver(
+        successor=owner_from(item) or Owner("", "", ""),
+        predecessor=Owner(
+            item["StackId"]["S"], item["TakenOverFrom"]["S"], item.get("PredecessorRequestId", {}).get("S", "")
+        ),
+        snapshot=item.get("PredecessorSnapshot", {}).get("S", ""),
+        settled="PredecessorDeleted" in item,
+    )
