@@ -1,6 +1,10 @@
 """The contract every resource type fulfils: a module with RESOURCE_TYPE, create, update and delete, each handed
-one RequestContext (the request, its deadline, AWS clients made on first use). mypy checks each registered module
-against ResourceType."""
+one RequestContext (the request, its deadline, AWS clients made on first use). mypy checks each module types/
+serves against ResourceType.
+
+Invariants: a request becomes its resource's current one before its first call to AWS, and stops at its next step
+once a newer request took over or CloudFormation stopped waiting (its ServiceTimeout, counted from the signing time
+of its ResponseURL); what fails after something was made names it (`leaves_behind`), so the rollback finds it."""
 
 from __future__ import annotations
 

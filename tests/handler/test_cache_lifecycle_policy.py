@@ -679,7 +679,7 @@ def test_repositories_waiting_for_a_retry_are_handed_to_the_next_invocation(
 ) -> None:
     for index in range(4):
         moto_ecr.simulate_cached_pull(ACCOUNT_ID, REGION, f"ecr-public/extra/image-{index}")
-    from ecr_cache_provider.aws.ecr import BACKFILL_ATTEMPTS
+    from ecr_cache_provider.aws.ecr import BATCH_WORK_ATTEMPTS as BACKFILL_ATTEMPTS
 
     throttles = 2 * BACKFILL_ATTEMPTS  # both repositories of the first batch, every attempt
     faults.throttle("PutLifecyclePolicy", times=throttles)

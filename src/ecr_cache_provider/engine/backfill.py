@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 from ecr_cache_provider.aws import stacks
 from ecr_cache_provider.aws.ledger import (
@@ -30,11 +29,12 @@ from ecr_cache_provider.aws.ledger import (
     settings_record,
 )
 from ecr_cache_provider.continuation import ContinueLater, Progress
-from ecr_cache_provider.contract import RequestContext, Result, leaves_behind
+from ecr_cache_provider.contract import RequestContext, leaves_behind
 from ecr_cache_provider.engine.batches import work_through
 from ecr_cache_provider.engine.encryption_count import other_encryption
 from ecr_cache_provider.engine.owner_token import owner_description
-from ecr_cache_provider.engine.recorded_settings import RecordedBatch, Settings, Target
+from ecr_cache_provider.engine.recorded_settings import RecordedBatch, Target
+from ecr_cache_provider.engine.settings_request import Done, NamespaceSettings
 from ecr_cache_provider.engine.take_over import (
     inherited,
     predecessor_holding,
@@ -45,75 +45,9 @@ from ecr_cache_provider.engine.take_over import (
 )
 from ecr_cache_provider.engine.template_claim import TEMPLATE_KIND, TemplateClaim
 from ecr_cache_provider.failures import InvalidProperties, ResourceFailure, Superseded
-from ecr_cache_provider.grammar.prefix import PREFIX_PATTERN, ROOT, covers, is_prefix
+from ecr_cache_provider.grammar.prefix import ROOT, covers, is_prefix
 
 logger = logging.getLogger(__name__)
-
-PREFIX = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": PREFIX_PATTERN}
-# The properties both resource types share: which repositories, existing and new (JSON schema).
-NAMESPACE_PROPERTIES: dict[str, Any] = {
-    "RepositoryPrefix": PREFIX | {"description": "a repository namespace such as docker-hub or team/cache, or ROOT"},
-    "ApplyToExistingRepositories": {"type": "boolean", "default": True},
-    "ApplyToNewRepositories": {"type": "boolean", "default": True},
-    "ExistingRepositoryPrefixes": {
-        "type": "array",
-        "default": [],
-        "items": PREFIX,
-        "description": "repository namespaces such as docker-hub or team/cache, or ROOT for every repository",
-    },
-}
-
-
-@dataclass(frozen=True)
-class NamespaceSettings:
-    """What a resource asks for: the settings, for which repositories, and how to treat what is there."""
-
-    prefix: str
-    settings: Settings
-    apply_to_existing: bool
-    apply_to_new: bool
-    overwrite: bool
-    existing_prefixes: tuple[str, ...] = ()
-    take_over_from: str = ""  # the logical id of the resource of this stack being replaced by this one
-
-    @property
-    def existing_scope(self) -> tuple[str, ...]:
-        """The prefixes whose existing repositories get the settings: under ROOT only those named explicitly."""
-        if not self.apply_to_existing:
-            return ()
-        return self.existing_prefixes if self.prefix == ROOT else (self.prefix,)
-
-    @property
-    def namespaces(self) -> tuple[str, ...]:
-        """What the resource touches: its template's namespace (a ROOT template reaches every repository created
-        later), and the existing repositories it brings to the settings."""
-        template = (self.prefix,) if self.apply_to_new or self.prefix != ROOT else ()
-        return template + self.existing_scope
-
-    def check(self, what: str) -> NamespaceSettings:
-        """The rules between properties; `what` names the settings in Reasons ("the policy", "the settings")."""
-        if self.existing_prefixes and self.prefix != ROOT:
-            raise InvalidProperties(
-                f"ExistingRepositoryPrefixes applies only with RepositoryPrefix ROOT; with {self.prefix!r} every "
-                f"existing repository under it gets {what} (set ApplyToExistingRepositories to false for none)"
-            )
-        if self.existing_prefixes and not self.apply_to_existing:
-            raise InvalidProperties(
-                "ExistingRepositoryPrefixes names repositories to backfill, but ApplyToExistingRepositories is false"
-            )
-        if self.take_over_from and not self.apply_to_new:
-            raise InvalidProperties("TakeOverFrom takes over a creation template: ApplyToNewRepositories must be true")
-        return self
-
-
-@dataclass(frozen=True)
-class Done:
-    """What Create or Update did: the backfill's progress; how many existing repositories are encrypted otherwise
-    than new ones will be (None when no encryption was asked for)."""
-
-    progress: Progress
-    other_encryption: int | None = None
-
 
 # The stages of a request's work on repositories, as its Progress records them across invocations.
 BACKFILL = ""  # Create and Update: the repositories in scope
@@ -176,19 +110,6 @@ def _require_managed(wanted: NamespaceSettings, context: RequestContext) -> None
         logger.info(
             "Rolling back to a namespace the provider's environment no longer names", extra={"prefix": wanted.prefix}
         )
-
-
-def result(wanted: NamespaceSettings, done: Done) -> Result:
-    """The answer to Create and Update: the prefix as physical id, the counts as attributes."""
-    data = {
-        "RepositoryPrefix": wanted.prefix,
-        "RepositoriesUpdated": str(done.progress.updated),
-        "RepositoriesSkipped": str(done.progress.skipped),
-        "ExistingRepositoriesLeftAlone": str(not wanted.existing_scope).lower(),
-    }
-    if done.other_encryption is not None:
-        data["ExistingRepositoriesWithOtherEncryption"] = str(done.other_encryption)
-    return Result(physical_id=wanted.prefix, data=data)
 
 
 def remove(prefix: str, properties: NamespaceSettings | None, context: RequestContext) -> None:

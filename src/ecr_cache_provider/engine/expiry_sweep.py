@@ -1,4 +1,5 @@
-"""The image expiry sweep: which cached images nobody has pulled for N days, and deleting them.
+"""The image expiry sweep: which cached images nobody has pulled for N days, and deleting them. One module, though
+long: the decision and the sweep that carries it out are read together.
 
 `expired_images` is the decision, pure and tested directly; `sweep` works through a namespace's repositories with
 it. What the decision never does:

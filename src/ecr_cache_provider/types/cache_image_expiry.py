@@ -7,11 +7,7 @@ The resource owns one EventBridge Scheduler schedule in the provider's schedule 
 ledger before it is made. The schedule invokes the provider function with the namespace settings as its input, and
 that invocation sweeps the namespace (engine/expiry_sweep.py). Delete removes the schedule; it never deletes images.
 
-Properties: RepositoryPrefix (required), ExpireAfterDaysWithoutPull (required, 1 to 3650), KeepLatestImages
-(default 0), DeleteEmptyRepositories (default false), DryRun (default false), ScheduleExpression (default
-rate(1 day)), ExistingRepositoryPrefixes (ROOT only: the namespaces swept). The physical id is the schedule's name.
-Attributes: RepositoryPrefix, ScheduleName, and a dry-run preview when it fits in the invocation: ImagesToExpire,
-BytesToFree (`unknown` when it does not).
+The physical id is the schedule's name. Its properties: SCHEMA, and docs/.
 """
 
 from __future__ import annotations

@@ -4,17 +4,13 @@ ECR creates a cached repository on its first pull, outside any stack; a reposito
 repositories created after it. This resource does both: it owns a creation template for the prefix (future
 repositories) and puts the policy on the repositories already there (existing ones).
 
-Properties: RepositoryPrefix (required), LifecyclePolicyText (required; JSON text or an object),
-ApplyToExistingRepositories (default true), ApplyToNewRepositories (default true), OverwriteExistingPolicies
-(default false), ExistingRepositoryPrefixes (ROOT only; default none). The physical id is the prefix. Attributes:
-RepositoryPrefix, RepositoriesUpdated, RepositoriesSkipped (as of the last Create or Update),
-ExistingRepositoriesLeftAlone.
+The physical id is the prefix. Its properties: SCHEMA, and docs/.
 
 ROOT covers every repository of the registry, and a repository ECR cached cannot be told from one an application
 pushes to: a ROOT resource owns only the creation template unless ExistingRepositoryPrefixes names the prefixes
 whose existing repositories get the policy too.
 
-The same code as Custom::CachedRepositorySettings (namespace_settings.py), with only the lifecycle setting.
+The same code as Custom::CachedRepositorySettings (engine/backfill.py), with only the lifecycle setting.
 """
 
 from __future__ import annotations
@@ -22,8 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from ecr_cache_provider.contract import RequestContext, Result
-from ecr_cache_provider.engine.backfill import NAMESPACE_PROPERTIES, NamespaceSettings, put_in_place, remove, result
+from ecr_cache_provider.engine.backfill import put_in_place, remove
 from ecr_cache_provider.engine.recorded_settings import Settings
+from ecr_cache_provider.engine.settings_request import NAMESPACE_PROPERTIES, NamespaceSettings, result
 from ecr_cache_provider.failures import InvalidProperties
 from ecr_cache_provider.grammar.lifecycle_policy import read_policy
 from ecr_cache_provider.grammar.prefix import without_trailing_slash

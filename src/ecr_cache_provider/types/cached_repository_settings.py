@@ -1,20 +1,13 @@
 """Custom::CachedRepositorySettings: the same settings on every repository of a cache namespace, existing and future.
 
 It owns the namespace's repository creation template (future repositories) and brings the repositories already
-there to the same settings (existing ones), each setting optional: LifecyclePolicyText, RepositoryPolicyText,
-ResourceTags, ImageTagMutability (with ImageTagMutabilityExclusionFilters), EncryptionConfiguration (new
-repositories only: ECR cannot change an existing repository's encryption).
-
-Properties: RepositoryPrefix (required), the settings above, CustomRoleArn (the role ECR assumes to apply a template
-with ResourceTags or KMS encryption), ApplyToExistingRepositories (default true), ApplyToNewRepositories (default
-true), OverwriteExistingSettings (default false), ExistingRepositoryPrefixes (ROOT only; default none), TakeOverFrom
-(the logical id of the Custom::CacheLifecyclePolicy of this stack this resource replaces). The physical id is the
-prefix. Attributes: RepositoryPrefix, RepositoriesUpdated, RepositoriesSkipped (as of the last Create or Update),
-ExistingRepositoriesLeftAlone, ExistingRepositoriesWithOtherEncryption (with EncryptionConfiguration).
+there to the same settings (existing ones), each setting optional; encryption reaches new repositories only: ECR
+cannot change an existing repository's. The physical id is the prefix. Its properties: SCHEMA, and docs/.
 
 For each setting and repository, what is there is ours (what this resource set), none, or someone else's: ours and
 none are replaced, someone else's only with OverwriteExistingSettings; Delete removes only what is still ours
-(repository_settings.py). ROOT and the replacement of a Custom::CacheLifecyclePolicy: namespace_settings.py.
+(engine/recorded_settings.py). ROOT: engine/backfill.py; the replacement of a Custom::CacheLifecyclePolicy
+(TakeOverFrom): engine/take_over.py.
 """
 
 from __future__ import annotations
@@ -23,8 +16,9 @@ from typing import Any
 
 from ecr_cache_provider.aws import sdk
 from ecr_cache_provider.contract import RequestContext, Result
-from ecr_cache_provider.engine.backfill import NAMESPACE_PROPERTIES, NamespaceSettings, put_in_place, remove, result
+from ecr_cache_provider.engine.backfill import put_in_place, remove
 from ecr_cache_provider.engine.recorded_settings import Settings
+from ecr_cache_provider.engine.settings_request import NAMESPACE_PROPERTIES, NamespaceSettings, result
 from ecr_cache_provider.failures import InvalidProperties
 from ecr_cache_provider.grammar.lifecycle_policy import read_policy
 from ecr_cache_provider.grammar.prefix import without_trailing_slash

@@ -6,14 +6,13 @@ are lost. This resource adds its filters to the rule of its ScanFrequency and ke
 Delete takes out only its own filters (and a rule left with none). The scan type stays ENHANCED after a Delete:
 switching back would change scanning for everyone.
 
-Properties: ScanFrequency (SCAN_ON_PUSH or CONTINUOUS_SCAN, required), Filters (required; 1 to 100 wildcard
-repository filters such as docker-hub/*), AllowEnhancedScanning (default false): a registry on BASIC scanning is
-switched to ENHANCED only when true, since that changes scanning for the whole registry and starts Amazon
-Inspector billing; otherwise the request fails and says so. Each filter is claimed in the ownership ledger (as
-<frequency>/<filter>) before it is written; a filter already in the rule that is not this resource's fails the
-request. Changes are serialised across stacks by a lock in the ledger and read back after writing.
+A registry on BASIC scanning is switched to ENHANCED only when the properties allow it, since that changes
+scanning for the whole registry and starts Amazon Inspector billing; otherwise the request fails and says so. Each
+filter is claimed in the ownership ledger (as <frequency>/<filter>) before it is written; a filter already in the
+rule that is not this resource's fails the request. Changes are serialised across stacks by a lock in the ledger
+and read back after writing (engine/registry_merge.py).
 
-The physical id is registry-scanning/<stack name>/<logical id>. Attributes: ScanFrequency, ScanType.
+The physical id is registry-scanning/<stack name>/<logical id>. Its properties: SCHEMA, and docs/.
 """
 
 from __future__ import annotations
