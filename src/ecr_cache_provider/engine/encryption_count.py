@@ -7,7 +7,7 @@ from __future__ import annotations
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.contract import RequestContext
 from ecr_cache_provider.engine.batches import HAND_OFF_SECONDS
-from ecr_cache_provider.engine.recorded_settings import Settings
+from ecr_cache_provider.engine.setting_kinds import Settings
 from ecr_cache_provider.failures import DeadlineApproaching, EcrError
 from ecr_cache_provider.grammar.prefix import covers
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from ecr_cache_provider.continuation import Progress
 from ecr_cache_provider.contract import Result
-from ecr_cache_provider.engine.recorded_settings import Settings
+from ecr_cache_provider.engine.setting_kinds import Settings
 from ecr_cache_provider.failures import InvalidProperties
 from ecr_cache_provider.grammar.prefix import PREFIX_PATTERN, ROOT
 

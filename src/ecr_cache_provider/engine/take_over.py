@@ -15,7 +15,7 @@ from typing import Any
 
 from ecr_cache_provider.aws.ecr import DEFAULT_TAG_MUTABILITY, CreationTemplate
 from ecr_cache_provider.aws.ledger import Owner, TakeOver
-from ecr_cache_provider.engine.recorded_settings import Settings, parsed
+from ecr_cache_provider.engine.setting_kinds import Settings, parsed
 from ecr_cache_provider.engine.template_claim import TemplateClaim
 from ecr_cache_provider.failures import ResourceFailure
 

@@ -17,7 +17,7 @@ from typing import Any
 from ecr_cache_provider.aws import sdk
 from ecr_cache_provider.contract import RequestContext, Result
 from ecr_cache_provider.engine.backfill import put_in_place, remove
-from ecr_cache_provider.engine.recorded_settings import Settings
+from ecr_cache_provider.engine.setting_kinds import Settings
 from ecr_cache_provider.engine.settings_request import NAMESPACE_PROPERTIES, NamespaceSettings, result
 from ecr_cache_provider.failures import InvalidProperties
 from ecr_cache_provider.grammar.lifecycle_policy import read_policy
