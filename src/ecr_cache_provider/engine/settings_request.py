@@ -4,6 +4,7 @@ in scope), how to treat what is there; the answer's physical id (the prefix) and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,3 +91,14 @@ def result(wanted: NamespaceSettings, done: Done) -> Result:
     if done.other_encryption is not None:
         data["ExistingRepositoriesWithOtherEncryption"] = str(done.other_encryption)
     return Result(physical_id=wanted.prefix, data=data)
+
+
+def readable(
+    read: Callable[[dict[str, Any]], NamespaceSettings], properties: dict[str, Any]
+) -> NamespaceSettings | None:
+    """What a resource's earlier (or a Delete's) properties said, as `read` reads them; None when they no longer
+    validate."""
+    try:
+        return read(properties)
+    except InvalidProperties:
+        return None

@@ -121,13 +121,7 @@ def create(context: RequestContext) -> Result:
     call that timed out may have made the schedule even so, and a schedule left behind would go on deleting.
 
     Refused when a namespace to sweep is no pull-through cache's: deleted images could not be pulled again."""
-    request = context.request
-    wanted = read_properties(request.properties)
-    context.require_managed(wanted.settings.namespaces)
-    sdk.require_image_expiry_api(context.ecr.client)
-    _require_a_cache(wanted.settings, context)
-    name = schedule_name(request)
-    context.ledger.claim(schedule_thing(name), request.owner)  # raises OwnedByAnother, naming the owner
+    wanted, name = _claimed(context)
     with leaves_behind(name):
         _put(name, wanted, context)
         return _result(name, wanted, context)
@@ -136,13 +130,7 @@ def create(context: RequestContext) -> Result:
 def update(context: RequestContext) -> Result:
     """Every property changes in place: the schedule keeps its name and gets the new settings (a sweep under way
     reads them at its next step)."""
-    request = context.request
-    wanted = read_properties(request.properties)
-    context.require_managed(wanted.settings.namespaces)
-    sdk.require_image_expiry_api(context.ecr.client)
-    _require_a_cache(wanted.settings, context)
-    name = schedule_name(request)
-    context.ledger.claim(schedule_thing(name), request.owner)  # this resource's already; raises if another's
+    wanted, name = _claimed(context)  # an Update finds the claim this resource's already
     _put(name, wanted, context)
     return _result(name, wanted, context)
 
@@ -154,6 +142,20 @@ def delete(context: RequestContext) -> None:
     says it was deleted)."""
     name = schedule_name(context.request)
     context.remove_if_owned(schedule_thing(name), lambda: context.scheduler.delete(name))
+
+
+def _claimed(context: RequestContext) -> tuple[ExpiryProperties, str]:
+    """The properties, checked (namespaces the provider manages, each a pull-through cache's, an SDK that can
+    sweep), and the schedule's name, claimed for this resource (OwnedByAnother, naming the owner, when another
+    holds it)."""
+    request = context.request
+    wanted = read_properties(request.properties)
+    context.require_managed(wanted.settings.namespaces)
+    sdk.require_image_expiry_api(context.ecr.client)
+    _require_a_cache(wanted.settings, context)
+    name = schedule_name(request)
+    context.ledger.claim(schedule_thing(name), request.owner)
+    return wanted, name
 
 
 def _put(name: str, wanted: ExpiryProperties, context: RequestContext) -> None:

@@ -18,7 +18,7 @@ from ecr_cache_provider.aws import sdk
 from ecr_cache_provider.contract import RequestContext, Result
 from ecr_cache_provider.engine.backfill import put_in_place, remove
 from ecr_cache_provider.engine.setting_kinds import Settings
-from ecr_cache_provider.engine.settings_request import NAMESPACE_PROPERTIES, NamespaceSettings, result
+from ecr_cache_provider.engine.settings_request import NAMESPACE_PROPERTIES, NamespaceSettings, readable, result
 from ecr_cache_provider.failures import InvalidProperties
 from ecr_cache_provider.grammar.lifecycle_policy import read_policy
 from ecr_cache_provider.grammar.prefix import without_trailing_slash
@@ -136,22 +136,14 @@ def update(context: RequestContext) -> Result:
     if wanted.prefix != request.physical_id:
         return create(context)
     _require_sdk(wanted, context)
-    return result(wanted, put_in_place(wanted, _readable(request.old_properties), context, PURPOSE))
+    return result(wanted, put_in_place(wanted, readable(read_properties, request.old_properties), context, PURPOSE))
 
 
 def delete(context: RequestContext) -> None:
     """Delete the template this resource made, then put back what each repository had before this resource set
     its settings, where the repository still carries them (the ledger records which). Settings someone changed
     since, and repositories this resource never changed, are left alone."""
-    remove(context.request.physical_id, _readable(context.request.properties), context)
-
-
-def _readable(properties: dict[str, Any]) -> NamespaceSettings | None:
-    """What a resource's earlier (or a Delete's) properties said; None when they no longer validate."""
-    try:
-        return read_properties(properties)
-    except InvalidProperties:
-        return None
+    remove(context.request.physical_id, readable(read_properties, context.request.properties), context)
 
 
 def _require_sdk(wanted: NamespaceSettings, context: RequestContext) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ecr_cache_provider.aws.ledger.table import (
     FREE_OR_SAME_RESOURCE,
@@ -21,10 +21,6 @@ from ecr_cache_provider.aws.ledger.table import (
     thing_key,
 )
 from ecr_cache_provider.failures import ResourceFailure
-
-if TYPE_CHECKING:
-    pass
-
 
 logger = logging.getLogger(__name__)
 

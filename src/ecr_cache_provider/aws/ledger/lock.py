@@ -9,18 +9,10 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ecr_cache_provider.aws.ledger.table import (
-    ConditionFailed,
-    Owner,
-    Table,
-)
+from ecr_cache_provider.aws.ledger.table import ConditionFailed, Owner, Table
 from ecr_cache_provider.failures import ResourceFailure
-
-if TYPE_CHECKING:
-    pass
-
 
 logger = logging.getLogger(__name__)
 

@@ -8,18 +8,9 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ecr_cache_provider.aws.ledger.table import (
-    BATCH_GET_SIZE,
-    ConditionFailed,
-    Owner,
-    Table,
-)
-
-if TYPE_CHECKING:
-    pass
-
+from ecr_cache_provider.aws.ledger.table import BATCH_GET_SIZE, ConditionFailed, Owner, Table
 
 logger = logging.getLogger(__name__)
 

@@ -8,19 +8,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ecr_cache_provider.aws.ledger.table import (
-    ConditionFailed,
-    Owner,
-    Table,
-    owner_values,
-)
+from ecr_cache_provider.aws.ledger.table import ConditionFailed, Owner, Table, owner_values
 from ecr_cache_provider.failures import Superseded
-
-if TYPE_CHECKING:
-    pass
-
 
 logger = logging.getLogger(__name__)
 
