@@ -286,6 +286,7 @@ def _claim_template(wanted: NamespaceSettings, claim: TemplateClaim, purpose: st
         if held_before is None and wanted.take_over_from:
             # it may own repositories' settings
             ledger.name_predecessor(claim.thing, request.owner, wanted.take_over_from)
+            claim.claim_changed()
         claim.write(template)
     except ResourceFailure:
         if held_before is None and not existing:
