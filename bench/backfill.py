@@ -158,8 +158,8 @@ def bare_loop(options: argparse.Namespace) -> Bare:
     no plan, no answer."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from ecr_cache_provider import namespace
-    from ecr_cache_provider.ecr import BACKFILL_CLIENT_CONFIG
+    from ecr_cache_provider.aws.ecr import BATCH_WORK_CLIENT_CONFIG as BACKFILL_CLIENT_CONFIG
+    from ecr_cache_provider.engine import batches as namespace
 
     ecr = EcrProcess.start(__file__, ["--scenario", "baseline", *sys.argv[1:]])
     client = boto3.client("ecr", endpoint_url=ecr.endpoint_url, config=BACKFILL_CLIENT_CONFIG)

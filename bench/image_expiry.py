@@ -173,7 +173,7 @@ def bare_boto3(endpoint_url: str, options: argparse.Namespace) -> Sweep:
 def provider(endpoint_url: str, options: argparse.Namespace) -> Sweep:
     """What the schedule does: invoke the provider function with the sweep's input, asynchronously, through a local
     Lambda Invoke endpoint that serves its follow-up invocations too."""
-    from ecr_cache_provider.image_expiry import ExpirySettings, sweep_event
+    from ecr_cache_provider.engine.expiry_sweep import ExpirySettings, sweep_event
 
     lambda_service = start_lambda_emulator(timeout_seconds=options.lambda_timeout)
     os.environ["AWS_ENDPOINT_URL_LAMBDA"] = lambda_service.url
@@ -200,8 +200,8 @@ def provider(endpoint_url: str, options: argparse.Namespace) -> Sweep:
 def _record_the_resource(stack: str, settings: Any) -> None:
     """The Custom::CacheImageExpiry whose schedule invokes the sweep, as its Create records it in the ledger: the
     sweep reads its settings there, and stops when the resource is gone."""
+    from ecr_cache_provider.aws.ledger import Ledger, Owner
     from ecr_cache_provider.deadline import Deadline
-    from ecr_cache_provider.ownership import Ledger, Owner
 
     ledger = Ledger(Deadline(time.monotonic() + 60))
     owner = Owner(stack, "Expiry", "bench-create", "Custom::CacheImageExpiry")

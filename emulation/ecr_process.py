@@ -78,7 +78,7 @@ def serves(options: argparse.Namespace, serve: Callable[[argparse.Namespace], No
 
 def settings_line(options: argparse.Namespace) -> str:
     """The latency, the provider's concurrency and its Lambda timeout, for the report's first line."""
-    from ecr_cache_provider import namespace
+    from ecr_cache_provider.engine import batches as namespace
 
     return (
         f"latency per call: {options.latency * 1000:.0f} ms, provider concurrency: {namespace.CONCURRENCY}, "

@@ -146,7 +146,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     from botocore.retries.bucket import TokenBucket
     from botocore.retries.standard import ExponentialBackoff
 
-    from ecr_cache_provider import ecr
+    from ecr_cache_provider.aws import ecr
 
     monkeypatch.setattr(ecr, "SECRET_RETRY_BASE_SECONDS", 0.01)
     monkeypatch.setattr(ecr, "SECRET_RETRY_MAX_SECONDS", 0.02)
@@ -184,9 +184,9 @@ def began(event: dict[str, Any]) -> dict[str, Any]:
     import time
     from datetime import UTC, datetime
 
+    from ecr_cache_provider.aws.ledger import Ledger
+    from ecr_cache_provider.contract import Request
     from ecr_cache_provider.deadline import Deadline
-    from ecr_cache_provider.ownership import Ledger
-    from ecr_cache_provider.resource_type import Request
 
     request = Request.from_event(event)
     issued = request.issued_at or datetime.now(UTC)

@@ -7,32 +7,15 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ecr_cache_provider import (
-    cache_image_expiry,
-    cache_lifecycle_policy,
-    cached_repository_settings,
-    continuation,
-    image_expiry,
-    pull_through_cache_rule,
-    registry_policy_statements,
-    registry_scanning_filters,
-)
+from ecr_cache_provider import continuation
 from ecr_cache_provider.continuation import ContinueLater
+from ecr_cache_provider.contract import Request, RequestContext, ResourceType
 from ecr_cache_provider.deadline import Deadline
+from ecr_cache_provider.engine import expiry_sweep
 from ecr_cache_provider.failures import ResourceFailure, Superseded, aws_message, reason_for
 from ecr_cache_provider.observability import count_outcome, count_throttled, logger, metrics
-from ecr_cache_provider.resource_type import Request, RequestContext, ResourceType, registry
 from ecr_cache_provider.responder import CloudFormationResponder
-
-# The resource types this provider serves: one line each.
-RESOURCE_TYPES = registry(
-    pull_through_cache_rule,
-    cache_lifecycle_policy,
-    cached_repository_settings,
-    cache_image_expiry,
-    registry_policy_statements,
-    registry_scanning_filters,
-)
+from ecr_cache_provider.types import RESOURCE_TYPES
 
 helper: CloudFormationResponder  # the entry point's responder, set by attach()
 
@@ -48,10 +31,10 @@ def attach(responder: CloudFormationResponder) -> None:
 @logger.inject_lambda_context(correlation_id_path="RequestId", clear_state=True)
 @metrics.log_metrics
 def serve(event: dict[str, Any], context: LambdaContext) -> None:
-    if image_expiry.is_sweep(event):
+    if expiry_sweep.is_sweep(event):
         # A schedule's invocation, not a CloudFormation request: there is no ResponseURL and nothing to answer.
-        logger.append_keys(schedule=event[image_expiry.SWEEP_KEY].get("schedule"))
-        image_expiry.run(event, context)
+        logger.append_keys(schedule=event[expiry_sweep.SWEEP_KEY].get("schedule"))
+        expiry_sweep.run(event, context)
         return
     logger.append_keys(
         RequestId=event.get("RequestId"),

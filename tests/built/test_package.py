@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ecr_cache_provider import sdk
+from ecr_cache_provider.aws import sdk
 from emulation.cloudformation import ResponseEndpoint, make_event
 from tests.integration.conftest import built_environment
 from tools import lambda_runtime

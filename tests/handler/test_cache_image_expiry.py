@@ -237,8 +237,8 @@ def test_bad_input_fails_and_changes_nothing(
 def test_another_stacks_namespace_inside_ours_is_never_swept(
     invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any
 ) -> None:
+    from ecr_cache_provider.aws.ledger import Ledger, Owner, Thing
     from ecr_cache_provider.deadline import Deadline
-    from ecr_cache_provider.ownership import Ledger, Owner, Thing
 
     theirs = seed_image(ACCOUNT_ID, REGION, "docker-hub/team/app", pushed_at=ago(300))
     ours = seed_image(ACCOUNT_ID, REGION, "docker-hub/library/nginx", pushed_at=ago(300))
@@ -265,8 +265,8 @@ def test_a_schedule_made_by_a_failed_create_is_removed_by_the_rollback(
 ) -> None:
     """The scheduler made the schedule but the answer was lost: the Create fails, naming the schedule, so that the
     rollback's Delete removes it and its claim instead of leaving a sweep running that nobody owns."""
+    from ecr_cache_provider.aws.scheduler import SchedulerGateway
     from ecr_cache_provider.failures import ResourceFailure
-    from ecr_cache_provider.scheduler import SchedulerGateway
 
     put = SchedulerGateway.put
 
@@ -295,7 +295,7 @@ def test_a_schedule_made_by_a_failed_create_is_removed_by_the_rollback(
 def test_a_preview_the_ledger_cannot_serve_is_unknown_not_a_failure(
     invoke: Invoke, response_endpoint: ResponseEndpoint, cache: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ecr_cache_provider import image_expiry
+    from ecr_cache_provider.engine import expiry_sweep as image_expiry
     from ecr_cache_provider.failures import ResourceFailure
 
     def ledger_down(*_: Any, **__: Any) -> Any:
@@ -358,7 +358,8 @@ def test_a_sweep_skips_a_namespace_whose_cache_rule_is_gone(
 @pytest.fixture
 def one_repository_per_invocation(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Each sweep invocation does one repository, then hands the rest on: the follow-up events, in order."""
-    from ecr_cache_provider import continuation, namespace
+    from ecr_cache_provider import continuation
+    from ecr_cache_provider.engine import batches as namespace
 
     monkeypatch.setattr(namespace, "BATCH_SIZE", 1)
     monkeypatch.setattr(namespace, "HAND_OFF_SECONDS", 1e9)
@@ -420,9 +421,9 @@ def test_a_schedule_whose_resource_is_gone_removes_itself(
     """A cancelled Create made its schedule after its rollback's Delete had looked for it: the schedule fires,
     finds no resource and no claim, deletes nothing, and removes itself."""
     from ecr_cache_provider import handler
+    from ecr_cache_provider.aws.scheduler import Schedule, SchedulerGateway
     from ecr_cache_provider.deadline import Deadline
-    from ecr_cache_provider.image_expiry import ExpirySettings, sweep_event
-    from ecr_cache_provider.scheduler import Schedule, SchedulerGateway
+    from ecr_cache_provider.engine.expiry_sweep import ExpirySettings, sweep_event
 
     name = "cache-image-expiry-0123456789abcdef0123"
     payload = sweep_event(name, ExpirySettings("docker-hub", 30), "arn:aws:cloudformation:us-east-1:1:stack/s/1", "X")

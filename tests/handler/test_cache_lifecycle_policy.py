@@ -213,7 +213,7 @@ def test_current_selection_types_are_accepted(invoke: Invoke, response_endpoint:
 def test_every_page_of_repositories_is_covered(
     invoke: Invoke, response_endpoint: ResponseEndpoint, cache: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ecr_cache_provider import ecr
+    from ecr_cache_provider.aws import ecr
 
     monkeypatch.setattr(ecr, "REPOSITORIES_PER_PAGE", 2)  # five repositories: three pages
 
@@ -492,7 +492,8 @@ def test_throttling_is_retried(invoke: Invoke, response_endpoint: ResponseEndpoi
 def one_batch_per_invocation(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Every invocation does one batch of two repositories and hands the rest on; hand-offs are recorded
     instead of invoking Lambda, and the test plays the follow-ups."""
-    from ecr_cache_provider import continuation, namespace
+    from ecr_cache_provider import continuation
+    from ecr_cache_provider.engine import batches as namespace
 
     monkeypatch.setattr(namespace, "BATCH_SIZE", 2)
     monkeypatch.setattr(namespace, "HAND_OFF_SECONDS", 1e9)
@@ -560,7 +561,8 @@ def test_delete_continues_too(
 def test_a_failed_hand_off_answers_failed_with_what_was_made(
     response_endpoint: ResponseEndpoint, cache: Any, monkeypatch: pytest.MonkeyPatch, fast_retries: None
 ) -> None:
-    from ecr_cache_provider import continuation, handler, namespace
+    from ecr_cache_provider import continuation, handler
+    from ecr_cache_provider.engine import batches as namespace
     from emulation.cloudformation import LambdaContext
 
     monkeypatch.setattr(namespace, "BATCH_SIZE", 1)
@@ -677,7 +679,7 @@ def test_repositories_waiting_for_a_retry_are_handed_to_the_next_invocation(
 ) -> None:
     for index in range(4):
         moto_ecr.simulate_cached_pull(ACCOUNT_ID, REGION, f"ecr-public/extra/image-{index}")
-    from ecr_cache_provider.ecr import BACKFILL_ATTEMPTS
+    from ecr_cache_provider.aws.ecr import BATCH_WORK_ATTEMPTS as BACKFILL_ATTEMPTS
 
     throttles = 2 * BACKFILL_ATTEMPTS  # both repositories of the first batch, every attempt
     faults.throttle("PutLifecyclePolicy", times=throttles)
@@ -739,7 +741,7 @@ def test_a_rate_limit_well_below_the_concurrency(
     cache: Any,
 ) -> None:
     """4 calls a second per operation, for 8 threads: nearly every call is throttled at first."""
-    from ecr_cache_provider import namespace
+    from ecr_cache_provider.engine import batches as namespace
 
     for index in range(9):
         moto_ecr.simulate_cached_pull(ACCOUNT_ID, REGION, f"ecr-public/extra/image-{index}")

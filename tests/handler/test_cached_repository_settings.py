@@ -506,13 +506,13 @@ def test_a_failure_after_the_template_is_written_leaves_it_to_the_rollback(
 ) -> None:
     """The ledger fails while the Create reads what its predecessor had in place, after the template was made: the
     failure names the prefix, so that the rollback's Delete removes the template and its claim."""
+    from ecr_cache_provider.engine.template_claim import TemplateClaim
     from ecr_cache_provider.failures import ResourceFailure
-    from ecr_cache_provider.ownership import Ledger
 
     def ledger_down(*_: Any, **__: Any) -> Any:
         raise ResourceFailure("ProvisionedThroughputExceededException: the ledger is busy")
 
-    monkeypatch.setattr(Ledger, "take_over_of", ledger_down)
+    monkeypatch.setattr(TemplateClaim, "take_over", property(ledger_down))
     failed = invoke(
         event(response_endpoint, "Create", props(LifecyclePolicyText=json.dumps(policy()), TakeOverFrom="Old"))
     )

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import pytest
 
-from ecr_cache_provider.resource_type import Result
+from ecr_cache_provider.contract import Result
 from emulation.cloudformation import SIGNATURE, LambdaContext, ResponseEndpoint, make_event
 from tests.handler.conftest import Invoke
 
@@ -109,8 +109,9 @@ def test_too_little_time_left_fails_before_changing_anything(
 def test_the_timeout_answer_and_a_late_result_make_one_answer(
     invoke: Invoke, response_endpoint: ResponseEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ecr_cache_provider import handler, pull_through_cache_rule
-    from ecr_cache_provider.resource_type import RequestContext
+    from ecr_cache_provider import handler
+    from ecr_cache_provider.contract import RequestContext
+    from ecr_cache_provider.types import pull_through_cache_rule
 
     def hangs(context: Any) -> Any:
         time.sleep(1.0)  # a call that outlives the Lambda; crhelper's timer answers first
@@ -132,7 +133,7 @@ def test_the_timeout_answer_and_a_late_result_make_one_answer(
 def test_an_answer_too_large_for_cloudformation_fails_cleanly(
     invoke: Invoke, response_endpoint: ResponseEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ecr_cache_provider import pull_through_cache_rule
+    from ecr_cache_provider.types import pull_through_cache_rule
 
     monkeypatch.setattr(
         pull_through_cache_rule,
@@ -163,8 +164,9 @@ def provider_that_fails_to_load(monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
 
     monkeypatch.delitem(sys.modules, "ecr_cache_provider.dispatch")
     monkeypatch.delattr(ecr_cache_provider, "dispatch")
-    monkeypatch.setitem(sys.modules, "ecr_cache_provider.pull_through_cache_rule", None)
-    monkeypatch.delattr(ecr_cache_provider, "pull_through_cache_rule")
+    monkeypatch.delitem(sys.modules, "ecr_cache_provider.types")
+    monkeypatch.delattr(ecr_cache_provider, "types")
+    monkeypatch.setitem(sys.modules, "ecr_cache_provider.types.pull_through_cache_rule", None)
     broken = importlib.reload(handler)
     yield
     monkeypatch.undo()

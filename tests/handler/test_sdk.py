@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ecr_cache_provider import sdk
+from ecr_cache_provider.aws import sdk
 from emulation import iam
 from emulation.cloudformation import ResponseEndpoint, make_event
 from tests.handler.conftest import Invoke

@@ -146,9 +146,9 @@ def test_a_create_its_rollback_overtook_makes_nothing(
 
 RACES: dict[str, tuple[str, str]] = {
     # the call that makes the thing, where the Delete comes in between the claim and the making
-    "Custom::PullThroughCacheRule": ("ecr_cache_provider.ecr.EcrGateway", "create_rule"),
-    "Custom::CacheImageExpiry": ("ecr_cache_provider.scheduler.SchedulerGateway", "put"),
-    "Custom::RegistryPolicyStatements": ("ecr_cache_provider.ecr.EcrGateway", "put_registry_policy"),
+    "Custom::PullThroughCacheRule": ("ecr_cache_provider.aws.ecr.EcrGateway", "create_rule"),
+    "Custom::CacheImageExpiry": ("ecr_cache_provider.aws.scheduler.SchedulerGateway", "put"),
+    "Custom::RegistryPolicyStatements": ("ecr_cache_provider.aws.ecr.EcrGateway", "put_registry_policy"),
 }
 
 
@@ -160,8 +160,8 @@ def test_a_create_that_a_delete_overtakes_while_it_works_undoes_what_it_made(
     claim but nothing to delete yet. The Create, finding a newer request after making it, removes it again."""
     import importlib
 
+    from ecr_cache_provider.aws.ledger import Ledger, Owner
     from ecr_cache_provider.deadline import Deadline
-    from ecr_cache_provider.ownership import Ledger, Owner
 
     module, name = RACES[resource_type][0].rsplit(".", 1), RACES[resource_type][1]
     gateway = getattr(importlib.import_module(module[0]), module[1])
@@ -256,7 +256,8 @@ def test_the_rollback_of_a_cancelled_rename_removes_what_it_made_and_its_chain_s
     rename's, to the old physical id. That rollback removes what the rename made; the rename's follow-up, which
     Lambda runs later, finds a newer request and changes nothing (issue 18, case 4: before, it went on putting the
     policy the rollback had just taken away)."""
-    from ecr_cache_provider import continuation, handler, namespace
+    from ecr_cache_provider import continuation, handler
+    from ecr_cache_provider.engine import batches as namespace
 
     invoke(lifecycle_event(response_endpoint, "Create", T0, properties=lifecycle("ecr-public")))
     monkeypatch.setattr(namespace, "BATCH_SIZE", 1)

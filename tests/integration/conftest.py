@@ -174,7 +174,7 @@ def lambda_service(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterat
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each invocation does one batch of eight repositories, then hands the rest to the next."""
-    from ecr_cache_provider import namespace
+    from ecr_cache_provider.engine import batches as namespace
 
     monkeypatch.setattr(namespace, "BATCH_SIZE", 8)
     monkeypatch.setattr(namespace, "HAND_OFF_SECONDS", 1e9)

@@ -182,7 +182,7 @@ def test_the_oldest_runtime_refuses_with_the_botocore_it_needs(
     invoke: Invoke, run_event: RunEvent, response_endpoint: ResponseEndpoint, ecr: Any, scheduler: Any,
     cache: dict[str, str],
 ) -> None:  # fmt: skip
-    from ecr_cache_provider.image_expiry import ExpirySettings, sweep_event
+    from ecr_cache_provider.engine.expiry_sweep import ExpirySettings, sweep_event
 
     failed = invoke(request(response_endpoint, "Create"))
     rollback = invoke(request(response_endpoint, "Delete", physical_id=failed["PhysicalResourceId"]))
@@ -225,7 +225,7 @@ def test_a_sweep_under_throttling_completes_and_counts_the_throttled_calls(
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each invocation sweeps one batch of eight repositories, then hands the rest to the next."""
-    from ecr_cache_provider import namespace
+    from ecr_cache_provider.engine import batches as namespace
 
     monkeypatch.setattr(namespace, "BATCH_SIZE", 8)
     monkeypatch.setattr(namespace, "HAND_OFF_SECONDS", 1e9)

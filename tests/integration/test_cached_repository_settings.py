@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ecr_cache_provider import sdk
+from ecr_cache_provider.aws import sdk
 from emulation import iam
 from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_event
 from emulation.lambda_emulator import LambdaEmulator

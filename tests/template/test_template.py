@@ -179,7 +179,7 @@ WHOLE_NUMBERS = {
 
 def test_the_cache_lifecycle_policies_are_one_valid_policy(template: dict[str, Any]) -> None:
     """The six LifecyclePolicyText blocks are the same text, and with the parameters' values a policy ECR accepts."""
-    from ecr_cache_provider.lifecycle_policy import read_policy
+    from ecr_cache_provider.grammar.lifecycle_policy import read_policy
 
     texts = {
         logical_id: resource["Properties"]["LifecyclePolicyText"]["Fn::If"][1]["Fn::Sub"]
@@ -207,7 +207,7 @@ def test_each_cache_has_its_repository_settings(template: dict[str, Any], logica
     """Per cache: its settings follow the rule's prefix, carry the lifecycle policy when enabled and the
     organisation's pull policy with OrganizationId, take the template over from the resource of the type before,
     and wait for the policy that lets the provider manage repositories under the cache's prefix."""
-    from ecr_cache_provider.cached_repository_settings import read_settings
+    from ecr_cache_provider.types.cached_repository_settings import read_settings
 
     cache = logical_id.removesuffix("CacheRule")
     settings = template["Resources"][f"{cache}CachedRepositorySettings"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ecr_cache_provider.ecr import INDEX_MEDIA_TYPES, ImageRecord
-from ecr_cache_provider.image_expiry import (
+from ecr_cache_provider.aws.ecr import INDEX_MEDIA_TYPES, ImageRecord
+from ecr_cache_provider.engine.expiry_sweep import (
     ExpirySettings,
     expired_images,
     has_candidates,
@@ -108,8 +108,8 @@ def test_schedule_names_fit_the_scheduler_whatever_the_stack_name_and_logical_id
     and a logical id 255. Every resource (stack and logical id) gets its own name."""
     import re
 
-    from ecr_cache_provider.cache_image_expiry import is_schedule_name, schedule_name
-    from ecr_cache_provider.resource_type import Request
+    from ecr_cache_provider.contract import Request
+    from ecr_cache_provider.types.cache_image_expiry import is_schedule_name, schedule_name
 
     stacks = [
         f"arn:aws:cloudformation:us-east-1:123456789012:stack/{name}/0f1e2d3c-aaaa-bbbb-cccc-0123456789ab"

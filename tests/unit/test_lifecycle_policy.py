@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ecr_cache_provider.failures import InvalidProperties
-from ecr_cache_provider.lifecycle_policy import MAX_POLICY_LENGTH, read_policy
+from ecr_cache_provider.grammar.lifecycle_policy import MAX_POLICY_LENGTH, read_policy
 from ecr_cache_provider.properties import policy_text
 
 

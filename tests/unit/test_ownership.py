@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from ecr_cache_provider.aws.ledger import Ledger, OwnedByAnother, Owner, TakeOver, Thing
 from ecr_cache_provider.deadline import Deadline
 from ecr_cache_provider.failures import ResourceFailure, Superseded
-from ecr_cache_provider.ownership import Ledger, OwnedByAnother, Owner, TakeOver, Thing
 
 STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/cache-stack/5b1a6c80"
 OTHER_STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/prod-stack/77aa0000"
@@ -358,7 +358,7 @@ def test_a_record_first_made_by_an_update_does_not_know_every_id(ledger: Ledger)
 
 
 def test_settings_records_are_batched_and_owned(ledger: Ledger) -> None:
-    from ecr_cache_provider.ownership import SETTINGS_KIND, SettingsRecord, settings_record
+    from ecr_cache_provider.aws.ledger import SETTINGS_KIND, SettingsRecord, settings_record
 
     owner, other = request(1, "Custom::CachedRepositorySettings"), Owner(OTHER_STACK, RESOURCE, "r", "")
     records = [SettingsRecord(f"ecr-public/image-{n:03d}", "ecr-public", {"lifecycle_policy": {}}) for n in range(130)]
@@ -377,7 +377,7 @@ def test_settings_records_are_batched_and_owned(ledger: Ledger) -> None:
 
 
 def test_unprocessed_batch_writes_are_sent_again(ledger: Ledger) -> None:
-    from ecr_cache_provider.ownership import SettingsRecord
+    from ecr_cache_provider.aws.ledger import SettingsRecord
     from emulation import dynamodb
 
     owner = request(1, "Custom::CachedRepositorySettings")

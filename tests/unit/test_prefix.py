@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ecr_cache_provider.prefix import ROOT, covers, is_prefix, without_trailing_slash
+from ecr_cache_provider.grammar.prefix import ROOT, covers, is_prefix, without_trailing_slash
 
 
 @pytest.mark.parametrize("prefix", ["quay", "docker-hub", "team/cache", "a.b_c__d--e", "quay/", ROOT])

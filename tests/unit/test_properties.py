@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from ecr_cache_provider.failures import InvalidProperties
-from ecr_cache_provider.prefix import PREFIX_PATTERN
+from ecr_cache_provider.grammar.prefix import PREFIX_PATTERN
 from ecr_cache_provider.properties import parse_properties
 
 SCHEMA: dict[str, Any] = {

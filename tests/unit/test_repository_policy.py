@@ -10,7 +10,7 @@ import botocore.session
 import pytest
 
 from ecr_cache_provider.failures import InvalidProperties
-from ecr_cache_provider.repository_policy import (
+from ecr_cache_provider.grammar.repository_policy import (
     ECR_OPERATIONS,
     ECR_PERMISSION_ONLY_ACTIONS,
     MAX_POLICY_LENGTH,

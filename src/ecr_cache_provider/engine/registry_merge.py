@@ -15,10 +15,10 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
-from ecr_cache_provider.ecr import EcrGateway
+from ecr_cache_provider.aws.ecr import EcrGateway
+from ecr_cache_provider.aws.ledger import HeldLock, OwnedByAnother, Owner, Thing, stack_name
+from ecr_cache_provider.contract import Request, RequestContext, Result
 from ecr_cache_provider.failures import ResourceFailure
-from ecr_cache_provider.ownership import HeldLock, OwnedByAnother, Owner, Thing, stack_name
-from ecr_cache_provider.resource_type import Request, RequestContext, Result
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,10 @@
 """The contract every resource type fulfils: a module with RESOURCE_TYPE, create, update and delete, each handed
-one RequestContext (the request, its deadline, AWS clients made on first use). mypy checks each registered module
-against ResourceType."""
+one RequestContext (the request, its deadline, AWS clients made on first use). mypy checks each module types/
+serves against ResourceType.
+
+Invariants: a request becomes its resource's current one before its first call to AWS, and stops at its next step
+once a newer request took over or CloudFormation stopped waiting (its ServiceTimeout, counted from the signing time
+of its ResponseURL); what fails after something was made names it (`leaves_behind`), so the rollback finds it."""
 
 from __future__ import annotations
 
@@ -14,15 +18,15 @@ from functools import cached_property
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from ecr_cache_provider import sdk, stacks
+from ecr_cache_provider.aws import sdk, stacks
+from ecr_cache_provider.aws.ecr import EcrGateway
+from ecr_cache_provider.aws.ledger import Ledger, Owner, ResourceRecord, Thing
+from ecr_cache_provider.aws.scheduler import SchedulerGateway
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.deadline import Deadline
-from ecr_cache_provider.ecr import EcrGateway
 from ecr_cache_provider.failures import InvalidProperties, ResourceFailure, Superseded, reason_for
-from ecr_cache_provider.ownership import Ledger, Owner, ResourceRecord, Thing
-from ecr_cache_provider.prefix import unmanaged
+from ecr_cache_provider.grammar.prefix import unmanaged
 from ecr_cache_provider.responder import FAILED_CREATE_PREFIX
-from ecr_cache_provider.scheduler import SchedulerGateway
 
 logger = logging.getLogger(__name__)
 
@@ -277,11 +281,6 @@ def leaves_behind(physical_id: str) -> Iterator[None]:
         raise
     except Exception as error:
         raise ResourceFailure(reason_for(error), physical_id) from error
-
-
-def registry(*resource_types: ResourceType) -> dict[str, ResourceType]:
-    """The resource types by name, as handler.py registers them."""
-    return {resource_type.RESOURCE_TYPE: resource_type for resource_type in resource_types}
 
 
 def issued_at(response_url: str) -> datetime | None:

@@ -4,30 +4,26 @@ ECR creates a cached repository on its first pull, outside any stack; a reposito
 repositories created after it. This resource does both: it owns a creation template for the prefix (future
 repositories) and puts the policy on the repositories already there (existing ones).
 
-Properties: RepositoryPrefix (required), LifecyclePolicyText (required; JSON text or an object),
-ApplyToExistingRepositories (default true), ApplyToNewRepositories (default true), OverwriteExistingPolicies
-(default false), ExistingRepositoryPrefixes (ROOT only; default none). The physical id is the prefix. Attributes:
-RepositoryPrefix, RepositoriesUpdated, RepositoriesSkipped (as of the last Create or Update),
-ExistingRepositoriesLeftAlone.
+The physical id is the prefix. Its properties: SCHEMA, and docs/.
 
 ROOT covers every repository of the registry, and a repository ECR cached cannot be told from one an application
 pushes to: a ROOT resource owns only the creation template unless ExistingRepositoryPrefixes names the prefixes
 whose existing repositories get the policy too.
 
-The same code as Custom::CachedRepositorySettings (namespace_settings.py), with only the lifecycle setting.
+The same code as Custom::CachedRepositorySettings (engine/backfill.py), with only the lifecycle setting.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ecr_cache_provider.failures import InvalidProperties
-from ecr_cache_provider.lifecycle_policy import read_policy
-from ecr_cache_provider.namespace_settings import NAMESPACE_PROPERTIES, NamespaceSettings, put_in_place, remove, result
-from ecr_cache_provider.prefix import without_trailing_slash
+from ecr_cache_provider.contract import RequestContext, Result
+from ecr_cache_provider.engine.backfill import put_in_place, remove
+from ecr_cache_provider.engine.setting_kinds import Settings
+from ecr_cache_provider.engine.settings_request import NAMESPACE_PROPERTIES, NamespaceSettings, readable, result
+from ecr_cache_provider.grammar.lifecycle_policy import read_policy
+from ecr_cache_provider.grammar.prefix import without_trailing_slash
 from ecr_cache_provider.properties import parse_properties
-from ecr_cache_provider.repository_settings import Settings
-from ecr_cache_provider.resource_type import RequestContext, Result
 
 RESOURCE_TYPE = "Custom::CacheLifecyclePolicy"
 PURPOSE = "Lifecycle policy"
@@ -69,19 +65,11 @@ def update(context: RequestContext) -> Result:
     wanted = read_properties(request.properties)
     if wanted.prefix != request.physical_id:
         return create(context)
-    return result(wanted, put_in_place(wanted, _readable(request.old_properties), context, PURPOSE))
+    return result(wanted, put_in_place(wanted, readable(read_properties, request.old_properties), context, PURPOSE))
 
 
 def delete(context: RequestContext) -> None:
     """Delete the template this resource made, then put back what each repository had before this resource set
     its policy, where the repository still carries it (the ledger records which). Repositories someone changed
     since, and those this resource never changed, are left alone."""
-    remove(context.request.physical_id, _readable(context.request.properties), context)
-
-
-def _readable(properties: dict[str, Any]) -> NamespaceSettings | None:
-    """What a resource's earlier (or a Delete's) properties said; None when they no longer validate."""
-    try:
-        return read_properties(properties)
-    except InvalidProperties:
-        return None
+    remove(context.request.physical_id, readable(read_properties, context.request.properties), context)

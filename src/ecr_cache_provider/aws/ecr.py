@@ -1,4 +1,6 @@
-"""The one place that talks to Amazon ECR: the client and its retries, pagination, and error translation."""
+"""The one place that talks to Amazon ECR: the client and its retries, pagination, and error translation. One
+module, though long: every ECR call in one place, sharing one client, one retry policy and one error translation.
+"""
 
 from __future__ import annotations
 
@@ -33,10 +35,10 @@ CLIENT_CONFIG = Config(
 
 # The calls of work through a namespace (a backfill, an image expiry sweep): the listing and the calls made for each
 # repository. Few attempts each, in standard mode, so that a call ECR keeps throttling comes back within seconds:
-# its repository goes back in the queue and namespace.py pauses the whole pool. Adaptive mode's client-side rate
+# its repository goes back in the queue and engine/batches.py pauses the whole pool. Adaptive mode's client-side rate
 # limiter, shared by the threads, can hold one call for minutes under a long burst, past the time kept for handing
 # the work on.
-BACKFILL_OPERATIONS = frozenset(
+BATCH_WORK_OPERATIONS = frozenset(
     {
         "DescribeRepositories",
         "GetLifecyclePolicy",
@@ -56,9 +58,9 @@ BACKFILL_OPERATIONS = frozenset(
         "DeleteRepository",
     }
 )
-BACKFILL_ATTEMPTS = 3
-BACKFILL_CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": BACKFILL_ATTEMPTS},
+BATCH_WORK_ATTEMPTS = 3
+BATCH_WORK_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": BATCH_WORK_ATTEMPTS},
     connect_timeout=5,
     read_timeout=10,
     user_agent_extra="ecr-pull-through-cache-provider",
@@ -135,7 +137,6 @@ class CacheRule(RuleSettings):
     """A pull-through cache rule as ECR describes it."""
 
     registry_id: str = ""
-    created_at: datetime | None = None
 
     @classmethod
     def from_api(cls, rule: dict[str, Any]) -> CacheRule:
@@ -147,7 +148,6 @@ class CacheRule(RuleSettings):
             custom_role_arn=rule.get("customRoleArn"),
             upstream_repository_prefix=rule.get("upstreamRepositoryPrefix"),
             registry_id=rule.get("registryId", ""),
-            created_at=rule.get("createdAt"),
         )
 
 
@@ -292,15 +292,15 @@ class EcrGateway:
         self.throttled_calls = 0
         self._count_lock = threading.Lock()
         self.client = self._counting(client or boto3.client("ecr", region_name=region, config=CLIENT_CONFIG))
-        self._backfill_client = self.client if client else None
+        self._batch_work_client = self.client if client else None
 
     @property
-    def backfill_client(self) -> Any:
+    def batch_work_client(self) -> Any:
         """The client of the backfill's calls, made on first use (before the backfill's threads start)."""
-        if self._backfill_client is None:
-            made = boto3.client("ecr", region_name=self.region, config=BACKFILL_CLIENT_CONFIG)
-            self._backfill_client = self._counting(made)
-        return self._backfill_client
+        if self._batch_work_client is None:
+            made = boto3.client("ecr", region_name=self.region, config=BATCH_WORK_CLIENT_CONFIG)
+            self._batch_work_client = self._counting(made)
+        return self._batch_work_client
 
     def _counting(self, client: Any) -> Any:
         # needs-retry is emitted after every attempt, the ones botocore retries and the last one alike.
@@ -548,7 +548,7 @@ class EcrGateway:
 
     def _call(self, operation: str, **arguments: Any) -> dict[str, Any]:
         self.deadline.check(f"calling {operation}")
-        client = self.backfill_client if operation in BACKFILL_OPERATIONS else self.client
+        client = self.batch_work_client if operation in BATCH_WORK_OPERATIONS else self.client
         method: Callable[..., dict[str, Any]] = getattr(client, _snake_case(operation))
         try:
             return method(**arguments)

@@ -1,4 +1,4 @@
-"""The AWS SDK the provider runs on: the Lambda runtime's boto3, not a bundled copy (see the README's "AWS SDK").
+"""The AWS SDK the provider runs on: the Lambda runtime's boto3, not a bundled copy (docs/internals.md says why).
 
 The runtime's botocore lags behind the newest and changes when AWS updates the runtime, so the provider checks the
 ECR API it is about to use against the model of the botocore it was given, and fails a Create or Update with a
@@ -78,7 +78,7 @@ IMAGE_EXPIRY_MINIMUM_BOTOCORE = "1.41.0"
 
 # Custom::CachedRepositorySettings with ImageTagMutabilityExclusionFilters (IMMUTABLE_WITH_EXCLUSION or
 # MUTABLE_WITH_EXCLUSION): botocore 1.39.11 added imageTagMutabilityExclusionFilters to PutImageTagMutability, the
-# creation template operations and the Repository shape. Only that property needs it (/tmp/bisect: 1.39.10 lacks it).
+# creation template operations and the Repository shape. Only that property needs it (1.39.10's model lacks it).
 TAG_MUTABILITY_EXCLUSIONS_MINIMUM_BOTOCORE = "1.39.11"
 TAG_MUTABILITY_EXCLUSIONS_API: dict[str, tuple[str, ...]] = dict.fromkeys(
     ("PutImageTagMutability", "CreateRepositoryCreationTemplate", "UpdateRepositoryCreationTemplate"),

@@ -1,5 +1,5 @@
-"""The settings a cache namespace's repositories carry, and how a batch of repositories is brought to them, with
-what was there before each change recorded in the ownership ledger first.
+"""How a batch of a cache namespace's repositories is brought to the settings (setting_kinds.py), with what was
+there before each change recorded in the ownership ledger first.
 
 Each setting is optional. Ownership is proved, never inferred from matching values: before a resource changes a
 setting on a repository, it records in the ledger (one record per repository, a batch of repositories a write) the
@@ -22,85 +22,15 @@ within their namespace, a value equal to the old properties' still counts as the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property, partial
+from functools import partial
 from typing import Any
 
-from ecr_cache_provider.ecr import DEFAULT_TAG_MUTABILITY, CreationTemplate, EcrGateway, RepositoryRecord
-from ecr_cache_provider.namespace import CONCURRENCY, Outcome, Workers
-from ecr_cache_provider.ownership import Ledger, Owner, SettingsRecord
-from ecr_cache_provider.properties import policy_text
-
-TagMutability = tuple[str, tuple[str, ...]]
-Encryption = tuple[tuple[str, str], ...]
-
-# The settings as recorded: a key each (a tag is "tag:<key>"), and a JSON value (None for none).
-LIFECYCLE_POLICY = "lifecycle_policy"
-REPOSITORY_POLICY = "repository_policy"
-TAG_MUTABILITY = "tag_mutability"
-TAG = "tag:"
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What every repository of the namespace should carry; None where a setting is not managed."""
-
-    lifecycle_policy: dict[str, Any] | None = None
-    repository_policy: dict[str, Any] | None = None
-    resource_tags: tuple[tuple[str, str], ...] | None = None
-    tag_mutability: TagMutability | None = None
-    encryption: Encryption | None = None  # new repositories only: ECR cannot change an existing one's
-    custom_role_arn: str = ""  # the role ECR assumes to apply a template with KMS encryption or tags
-
-    def template(self, prefix: str, description: str) -> CreationTemplate:
-        """The repository creation template that gives new repositories these settings."""
-        return CreationTemplate(
-            prefix=prefix,
-            description=description,
-            lifecycle_policy=policy_text(self.lifecycle_policy) if self.lifecycle_policy else "",
-            repository_policy=policy_text(self.repository_policy) if self.repository_policy else "",
-            resource_tags=self.resource_tags or (),
-            tag_mutability=self.tag_mutability or DEFAULT_TAG_MUTABILITY,
-            encryption=self.encryption or (),
-            custom_role_arn=self.custom_role_arn,
-            applied_for=("PULL_THROUGH_CACHE",),
-        )
-
-    def encryption_differs(self, repository: RepositoryRecord) -> bool:
-        """Whether an existing repository is encrypted otherwise than new ones will be (a KMS key that is not
-        named is whichever ECR chose)."""
-        if self.encryption is None:
-            return False
-        wanted, current = dict(self.encryption), dict(repository.encryption)
-        if wanted.get("encryptionType") != current.get("encryptionType", "AES256"):
-            return True
-        return "kmsKey" in wanted and wanted["kmsKey"] != current.get("kmsKey")
-
-    @property
-    def values(self) -> dict[str, Any]:
-        """The managed settings by key, as recorded."""
-        found: dict[str, Any] = {}
-        if self.lifecycle_policy is not None:
-            found[LIFECYCLE_POLICY] = self.lifecycle_policy
-        if self.repository_policy is not None:
-            found[REPOSITORY_POLICY] = self.repository_policy
-        for key, value in self.resource_tags or ():
-            found[TAG + key] = value
-        if self.tag_mutability is not None:
-            found[TAG_MUTABILITY] = self.tag_mutability
-        recorded: dict[str, Any] = _recorded(found)
-        return recorded
-
-
-@dataclass(frozen=True)
-class Change:
-    """One setting of one repository to change: from the value found there to `target` (None: remove it)."""
-
-    key: str
-    found: Any
-    target: Any
+from ecr_cache_provider.aws.ecr import DEFAULT_TAG_MUTABILITY, EcrGateway
+from ecr_cache_provider.aws.ledger import Ledger, Owner, SettingsRecord
+from ecr_cache_provider.engine.batches import CONCURRENCY, Outcome, Workers
+from ecr_cache_provider.engine.setting_kinds import TAG, TAG_MUTABILITY, Change, Repository, recorded
 
 
 @dataclass
@@ -130,64 +60,6 @@ class Target:
     # A successor handing the namespace back: a removal puts back the predecessor's values (its record's, else these,
     # its template's) rather than those found before.
     restore: dict[str, Any] | None = None
-
-
-class Repository:
-    """One repository as the settings read and write it, each value read at most once."""
-
-    def __init__(self, ecr: EcrGateway, name: str) -> None:
-        self.ecr = ecr
-        self.name = name
-
-    @cached_property
-    def described(self) -> RepositoryRecord | None:
-        return self.ecr.repository(self.name)
-
-    @cached_property
-    def tags(self) -> dict[str, str]:
-        described = self.described
-        return self.ecr.tags(described.arn) if described else {}
-
-    def value(self, key: str) -> Any:
-        """The repository's current value of a setting, as recorded (None for none)."""
-        if key == LIFECYCLE_POLICY:
-            return parsed(self.ecr.lifecycle_policy(self.name))
-        if key == REPOSITORY_POLICY:
-            return parsed(self.ecr.repository_policy(self.name))
-        if key == TAG_MUTABILITY:
-            described = self.described
-            return _recorded(described.tag_mutability) if described else None
-        return self.tags.get(key.removeprefix(TAG))
-
-    @property
-    def exists(self) -> bool:
-        return self.described is not None
-
-    def apply(self, changes: list[Change]) -> None:
-        """Make the changes: the policies and tag mutability one call each, every tag in one call to add and one to
-        remove."""
-        for change in changes:
-            if change.key == LIFECYCLE_POLICY:
-                self._document(change, self.ecr.put_lifecycle_policy, self.ecr.delete_lifecycle_policy)
-            elif change.key == REPOSITORY_POLICY:
-                self._document(change, self.ecr.set_repository_policy, self.ecr.delete_repository_policy)
-            elif change.key == TAG_MUTABILITY:
-                setting, filters = change.target or _recorded(DEFAULT_TAG_MUTABILITY)
-                self.ecr.put_tag_mutability(self.name, (setting, tuple(filters)))
-        tags = [change for change in changes if change.key.startswith(TAG)]
-        put = {change.key.removeprefix(TAG): change.target for change in tags if change.target is not None}
-        removed = [change.key.removeprefix(TAG) for change in tags if change.target is None]
-        described = self.described if tags else None
-        if described is not None and put:
-            self.ecr.tag(described.arn, put)
-        if described is not None and removed:
-            self.ecr.untag(described.arn, removed)
-
-    def _document(self, change: Change, write: Callable[[str, str], None], remove: Callable[[str], None]) -> None:
-        if change.target is None:
-            remove(self.name)
-        else:
-            write(self.name, _text(change.target))
 
 
 def plan(
@@ -305,26 +177,6 @@ def _rewritten(item: Plan, namespace: str) -> bool:
     )
 
 
-def parsed(text: str | None) -> Any:
-    """A repository's current document as a comparable value: None when it has none. Never validated: a policy
-    this provider would reject is still someone's policy, and differs from ours."""
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _recorded(value: Any) -> Any:
-    """A value as the ledger records it (JSON: tuples become lists), so that values read and recorded compare."""
-    return json.loads(json.dumps(value))
-
-
 def _is_none(key: str, value: Any) -> bool:
     """No value: nothing set (for tag mutability, ECR's default for a repository created without one)."""
-    return value is None or (key == TAG_MUTABILITY and value == _recorded(DEFAULT_TAG_MUTABILITY))
-
-
-def _text(document: Any) -> str:
-    return document if isinstance(document, str) else policy_text(document)
+    return value is None or (key == TAG_MUTABILITY and value == recorded(DEFAULT_TAG_MUTABILITY))

@@ -6,14 +6,13 @@ are lost. This resource adds its filters to the rule of its ScanFrequency and ke
 Delete takes out only its own filters (and a rule left with none). The scan type stays ENHANCED after a Delete:
 switching back would change scanning for everyone.
 
-Properties: ScanFrequency (SCAN_ON_PUSH or CONTINUOUS_SCAN, required), Filters (required; 1 to 100 wildcard
-repository filters such as docker-hub/*), AllowEnhancedScanning (default false): a registry on BASIC scanning is
-switched to ENHANCED only when true, since that changes scanning for the whole registry and starts Amazon
-Inspector billing; otherwise the request fails and says so. Each filter is claimed in the ownership ledger (as
-<frequency>/<filter>) before it is written; a filter already in the rule that is not this resource's fails the
-request. Changes are serialised across stacks by a lock in the ledger and read back after writing.
+A registry on BASIC scanning is switched to ENHANCED only when the properties allow it, since that changes
+scanning for the whole registry and starts Amazon Inspector billing; otherwise the request fails and says so. Each
+filter is claimed in the ownership ledger (as <frequency>/<filter>) before it is written; a filter already in the
+rule that is not this resource's fails the request. Changes are serialised across stacks by a lock in the ledger
+and read back after writing (engine/registry_merge.py).
 
-The physical id is registry-scanning/<stack name>/<logical id>. Attributes: ScanFrequency, ScanType.
+The physical id is registry-scanning/<stack name>/<logical id>. Its properties: SCHEMA, and docs/.
 """
 
 from __future__ import annotations
@@ -21,11 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ecr_cache_provider.ecr import EcrGateway, ScanningConfiguration
+from ecr_cache_provider.aws.ecr import EcrGateway, ScanningConfiguration
+from ecr_cache_provider.contract import RequestContext, Result
+from ecr_cache_provider.engine.registry_merge import delete_resource_parts, listed, put_resource_parts
 from ecr_cache_provider.failures import ResourceFailure
 from ecr_cache_provider.properties import parse_properties
-from ecr_cache_provider.registry_setting import delete_resource_parts, listed, put_resource_parts
-from ecr_cache_provider.resource_type import RequestContext, Result
 
 RESOURCE_TYPE = "Custom::RegistryScanningFilters"
 PHYSICAL_ID_PREFIX = "registry-scanning/"

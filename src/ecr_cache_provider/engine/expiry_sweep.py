@@ -1,4 +1,5 @@
-"""The image expiry sweep: which cached images nobody has pulled for N days, and deleting them.
+"""The image expiry sweep: which cached images nobody has pulled for N days, and deleting them. One module, though
+long: the decision and the sweep that carries it out are read together.
 
 `expired_images` is the decision, pure and tested directly; `sweep` works through a namespace's repositories with
 it. What the decision never does:
@@ -23,17 +24,18 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from ecr_cache_provider import continuation, sdk
+from ecr_cache_provider import continuation
+from ecr_cache_provider.aws import sdk
+from ecr_cache_provider.aws.ecr import EcrGateway, ImageRecord
+from ecr_cache_provider.aws.ledger import Ledger, Owner, Thing
+from ecr_cache_provider.aws.scheduler import SchedulerGateway
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.deadline import Deadline
-from ecr_cache_provider.ecr import EcrGateway, ImageRecord
+from ecr_cache_provider.engine.batches import EachRepository, Outcome, work_through
 from ecr_cache_provider.failures import Superseded
-from ecr_cache_provider.namespace import EachRepository, Outcome, work_through
+from ecr_cache_provider.grammar.prefix import ROOT, covers
 from ecr_cache_provider.observability import logger as structured_logger
 from ecr_cache_provider.observability import metrics
-from ecr_cache_provider.ownership import Ledger, Owner, Thing
-from ecr_cache_provider.prefix import ROOT, covers
-from ecr_cache_provider.scheduler import SchedulerGateway
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

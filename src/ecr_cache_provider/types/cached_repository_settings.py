@@ -1,35 +1,29 @@
 """Custom::CachedRepositorySettings: the same settings on every repository of a cache namespace, existing and future.
 
 It owns the namespace's repository creation template (future repositories) and brings the repositories already
-there to the same settings (existing ones), each setting optional: LifecyclePolicyText, RepositoryPolicyText,
-ResourceTags, ImageTagMutability (with ImageTagMutabilityExclusionFilters), EncryptionConfiguration (new
-repositories only: ECR cannot change an existing repository's encryption).
-
-Properties: RepositoryPrefix (required), the settings above, CustomRoleArn (the role ECR assumes to apply a template
-with ResourceTags or KMS encryption), ApplyToExistingRepositories (default true), ApplyToNewRepositories (default
-true), OverwriteExistingSettings (default false), ExistingRepositoryPrefixes (ROOT only; default none), TakeOverFrom
-(the logical id of the Custom::CacheLifecyclePolicy of this stack this resource replaces). The physical id is the
-prefix. Attributes: RepositoryPrefix, RepositoriesUpdated, RepositoriesSkipped (as of the last Create or Update),
-ExistingRepositoriesLeftAlone, ExistingRepositoriesWithOtherEncryption (with EncryptionConfiguration).
+there to the same settings (existing ones), each setting optional; encryption reaches new repositories only: ECR
+cannot change an existing repository's. The physical id is the prefix. Its properties: SCHEMA, and docs/.
 
 For each setting and repository, what is there is ours (what this resource set), none, or someone else's: ours and
 none are replaced, someone else's only with OverwriteExistingSettings; Delete removes only what is still ours
-(repository_settings.py). ROOT and the replacement of a Custom::CacheLifecyclePolicy: namespace_settings.py.
+(engine/recorded_settings.py). ROOT: engine/backfill.py; the replacement of a Custom::CacheLifecyclePolicy
+(TakeOverFrom): engine/take_over.py.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ecr_cache_provider import sdk
+from ecr_cache_provider.aws import sdk
+from ecr_cache_provider.contract import RequestContext, Result
+from ecr_cache_provider.engine.backfill import put_in_place, remove
+from ecr_cache_provider.engine.setting_kinds import Settings
+from ecr_cache_provider.engine.settings_request import NAMESPACE_PROPERTIES, NamespaceSettings, readable, result
 from ecr_cache_provider.failures import InvalidProperties
-from ecr_cache_provider.lifecycle_policy import read_policy
-from ecr_cache_provider.namespace_settings import NAMESPACE_PROPERTIES, NamespaceSettings, put_in_place, remove, result
-from ecr_cache_provider.prefix import without_trailing_slash
+from ecr_cache_provider.grammar.lifecycle_policy import read_policy
+from ecr_cache_provider.grammar.prefix import without_trailing_slash
+from ecr_cache_provider.grammar.repository_policy import read_repository_policy
 from ecr_cache_provider.properties import parse_properties
-from ecr_cache_provider.repository_policy import read_repository_policy
-from ecr_cache_provider.repository_settings import Settings
-from ecr_cache_provider.resource_type import RequestContext, Result
 
 RESOURCE_TYPE = "Custom::CachedRepositorySettings"
 PURPOSE = "Settings"
@@ -142,22 +136,14 @@ def update(context: RequestContext) -> Result:
     if wanted.prefix != request.physical_id:
         return create(context)
     _require_sdk(wanted, context)
-    return result(wanted, put_in_place(wanted, _readable(request.old_properties), context, PURPOSE))
+    return result(wanted, put_in_place(wanted, readable(read_properties, request.old_properties), context, PURPOSE))
 
 
 def delete(context: RequestContext) -> None:
     """Delete the template this resource made, then put back what each repository had before this resource set
     its settings, where the repository still carries them (the ledger records which). Settings someone changed
     since, and repositories this resource never changed, are left alone."""
-    remove(context.request.physical_id, _readable(context.request.properties), context)
-
-
-def _readable(properties: dict[str, Any]) -> NamespaceSettings | None:
-    """What a resource's earlier (or a Delete's) properties said; None when they no longer validate."""
-    try:
-        return read_properties(properties)
-    except InvalidProperties:
-        return None
+    remove(context.request.physical_id, readable(read_properties, context.request.properties), context)
 
 
 def _require_sdk(wanted: NamespaceSettings, context: RequestContext) -> None:

@@ -1,16 +1,14 @@
-"""Custom::PullThroughCacheRule: an ECR pull-through cache rule that updates in place.
+"""Custom::PullThroughCacheRule: an ECR pull-through cache rule that updates in place. One module, though long:
+a type reads like its documentation, properties then create, update and delete.
 
-Properties mirror AWS::ECR::PullThroughCacheRule: EcrRepositoryPrefix (required), UpstreamRegistryUrl (required),
-UpstreamRegistry, CredentialArn, CustomRoleArn, UpstreamRepositoryPrefix; plus Validate (default true): ask ECR
-whether the upstream accepts the rule, and AdoptExisting (default false): take over an existing rule that no
-resource owns, when its settings equal the properties (the way to move from the native type or a hand-made rule).
+Its properties mirror AWS::ECR::PullThroughCacheRule's (SCHEMA, and docs/), with a check that the upstream accepts
+the rule, and the adoption of an existing rule no resource owns when its settings equal the properties.
 
 Ownership is proved by the ownership ledger: the prefix is claimed before the rule is made, a rule another
 resource owns is never changed or deleted, and an existing rule nobody owns is adopted only on request. The claim
 records the adoption: a rollback never deletes a rule that existed before the operation began (see `delete`).
 
-The physical id is the ECR repository prefix. Attributes: EcrRepositoryPrefix, UpstreamRegistryUrl,
-UpstreamRegistry, RegistryId, RepositoryUriPrefix.
+The physical id is the ECR repository prefix.
 """
 
 from __future__ import annotations
@@ -22,13 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ecr_cache_provider import stacks
-from ecr_cache_provider.ecr import CacheRule, EcrGateway, RuleSettings
+from ecr_cache_provider.aws import stacks
+from ecr_cache_provider.aws.ecr import CacheRule, EcrGateway, RuleSettings
+from ecr_cache_provider.aws.ledger import OwnedByAnother, Owner, Thing
+from ecr_cache_provider.contract import Request, RequestContext, Result
 from ecr_cache_provider.failures import EcrError, InvalidProperties, ResourceFailure, Superseded
-from ecr_cache_provider.ownership import OwnedByAnother, Owner, Thing
-from ecr_cache_provider.prefix import PREFIX_PATTERN, ROOT, is_prefix, without_trailing_slash
+from ecr_cache_provider.grammar.prefix import PREFIX_PATTERN, ROOT, is_prefix, without_trailing_slash
 from ecr_cache_provider.properties import parse_properties
-from ecr_cache_provider.resource_type import Request, RequestContext, Result
 
 logger = logging.getLogger(__name__)
 

@@ -5,12 +5,11 @@ or another stack's statements are lost. This resource puts exactly its own state
 registry policy and leaves every other statement as it was; Delete takes out only its own, and deletes the
 registry policy only when nothing else is left in it.
 
-Properties: Statements (required): a list of IAM policy statements, each with a Sid unique in the list (letters
-and digits), Effect, Principal and Action. Each Sid is claimed in the ownership ledger before its statement is
-written; a Sid that is already in the registry policy and is not this resource's fails the request. Changes are
-serialised across stacks by a lock in the ledger and read back after writing.
+Each statement's Sid is claimed in the ownership ledger before its statement is written; a Sid that is already in
+the registry policy and is not this resource's fails the request. Changes are serialised across stacks by a lock
+in the ledger and read back after writing (engine/registry_merge.py).
 
-The physical id is registry-policy/<stack name>/<logical id>. Attribute: StatementIds (comma-separated Sids).
+The physical id is registry-policy/<stack name>/<logical id>. Its properties: SCHEMA, and docs/.
 """
 
 from __future__ import annotations
@@ -18,11 +17,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ecr_cache_provider.ecr import EcrGateway
+from ecr_cache_provider.aws.ecr import EcrGateway
+from ecr_cache_provider.contract import RequestContext, Result
+from ecr_cache_provider.engine.registry_merge import delete_resource_parts, listed, put_resource_parts
 from ecr_cache_provider.failures import InvalidProperties
 from ecr_cache_provider.properties import parse_properties
-from ecr_cache_provider.registry_setting import delete_resource_parts, listed, put_resource_parts
-from ecr_cache_provider.resource_type import RequestContext, Result
 
 RESOURCE_TYPE = "Custom::RegistryPolicyStatements"
 PHYSICAL_ID_PREFIX = "registry-policy/"

@@ -5,13 +5,9 @@ never delete by last pull. In a cache, deleting an unused image is always safe: 
 
 The resource owns one EventBridge Scheduler schedule in the provider's schedule group, claimed in the ownership
 ledger before it is made. The schedule invokes the provider function with the namespace settings as its input, and
-that invocation sweeps the namespace (image_expiry.py). Delete removes the schedule; it never deletes images.
+that invocation sweeps the namespace (engine/expiry_sweep.py). Delete removes the schedule; it never deletes images.
 
-Properties: RepositoryPrefix (required), ExpireAfterDaysWithoutPull (required, 1 to 3650), KeepLatestImages
-(default 0), DeleteEmptyRepositories (default false), DryRun (default false), ScheduleExpression (default
-rate(1 day)), ExistingRepositoryPrefixes (ROOT only: the namespaces swept). The physical id is the schedule's name.
-Attributes: RepositoryPrefix, ScheduleName, and a dry-run preview when it fits in the invocation: ImagesToExpire,
-BytesToFree (`unknown` when it does not).
+The physical id is the schedule's name. Its properties: SCHEMA, and docs/.
 """
 
 from __future__ import annotations
@@ -25,17 +21,18 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from ecr_cache_provider import image_expiry, sdk
+from ecr_cache_provider.aws import sdk
+from ecr_cache_provider.aws.ecr import EcrGateway
+from ecr_cache_provider.aws.ledger import Thing
+from ecr_cache_provider.aws.scheduler import Schedule
 from ecr_cache_provider.continuation import ContinueLater, Progress
+from ecr_cache_provider.contract import Request, RequestContext, Result, leaves_behind
 from ecr_cache_provider.deadline import Deadline
-from ecr_cache_provider.ecr import EcrGateway
+from ecr_cache_provider.engine import expiry_sweep
+from ecr_cache_provider.engine.expiry_sweep import ExpirySettings, SweepTotals
 from ecr_cache_provider.failures import InvalidProperties, ResourceFailure
-from ecr_cache_provider.image_expiry import ExpirySettings, SweepTotals
-from ecr_cache_provider.ownership import Thing
-from ecr_cache_provider.prefix import PREFIX_PATTERN, ROOT, without_trailing_slash
+from ecr_cache_provider.grammar.prefix import PREFIX_PATTERN, ROOT, without_trailing_slash
 from ecr_cache_provider.properties import parse_properties
-from ecr_cache_provider.resource_type import Request, RequestContext, Result, leaves_behind
-from ecr_cache_provider.scheduler import Schedule
 
 logger = logging.getLogger(__name__)
 
@@ -124,13 +121,7 @@ def create(context: RequestContext) -> Result:
     call that timed out may have made the schedule even so, and a schedule left behind would go on deleting.
 
     Refused when a namespace to sweep is no pull-through cache's: deleted images could not be pulled again."""
-    request = context.request
-    wanted = read_properties(request.properties)
-    context.require_managed(wanted.settings.namespaces)
-    sdk.require_image_expiry_api(context.ecr.client)
-    _require_a_cache(wanted.settings, context)
-    name = schedule_name(request)
-    context.ledger.claim(schedule_thing(name), request.owner)  # raises OwnedByAnother, naming the owner
+    wanted, name = _claimed(context)
     with leaves_behind(name):
         _put(name, wanted, context)
         return _result(name, wanted, context)
@@ -139,13 +130,7 @@ def create(context: RequestContext) -> Result:
 def update(context: RequestContext) -> Result:
     """Every property changes in place: the schedule keeps its name and gets the new settings (a sweep under way
     reads them at its next step)."""
-    request = context.request
-    wanted = read_properties(request.properties)
-    context.require_managed(wanted.settings.namespaces)
-    sdk.require_image_expiry_api(context.ecr.client)
-    _require_a_cache(wanted.settings, context)
-    name = schedule_name(request)
-    context.ledger.claim(schedule_thing(name), request.owner)  # this resource's already; raises if another's
+    wanted, name = _claimed(context)  # an Update finds the claim this resource's already
     _put(name, wanted, context)
     return _result(name, wanted, context)
 
@@ -157,6 +142,20 @@ def delete(context: RequestContext) -> None:
     says it was deleted)."""
     name = schedule_name(context.request)
     context.remove_if_owned(schedule_thing(name), lambda: context.scheduler.delete(name))
+
+
+def _claimed(context: RequestContext) -> tuple[ExpiryProperties, str]:
+    """The properties, checked (namespaces the provider manages, each a pull-through cache's, an SDK that can
+    sweep), and the schedule's name, claimed for this resource (OwnedByAnother, naming the owner, when another
+    holds it)."""
+    request = context.request
+    wanted = read_properties(request.properties)
+    context.require_managed(wanted.settings.namespaces)
+    sdk.require_image_expiry_api(context.ecr.client)
+    _require_a_cache(wanted.settings, context)
+    name = schedule_name(request)
+    context.ledger.claim(schedule_thing(name), request.owner)
+    return wanted, name
 
 
 def _put(name: str, wanted: ExpiryProperties, context: RequestContext) -> None:
@@ -175,8 +174,8 @@ def _put(name: str, wanted: ExpiryProperties, context: RequestContext) -> None:
 def _require_a_cache(settings: ExpirySettings, context: RequestContext) -> None:
     """Expiry deletes images: only in a namespace a pull-through cache rule covers can they be pulled again."""
     rules = context.ecr.rule_prefixes()
-    for namespace in image_expiry.uncached(settings, rules):
-        nearest = image_expiry.nearest_rules(namespace, rules)
+    for namespace in expiry_sweep.uncached(settings, rules):
+        nearest = expiry_sweep.nearest_rules(namespace, rules)
         near = f"; the nearest rule prefixes: {', '.join(nearest)}" if nearest else "; this registry has no rule"
         raise InvalidProperties(
             f"No pull-through cache rule covers {namespace!r}: images deleted there could not be pulled again, "
@@ -198,7 +197,7 @@ def is_schedule_name(text: str) -> bool:
 
 
 def schedule_thing(name: str) -> Thing:
-    return Thing(image_expiry.SCHEDULE_KIND, name)
+    return Thing(expiry_sweep.SCHEDULE_KIND, name)
 
 
 def _schedule(name: str, wanted: ExpiryProperties, context: RequestContext) -> Schedule:
@@ -207,7 +206,7 @@ def _schedule(name: str, wanted: ExpiryProperties, context: RequestContext) -> S
         name=name,
         expression=wanted.schedule_expression,
         target_arn=context.function_arn,
-        payload=image_expiry.sweep_event(name, wanted.settings, request.stack_id, request.logical_id),
+        payload=expiry_sweep.sweep_event(name, wanted.settings, request.stack_id, request.logical_id),
         description=f"Image expiry for {wanted.settings.prefix}, managed by {request.owner}"[:512],
     )
 
@@ -231,8 +230,8 @@ def _preview(settings: ExpirySettings, context: RequestContext) -> tuple[str, st
     ecr = EcrGateway(deadline, client=context.ecr.client)
     totals = SweepTotals()
     try:
-        protected = image_expiry.protected_namespaces(context.ledger, settings, context.request.stack_id)
-        image_expiry.sweep(
+        protected = expiry_sweep.protected_namespaces(context.ledger, settings, context.request.stack_id)
+        expiry_sweep.sweep(
             ecr,
             replace(settings, dry_run=True),
             datetime.now(UTC),
@@ -241,7 +240,7 @@ def _preview(settings: ExpirySettings, context: RequestContext) -> tuple[str, st
             protected=protected,
             read_indexes=False,
         )
-    except (ContinueLater, ResourceFailure, image_expiry.IndexesNotRead) as stopped:
+    except (ContinueLater, ResourceFailure, expiry_sweep.IndexesNotRead) as stopped:
         logger.info("No preview: the dry run did not fit in the invocation", extra={"stopped": str(stopped)})
         return UNKNOWN, UNKNOWN
     return str(totals.images_expired), str(totals.bytes_freed)

@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
+from ecr_cache_provider.aws.ecr import Backoff, EcrGateway
 from ecr_cache_provider.continuation import ContinueLater, Progress
-from ecr_cache_provider.ecr import Backoff, EcrGateway
 from ecr_cache_provider.failures import DeadlineApproaching, EcrError, Superseded
-from ecr_cache_provider.prefix import covers
+from ecr_cache_provider.grammar.prefix import covers
 
 logger = logging.getLogger(__name__)
 
