@@ -80,12 +80,14 @@ def _play(options: Options, template: Template) -> RunResult:
     report = sys.stdout
     options.state_dir.mkdir(parents=True, exist_ok=True)
     log_path = options.state_dir / "provider.log"
-    # The provider's JSON logs and metrics go to stdout, as in Lambda; here they go to a file, the report to stdout.
+    # The provider's JSON logs and metrics go to stdout, as in Lambda; here they go to a file, the report to stdout:
+    # the built function's output as each invocation ends, the in-process handler's through sys.stdout.
     with log_path.open("a") as log:
         sys.stdout = log
         logging.basicConfig(stream=log, level=logging.WARNING, force=True)
         try:
             aws = LocalAws.start(options.built_function)
+            aws.provider_log = log_path
             try:
                 result = run(options, aws, Progress(sys.stderr))
             finally:
