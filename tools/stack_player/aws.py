@@ -249,8 +249,13 @@ class LocalAws:
                 self.function_log_groups[physical_id] = str(log_group)
 
     def native_deleted(self, resource_type: str, physical_id: str) -> None:
-        """A native resource was deleted: IAM roles and policies stop granting (the rest is not emulated)."""
+        """A native resource was deleted: IAM roles and policies stop granting, and the image expiry schedule group
+        goes (it would otherwise outlive the stack in the state folder); the rest is not emulated."""
         self.roles.remove(resource_type, physical_id)
+        if resource_type == "AWS::Scheduler::ScheduleGroup":
+            scheduler = self.client("scheduler")
+            with suppress(scheduler.exceptions.ResourceNotFoundException):
+                scheduler.delete_schedule_group(Name=physical_id)
 
     def ensure_table(self, name: str, properties: dict[str, Any]) -> None:
         """An AWS::DynamoDB::Table with the template's key, unless it exists: the ownership table is retained when
