@@ -91,7 +91,11 @@ def sam_build(config_env: str) -> bool:
     sam = Path(sys.executable).parent / "sam"
     environment = {**os.environ, "PATH": f"{sam.parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # its python3.13
     built = subprocess.run(  # noqa: S603 - the venv's sam, no shell
-        [str(sam), "build", "--config-env", config_env], cwd=ROOT, env=environment, capture_output=True, text=True,
+        [str(sam), "build", "--config-env", config_env],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
         check=False,
     )
     if built.returncode != 0:
