@@ -90,8 +90,10 @@ def native_line(natives: list[Outcome]) -> str:
     types = Counter(outcome.resource_type for outcome in natives)
     listed = ", ".join(kind if count == 1 else f"{kind} x{count}" for kind, count in types.items())
     actions = Counter(outcome.action for outcome in natives)
-    done = "" if set(actions) == {"Native"} else " (" + ", ".join(f"{a} {n}" for a, n in actions.items()) + ")"
-    return f"{len(natives)} native resources{done} ({listed}): not emulated, made as the provider needs"
+    if set(actions) == {"Native"}:
+        return f"{len(natives)} native resources ({listed}): not emulated, made as the provider needs"
+    done = ", ".join(f"{action} {count}" for action, count in actions.items())
+    return f"{len(natives)} native resources ({listed}), {done}: not emulated"
 
 
 def _registry_lines(registry: Registry) -> list[str]:
