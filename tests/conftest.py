@@ -16,6 +16,7 @@ from emulation.cloudformation import REGION, ResponseEndpoint, start_response_en
 from emulation.moto_server import FAKE_AWS_ENVIRONMENT
 from emulation.ownership import TABLE_NAME
 from emulation.scheduler import SCHEDULE_GROUP, SCHEDULER_ROLE_ARN
+from tests import tier_progress
 from tools.shipped_iam import TestStack
 
 # Before anything creates a boto3 client: no real credentials, no real endpoints.
@@ -30,6 +31,10 @@ for name, value in {
     os.environ[name] = value
 for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ECR"):
     os.environ.pop(name, None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    tier_progress.register(config)  # a line per tier and a summary, rather than a dot per test
 
 
 # The namespaces tests/handler, tests/integration and tests/built manage besides the caches the template makes by

@@ -476,7 +476,9 @@ def test_the_example_events_play(invoke: Invoke, response_endpoint: ResponseEndp
     """events/cached-repository-settings-*.json, as a developer replays them (`make invoke EVENT=...`)."""
     created = invoke(load_event(response_endpoint, "cached-repository-settings-create.json"))
     assert created["Status"] == "SUCCESS", created["Reason"]
-    assert all(settings_of(cache, name)["policy"] is not None for name in CACHED)
+    # The events' namespace, ecr-public/docker (not the default stack's ecr-public, which its own settings hold).
+    assert settings_of(cache, "ecr-public/docker/library/alpine")["policy"] is not None
+    assert all(settings_of(cache, name) == NOTHING for name in CACHED if not name.startswith("ecr-public/docker/"))
 
     deleted = invoke(load_event(response_endpoint, "cached-repository-settings-delete.json"))
     assert deleted["Status"] == "SUCCESS", deleted["Reason"]

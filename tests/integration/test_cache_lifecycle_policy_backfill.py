@@ -92,9 +92,10 @@ def test_a_backfill_under_throttling_completes(
     assert faults.count("PutLifecyclePolicy") == 40
 
 
-def test_the_events_in_events_folder_play_in_order(
-    invoke: Any, response_endpoint: ResponseEndpoint, ecr: Any, cached_repositories: list[str]
-) -> None:
+def test_the_events_in_events_folder_play_in_order(invoke: Any, response_endpoint: ResponseEndpoint, ecr: Any) -> None:
+    # The events' namespace: ecr-public/docker, inside the default stack's ECR Public cache.
+    cached_repositories = conftest.cached_repositories(ecr, 30, "ecr-public/docker")
+
     def play(name: str) -> dict[str, Any]:
         answer: dict[str, Any] = invoke(load_event(response_endpoint, name))
         assert answer["Status"] == "SUCCESS", f"{name}: {answer['Reason']}"

@@ -58,12 +58,13 @@ def test_create_rotate_change_upstream_change_prefix_delete(
     renamed = play("pull-through-cache-rule-change-prefix.json")
     assert renamed["PhysicalResourceId"] == "ghcr"
     assert set(rules(ecr)) == {"hub", "ghcr"}
-    cleanup = load_event(response_endpoint, "pull-through-cache-rule-delete.json", arns)
-    cleanup["PhysicalResourceId"] = "hub"  # CloudFormation deletes the replaced resource by its old id
-    assert invoke(cleanup)["Status"] == "SUCCESS"
+    play("pull-through-cache-rule-delete.json")  # CloudFormation deletes the replaced resource by its old id
     assert set(rules(ecr)) == {"ghcr"}
 
-    play("pull-through-cache-rule-delete.json")
+    renamed_deleted = load_event(response_endpoint, "pull-through-cache-rule-change-prefix.json", arns)
+    renamed_deleted.update(RequestType="Delete", PhysicalResourceId="ghcr")
+    del renamed_deleted["OldResourceProperties"]
+    assert invoke(renamed_deleted)["Status"] == "SUCCESS"
     assert rules(ecr) == {}
     play("pull-through-cache-rule-delete.json")  # a second Delete changes nothing and succeeds
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tools import lambda_runtime
@@ -48,6 +51,9 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
                         help="with --cancel-during: when the sibling fails (default 0.5)")  # fmt: skip
     parser.add_argument("--state-dir", type=Path, default=Path(".local-stack"), help="default: .local-stack")
     parser.add_argument("--delete", action="store_true", help="delete the stack instead of creating or updating it")
+    parser.add_argument("--sam-build", action="store_true",
+                        help="once the template, samconfig.toml and the parameters are checked, run `sam build "
+                             "--config-env ENV`, its output shown only when it fails (make local)")  # fmt: skip
     parser.add_argument("--built-function", type=Path, metavar="DIR",
                         help="run this `sam build` function folder in a clean python3.13, as Lambda does "
                              "(default: the handler from src/ in this process)")  # fmt: skip
@@ -56,6 +62,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
+    build = arguments.__dict__.pop("sam_build")
     sys.path.insert(0, str(ROOT / "src"))  # the handler's package, imported at the first request
     options = Options(**vars(arguments), keep_registry=True)  # the arguments are named after Options' fields
     try:
@@ -63,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, TemplateError) as error:
         print("\n".join(f"error: {line}" for line in str(error).splitlines()), file=sys.stderr)
         return 2
+    if build and not sam_build(options.config_env):
+        return 1
     if lambda_runtime.refuses_to_load(options.built_function):
         return 2
     action = "Deleting" if options.delete else "Playing"
@@ -75,17 +84,41 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if result.succeeded else 1
 
 
+def sam_build(config_env: str) -> bool:
+    """`sam build --config-env ENV` in the project (as `make build`), its twenty lines of output kept aside and shown
+    only when it fails; a line on stderr says how long it took. Whether it succeeded."""
+    started = time.monotonic()
+    sam = Path(sys.executable).parent / "sam"
+    environment = {**os.environ, "PATH": f"{sam.parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # its python3.13
+    built = subprocess.run(  # noqa: S603 - the venv's sam, no shell
+        [str(sam), "build", "--config-env", config_env],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if built.returncode != 0:
+        print(built.stdout + built.stderr, file=sys.stderr)
+        print(f"error: sam build failed (exit {built.returncode}; its output above)", file=sys.stderr)
+        return False
+    print(f"sam build: .aws-sam/build ready in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    return True
+
+
 def _play(options: Options, template: Template) -> RunResult:
     """Run against a local AWS, the provider's logs and metrics in provider.log, then print the report."""
     report = sys.stdout
     options.state_dir.mkdir(parents=True, exist_ok=True)
     log_path = options.state_dir / "provider.log"
-    # The provider's JSON logs and metrics go to stdout, as in Lambda; here they go to a file, the report to stdout.
+    # The provider's JSON logs and metrics go to stdout, as in Lambda; here they go to a file, the report to stdout:
+    # the built function's output as each invocation ends, the in-process handler's through sys.stdout.
     with log_path.open("a") as log:
         sys.stdout = log
         logging.basicConfig(stream=log, level=logging.WARNING, force=True)
         try:
             aws = LocalAws.start(options.built_function)
+            aws.provider_log = log_path
             try:
                 result = run(options, aws, Progress(sys.stderr))
             finally:

@@ -61,6 +61,10 @@ class LocalAws:
     function_log_groups: dict[str, str] = field(default_factory=dict)
     # The native IAM resources of the played stacks: what each role may do, as emulation/iam evaluates it.
     roles: Roles = field(default_factory=Roles)
+    # Where the built function's output (its stdout and stderr: the Powertools log lines) is appended, one block per
+    # invocation, as CloudWatch Logs would keep it; None drops it. (The in-process handler writes to sys.stdout.)
+    provider_log: Path | None = None
+    _log_lock: threading.Lock = field(default_factory=threading.Lock)
     _stops: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
@@ -183,8 +187,22 @@ class LocalAws:
             environment["AWS_ENDPOINT_URL_LAMBDA"] = self.lambda_emulator.url
         seconds = context.get_remaining_time_in_millis() / 1000
         invocation = lambda_runtime.invoke(self.built_function, event, environment, timeout_seconds=seconds)
+        self._log_invocation(event, invocation)
         if invocation.outcome != "returned":
             raise RuntimeError(f"The built function {invocation.outcome}:\n{invocation.output}")
+
+    def _log_invocation(self, event: dict[str, Any], invocation: lambda_runtime.Invocation) -> None:
+        """Append what the built function printed to the provider log, under a line naming the invocation (as Lambda's
+        START and REPORT lines frame it in CloudWatch Logs)."""
+        if self.provider_log is None:
+            return
+        what = " ".join(str(event[key]) for key in ("RequestType", "LogicalResourceId") if key in event) or "Sweep"
+        if "CacheProviderProgress" in event:  # continuation.PROGRESS_KEY: a follow-up the provider invoked itself
+            what += ", continued"
+        with self._log_lock, self.provider_log.open("a") as log:
+            log.write(f"--- {what} ({invocation.outcome}, {invocation.seconds:.2f} s)\n{invocation.output}")
+            if invocation.output and not invocation.output.endswith("\n"):
+                log.write("\n")
 
     def _environment(self) -> Any:
         """The in-process execution environment: held by one invocation at a time. An invocation that is the
@@ -231,8 +249,13 @@ class LocalAws:
                 self.function_log_groups[physical_id] = str(log_group)
 
     def native_deleted(self, resource_type: str, physical_id: str) -> None:
-        """A native resource was deleted: IAM roles and policies stop granting (the rest is not emulated)."""
+        """A native resource was deleted: IAM roles and policies stop granting, and the image expiry schedule group
+        goes (it would otherwise outlive the stack in the state folder); the rest is not emulated."""
         self.roles.remove(resource_type, physical_id)
+        if resource_type == "AWS::Scheduler::ScheduleGroup":
+            scheduler = self.client("scheduler")
+            with suppress(scheduler.exceptions.ResourceNotFoundException):
+                scheduler.delete_schedule_group(Name=physical_id)
 
     def ensure_table(self, name: str, properties: dict[str, Any]) -> None:
         """An AWS::DynamoDB::Table with the template's key, unless it exists: the ownership table is retained when
@@ -293,6 +316,7 @@ class LocalAws:
         snapshot["repositories"] = registry_repositories(ecr, progress, "Saving the registry")
         for repository in snapshot["repositories"]:
             repository["images"] = moto_ecr.image_records(ACCOUNT_ID, REGION, repository["name"])
+        snapshot["schedule_groups"] = self._schedule_groups()
         snapshot["schedules"] = self._schedules()
         path.parent.mkdir(parents=True, exist_ok=True)
         written = path.with_suffix(".tmp")
@@ -332,7 +356,12 @@ class LocalAws:
                 for image in repository.get("images", []):
                     moto_ecr.seed_image_record(ACCOUNT_ID, REGION, repository["name"], image)
                 step.update(index + 1, len(repositories))
+        for group in snapshot.get("schedule_groups", []):  # those without schedules too (a stack's, still empty)
+            self.ensure_schedule_group(group)
         self._restore_schedules(snapshot.get("schedules", []))
+
+    def _schedule_groups(self) -> list[str]:
+        return [group["Name"] for group in self.client("scheduler").list_schedule_groups()["ScheduleGroups"]]
 
     def _schedules(self) -> list[dict[str, Any]]:
         """Every schedule (the image expiry sweeps'), as CreateSchedule takes it."""

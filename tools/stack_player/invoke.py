@@ -3,7 +3,8 @@ local AWS that `make local` keeps (its state folder), and print the answer Cloud
 
 The event gets a fresh RequestId and a ResponseURL on the local response endpoint; its ServiceToken names the
 provider function, which must have been deployed locally by `make local` (the ownership table and the function's
-environment come from that run). What the request changes is kept for the next `make local` or `make invoke`.
+environment come from that run). What the request changes is kept for the next `make local` or `make invoke`, and
+what it made is deleted by `make local-delete` with the stack the event names (invoked.py).
 """
 
 from __future__ import annotations
@@ -12,17 +13,13 @@ import argparse
 import json
 import logging
 import sys
-import threading
-import uuid
 from pathlib import Path
 from typing import Any
 
-from emulation.cloudformation import LambdaContext
 from tools import lambda_runtime
 from tools.stack_player.aws import LocalAws
+from tools.stack_player.invoked import Invoked, request, stack_name_of
 from tools.stack_player.progress import Progress
-
-ANSWER_TIMEOUT_SECONDS = 900.0
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -47,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     log = arguments.state_dir / "provider.log"
     logging.basicConfig(filename=log, level=logging.WARNING, force=True)
     aws = LocalAws.start(arguments.built_function)
+    aws.provider_log = log
     try:
         registry = arguments.state_dir / "registry.json"
         aws.restore_registry(registry, Progress(sys.stderr))
@@ -63,9 +61,18 @@ def main(argv: list[str] | None = None) -> int:
                   f"(the event's ServiceToken names it)", file=sys.stderr)  # fmt: skip
             return 2
         secrets = [value for value in event.get("ResourceProperties", {}).values() if isinstance(value, str)]
-        for note in aws.ensure_secrets(secrets, f"make-invoke:{arguments.event.name}"):
+        # Tagged with the event's stack: make local-delete deletes them with it.
+        for note in aws.ensure_secrets(secrets, stack_name_of(event)):
             print(note, file=sys.stderr)
+        invoked = Invoked(arguments.state_dir)
         answer = _play(aws, event, log)
+        cleanup = invoked.answered(event, answer)
+        if cleanup is not None:  # a replacement: CloudFormation deletes the old physical id in its cleanup phase
+            cleaned = _play(aws, cleanup, log)
+            invoked.answered(cleanup, cleaned)
+            print(f"Cleanup, as CloudFormation's after a replacement: Delete {cleanup['PhysicalResourceId']}: "
+                  f"{cleaned.get('Status')} {cleaned.get('Reason', '')}".rstrip(), file=sys.stderr)  # fmt: skip
+        invoked.save()
         aws.save_registry(registry, Progress(sys.stderr))
     finally:
         aws.close()
@@ -75,17 +82,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _play(aws: LocalAws, event: dict[str, Any], log: Path) -> dict[str, Any]:
-    """The event with a fresh RequestId and a local ResponseURL, through the provider; its one answer."""
-    request_id = str(uuid.uuid4())
-    event = {**event, "RequestId": request_id, "ResponseURL": aws.responses.url_for(request_id)}
-    context = LambdaContext(300.0, function_arn=str(event.get("ServiceToken", "")))
-    invocation = threading.Thread(target=aws.invoke_provider, args=(event, context), daemon=True)
-    # The provider's JSON logs go to stdout as on Lambda; here to the log, as the answer is what this prints.
+    """The event through the provider; its one answer. The in-process handler's JSON logs go to stdout as on Lambda:
+    here to the log, as the answer is what this prints (the built function's go there as each invocation ends)."""
     with log.open("a") as provider_log:
         stdout, sys.stdout = sys.stdout, provider_log
         try:
-            invocation.start()
-            return aws.responses.wait_for(request_id, timeout=ANSWER_TIMEOUT_SECONDS)
+            return request(aws, event)
         finally:
             sys.stdout = stdout
 

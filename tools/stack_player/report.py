@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tools.stack_player.aws import LocalAws, registry_repositories
-from tools.stack_player.player import StackResult
+from tools.stack_player.player import Outcome, StackResult
 from tools.stack_player.progress import Progress
 from tools.stack_player.sweep import MEGABYTE, SweepReport
 
@@ -61,12 +61,18 @@ def render(result: StackResult, registry: Registry, notes: list[str] | None = No
         lines += ["Why", *[f"  {outcome.logical_id} ({outcome.action}): {outcome.reason}" for outcome in failures]]
         lines += [*[f"  {warning}" for warning in result.warnings], ""]
     rows = []
+    natives = [outcome for outcome in result.outcomes if outcome.status == "NOT EMULATED"]
     for outcome in result.outcomes:
+        if outcome.status == "NOT EMULATED":
+            continue  # folded into one line below the table
         sent = outcome.status in ("SUCCEEDED", "FAILED") and outcome.action != "Unchanged"
         seconds = f"{outcome.seconds:.2f}s" if sent else "-"
         rows.append([outcome.logical_id, outcome.resource_type, outcome.action, outcome.status, seconds,
                      outcome.physical_id or "-"])  # fmt: skip
-    lines += table(["Resource", "Type", "Action", "Status", "Time", "Physical id"], rows)
+    if rows:
+        lines += table(["Resource", "Type", "Action", "Status", "Time", "Physical id"], rows)
+    if natives:
+        lines.append(native_line(natives))
     attributes = [f"  {outcome.logical_id}.{name} = {value}" for outcome in result.outcomes
                   for name, value in outcome.attributes.items()]  # fmt: skip
     if attributes:
@@ -76,6 +82,18 @@ def render(result: StackResult, registry: Registry, notes: list[str] | None = No
     lines += [f"Note: {note}" for note in notes or []]
     lines += ["", *_registry_lines(registry)]
     return "\n".join(lines) + "\n"
+
+
+def native_line(natives: list[Outcome]) -> str:
+    """The native resources folded into one line: how many, of which types, and what is done with them (docs/local.md:
+    not emulated; what the provider needs of them is made, and IAM roles and policies are enforced)."""
+    types = Counter(outcome.resource_type for outcome in natives)
+    listed = ", ".join(kind if count == 1 else f"{kind} x{count}" for kind, count in types.items())
+    actions = Counter(outcome.action for outcome in natives)
+    if set(actions) == {"Native"}:
+        return f"{len(natives)} native resources ({listed}): not emulated, made as the provider needs"
+    done = ", ".join(f"{action} {count}" for action, count in actions.items())
+    return f"{len(natives)} native resources ({listed}), {done}: not emulated"
 
 
 def _registry_lines(registry: Registry) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from tools.stack_player.aws import LocalAws
 from tools.stack_player.config import DeployConfig, load_config
+from tools.stack_player.invoked import Invoked
 from tools.stack_player.player import Hooks, Player, StackResult
 from tools.stack_player.progress import Progress
 from tools.stack_player.report import Registry
@@ -111,8 +112,10 @@ def run(options: Options, aws: LocalAws, progress: Progress | None = None) -> Ru
         cancel_after=options.cancel_after,
     )
     if parameters is None:
+        # What make invoke made in this stack goes first, while the stack's function and role still serve it.
+        notes = Invoked(options.state_dir).delete(aws, stack_name)
         result = player.delete()
-        notes = aws.delete_stub_secrets(stack_name) if result.succeeded else []
+        notes += aws.delete_stub_secrets(stack_name) if result.succeeded else []
     else:
         notes = aws.ensure_secrets((value for value in parameters.values() if isinstance(value, str)), stack_name)
         result = player.deploy(parameters)

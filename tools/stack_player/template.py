@@ -10,9 +10,10 @@ values only exist once a resource has answered (docs/local.md says why no librar
 from __future__ import annotations
 
 import base64
+import difflib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -98,7 +99,8 @@ def resolve_parameters(template: Template, overrides: dict[str, str]) -> dict[st
     """Parameter values as CloudFormation accepts them: defaults, overrides, and every constraint checked.
     Raises ParameterError naming every parameter at fault."""
     declared = template.parameters
-    problems = [f"Parameter {name} does not exist in the template" for name in sorted(set(overrides) - set(declared))]
+    problems = [f"Parameter {name} does not exist in the template{_closest(name, declared)}"
+                for name in sorted(set(overrides) - set(declared))]  # fmt: skip
     values: dict[str, Any] = {}
     for name, spec in declared.items():
         if name in overrides:
@@ -120,6 +122,13 @@ def resolve_parameters(template: Template, overrides: dict[str, str]) -> dict[st
     if problems:
         raise ParameterError(problems)
     return values
+
+
+def _closest(name: str, declared: Iterable[str]) -> str:
+    """`: did you mean X?` for the declared parameter closest to a misspelled name (difflib), or nothing."""
+    by_lowercase = {candidate.lower(): candidate for candidate in declared}
+    found = difflib.get_close_matches(name.lower(), list(by_lowercase), n=1, cutoff=0.6)
+    return f": did you mean {by_lowercase[found[0]]}?" if found else ""
 
 
 def _parameter_problem(value: str, spec: dict[str, Any]) -> str:
