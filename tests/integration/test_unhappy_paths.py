@@ -32,7 +32,6 @@ pytestmark = pytest.mark.integration
 
 SETTINGS = "Custom::CachedRepositorySettings"
 POLICY = json.dumps(policy())
-T0 = datetime.now(UTC).replace(microsecond=0)
 
 
 def settings(prefix: str = "ecr-public", **extra: Any) -> dict[str, Any]:
@@ -73,6 +72,12 @@ NOTHING: dict[str, Any] = {"templates": [], "lifecycle policies": [], "ledger": 
 
 
 @pytest.fixture
+def t0() -> datetime:
+    """When the test's first request is issued: taken per test, so that a slow suite never passes its ServiceTimeout."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture
 def two_caches(ecr: Any) -> list[str]:
     conftest.cached_repositories(ecr, 24, prefix="quay")
     return conftest.cached_repositories(ecr, 30)
@@ -99,11 +104,12 @@ def test_a_sibling_fails_while_a_long_create_runs(
     two_caches: list[str],
     small_batches: None,
     fast_retries: None,
+    t0: datetime,
 ) -> None:
     """The Create's backfill continues from invocation to invocation when a sibling fails: CloudFormation cancels it
     and sends the rollback's Delete with a physical id of its own. The Delete removes what the Create made so far;
     the Create's next step finds the Delete took over and stops, changing nothing more."""
-    create = make_event(response_endpoint, "Create", settings(), resource_type=SETTINGS, issued=T0)
+    create = make_event(response_endpoint, "Create", settings(), resource_type=SETTINGS, issued=t0)
     send(lambda_service, create)
     until(lambda: len(lambda_service.invocations) >= 2)  # the Create handed its work on: still running
 
@@ -113,7 +119,7 @@ def test_a_sibling_fails_while_a_long_create_runs(
         settings(),
         resource_type=SETTINGS,
         physical_id=generated_physical_id(STACK_ID, "CacheRule"),
-        issued=T0 + timedelta(seconds=2),
+        issued=t0 + timedelta(seconds=2),
     )
     answer = overtake(invoke, lambda_service, response_endpoint, delete, request.node.callspec.params["invoke"])
     lambda_service.wait_idle()
@@ -179,11 +185,12 @@ def test_an_update_rolled_back_after_a_rename(
     two_caches: list[str],
     small_batches: None,
     fast_retries: None,
+    t0: datetime,
 ) -> None:
     """The rename to quay is cancelled while its backfill runs; the rollback's Update (to ecr-public, its old
     properties the rename's) removes the quay template and puts back the quay repositories, and the rename's next
     step stops."""
-    create = make_event(response_endpoint, "Create", settings(), resource_type=SETTINGS, issued=T0)
+    create = make_event(response_endpoint, "Create", settings(), resource_type=SETTINGS, issued=t0)
     send(lambda_service, create)
     assert response_endpoint.wait_for(create["RequestId"], timeout=60)["Status"] == "SUCCESS"
     lambda_service.wait_idle()
@@ -197,7 +204,7 @@ def test_an_update_rolled_back_after_a_rename(
         resource_type=SETTINGS,
         physical_id="ecr-public",
         old_properties=settings(),
-        issued=T0 + timedelta(seconds=5),
+        issued=t0 + timedelta(seconds=5),
     )
     send(lambda_service, rename)
     until(lambda: len(lambda_service.invocations) >= invocations + 2)
@@ -208,7 +215,7 @@ def test_an_update_rolled_back_after_a_rename(
         resource_type=SETTINGS,
         physical_id="ecr-public",
         old_properties=settings("quay"),
-        issued=T0 + timedelta(seconds=9),
+        issued=t0 + timedelta(seconds=9),
     )
     answer = overtake(invoke, lambda_service, response_endpoint, rollback, request.node.callspec.params["invoke"])
     until(lambda: bool(response_endpoint.answers(rollback["RequestId"])))
@@ -222,7 +229,7 @@ def test_an_update_rolled_back_after_a_rename(
 
 @pytest.mark.parametrize("invoke", ["in-process", pytest.param("built-newest", marks=pytest.mark.built)], indirect=True)
 def test_an_adopting_create_rolled_back_leaves_the_rule(
-    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any
+    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any, t0: datetime
 ) -> None:
     """Step 2 of the move from AWS::ECR::PullThroughCacheRule: the retained native rule is adopted, then another
     resource fails. The rollback's Delete (the stack UPDATE_ROLLBACK_IN_PROGRESS, as DescribeStacks says) hands the
@@ -231,7 +238,7 @@ def test_an_adopting_create_rolled_back_leaves_the_rule(
     adopting = {"EcrRepositoryPrefix": "quay", "UpstreamRegistryUrl": "quay.io", "AdoptExisting": "true"}
     rule_type = "Custom::PullThroughCacheRule"
     set_stack_status(STACK_ID, "UPDATE_IN_PROGRESS")
-    adopted = invoke(make_event(response_endpoint, "Create", adopting, resource_type=rule_type, issued=T0))
+    adopted = invoke(make_event(response_endpoint, "Create", adopting, resource_type=rule_type, issued=t0))
     set_stack_status(STACK_ID, "UPDATE_ROLLBACK_IN_PROGRESS")
 
     rollback = invoke(
@@ -241,7 +248,7 @@ def test_an_adopting_create_rolled_back_leaves_the_rule(
             adopting,
             resource_type=rule_type,
             physical_id="quay",
-            issued=T0 + timedelta(seconds=3),
+            issued=t0 + timedelta(seconds=3),
         )
     )
 
