@@ -102,10 +102,12 @@ class Request:
 
 @dataclass(frozen=True)
 class Result:
-    """What Create and Update answer: the physical id and the attributes for Fn::GetAtt."""
+    """What Create and Update answer: the physical id and the attributes for Fn::GetAtt; and the state, besides its
+    properties, that the resource declared (a rule's or template's settings), kept in its ledger record."""
 
     physical_id: str
     data: dict[str, str]
+    declared: dict[str, Any] = field(default_factory=dict)
 
 
 class RequestContext:

@@ -9,9 +9,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ecr_cache_provider import continuation
 from ecr_cache_provider.continuation import ContinueLater
-from ecr_cache_provider.contract import Request, RequestContext, ResourceType
+from ecr_cache_provider.contract import Request, RequestContext, ResourceType, Result
 from ecr_cache_provider.deadline import Deadline
-from ecr_cache_provider.engine import expiry_sweep
+from ecr_cache_provider.engine import expiry_sweep, health_check
+from ecr_cache_provider.engine.declared_state import declared_properties
 from ecr_cache_provider.failures import ResourceFailure, Superseded, aws_message, reason_for
 from ecr_cache_provider.observability import count_outcome, count_throttled, logger, metrics
 from ecr_cache_provider.responder import CloudFormationResponder
@@ -35,6 +36,11 @@ def serve(event: dict[str, Any], context: LambdaContext) -> None:
         # A schedule's invocation, not a CloudFormation request: there is no ResponseURL and nothing to answer.
         logger.append_keys(schedule=event[expiry_sweep.SWEEP_KEY].get("schedule"))
         expiry_sweep.run(event, context)
+        return
+    if health_check.is_health_check(event):
+        # The health check's schedule: like a sweep, no CloudFormation request and nothing to answer.
+        logger.append_keys(schedule=event[health_check.HEALTH_CHECK_KEY].get("schedule"))
+        health_check.run(event, context)
         return
     logger.append_keys(
         RequestId=event.get("RequestId"),
@@ -94,6 +100,7 @@ def _carry_out(
                 helper.Data.update(result.data)
                 physical_id = result.physical_id
                 _remember_answer(resource_context, physical_id)
+                _remember_declared(resource_context, result)
         except ContinueLater as pending:
             _hand_off(event, context, request, pending)
             return pending.physical_id
@@ -127,6 +134,18 @@ def _remember_answer(resource_context: RequestContext, physical_id: str) -> None
         resource_context.ledger.record_issued(resource_context.request.owner, physical_id)
     except Exception as error:  # the answer matters more than the note
         logger.warning("Could not record the physical id answered", extra={"error": str(error)})
+
+
+def _remember_declared(resource_context: RequestContext, result: Result) -> None:
+    """Keep what the resource declared in its record, for the health check to compare with what ECR holds. A
+    ledger that cannot take it does not fail the answer: the health check then checks the resource as it was last
+    declared, or not at all."""
+    request = resource_context.request
+    declared = declared_properties(request.resource_type, request.properties) | result.declared
+    try:
+        resource_context.ledger.keep_declared(request.owner, declared)
+    except Exception as error:  # the answer matters more than the note
+        logger.warning("Could not record what the resource declared", extra={"error": str(error)})
 
 
 def _hand_off(event: dict[str, Any], context: LambdaContext, request: Request, pending: ContinueLater) -> None:

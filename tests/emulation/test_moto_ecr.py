@@ -241,6 +241,41 @@ def test_validate_rule_secret_deleted_afterwards(ecr: Any) -> None:
     assert resp["failure"].startswith("Unable to access the secret")
 
 
+def test_validate_rule_answers_only_what_the_model_documents(ecr: Any) -> None:
+    """ValidatePullThroughCacheRule's output: the rule's fields, isValid, and failure only when it is not valid
+    (botocore's ECR model, ValidatePullThroughCacheRuleResponse)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("ecr")
+    output = model.operation_model("ValidatePullThroughCacheRule").output_shape
+    assert output is not None
+    members = set(output.members)
+    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="ecr-public", upstreamRegistryUrl="public.ecr.aws")
+    valid = {key: value for key, value in ecr.validate_pull_through_cache_rule(ecrRepositoryPrefix="ecr-public")
+             .items() if key != "ResponseMetadata"}  # fmt: skip
+    assert set(valid) <= members
+    assert valid["isValid"] is True
+    assert "failure" not in valid
+    faults.reject_upstream_credentials("ecr-public")
+    refused = ecr.validate_pull_through_cache_rule(ecrRepositoryPrefix="ecr-public")
+    assert set(refused) - {"ResponseMetadata"} <= members
+    assert refused["isValid"] is False
+    assert refused["failure"] == faults.DEFAULT_REJECTION_FAILURE
+
+
+def test_validate_rule_secret_whose_value_was_broken_afterwards(ecr: Any) -> None:
+    """A secret edited after the rule was made (no accessToken any more): the rule stays, and validation says
+    why ECR cannot use it, as a failure string (not an error)."""
+    arn = make_secret()
+    ecr.create_pull_through_cache_rule(
+        ecrRepositoryPrefix="docker-hub", upstreamRegistryUrl="registry-1.docker.io", credentialArn=arn
+    )
+    client("secretsmanager").put_secret_value(SecretId=arn, SecretString=json.dumps({"username": "u"}))
+    resp = ecr.validate_pull_through_cache_rule(ecrRepositoryPrefix="docker-hub")
+    assert resp["isValid"] is False
+    assert resp["failure"].startswith(f"Unable to access the secret '{arn}'")
+
+
 def test_rules_are_per_region(ecr: Any) -> None:
     ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="quay", upstreamRegistryUrl="quay.io")
     other = client("ecr", region="eu-west-1")

@@ -309,8 +309,9 @@ class EcrGateway:
 
     # Pull-through cache rules
 
-    def find_rule(self, prefix: str) -> CacheRule | None:
-        response = self._call_unless_missing("DescribePullThroughCacheRules", ecrRepositoryPrefixes=[prefix])
+    def find_rule(self, prefix: str, backoff: Backoff | None = None) -> CacheRule | None:
+        """The rule at `prefix`; None when there is none. With a `backoff`, throttling slows the call down."""
+        response = self._call_unless_missing("DescribePullThroughCacheRules", backoff, ecrRepositoryPrefixes=[prefix])
         rules = [CacheRule.from_api(rule) for rule in (response or {}).get("pullThroughCacheRules", [])]
         return next((rule for rule in rules if rule.ecr_repository_prefix == prefix), None)
 
@@ -347,8 +348,15 @@ class EcrGateway:
         """Delete the rule; False when there was none."""
         return self._call_unless_missing("DeletePullThroughCacheRule", ecrRepositoryPrefix=prefix) is not None
 
-    def validate_rule(self, prefix: str) -> Validation:
-        response = self._call("ValidatePullThroughCacheRule", ecrRepositoryPrefix=prefix)
+    def validate_rule(self, prefix: str, backoff: Backoff | None = None) -> Validation:
+        """Whether ECR can log in upstream with the rule's credential, and if not, its reason. With a `backoff`,
+        throttling slows the call down."""
+        arguments = {"ecrRepositoryPrefix": prefix}
+        response = (
+            self._call_through_transient_errors(backoff, "ValidatePullThroughCacheRule", **arguments)
+            if backoff
+            else self._call("ValidatePullThroughCacheRule", **arguments)
+        )
         return Validation(bool(response.get("isValid")), response.get("failure") or "")
 
     # Repositories and their lifecycle policies
@@ -494,8 +502,9 @@ class EcrGateway:
 
     # Repository creation templates
 
-    def find_template(self, prefix: str) -> CreationTemplate | None:
-        response = self._call("DescribeRepositoryCreationTemplates", prefixes=[prefix])
+    def find_template(self, prefix: str, backoff: Backoff | None = None) -> CreationTemplate | None:
+        """The template for `prefix`; None when there is none. With a `backoff`, throttling slows the call down."""
+        response = self._call_unless_missing("DescribeRepositoryCreationTemplates", backoff, prefixes=[prefix]) or {}
         templates = [
             CreationTemplate.from_api(template) for template in response.get("repositoryCreationTemplates", [])
         ]

@@ -24,6 +24,7 @@ from ecr_cache_provider.aws import stacks
 from ecr_cache_provider.aws.ecr import CacheRule, EcrGateway, RuleSettings
 from ecr_cache_provider.aws.ledger import OwnedByAnother, Owner, Thing
 from ecr_cache_provider.contract import Request, RequestContext, Result
+from ecr_cache_provider.engine.declared_state import rule_state
 from ecr_cache_provider.failures import EcrError, InvalidProperties, ResourceFailure, Superseded
 from ecr_cache_provider.grammar.prefix import PREFIX_PATTERN, ROOT, is_prefix, without_trailing_slash
 from ecr_cache_provider.properties import parse_properties
@@ -176,7 +177,7 @@ def create(context: RequestContext) -> Result:
         raise
     if made:  # a Delete that came in meanwhile (a cancelled Create) may have looked for the rule before it existed
         context.still_current(lambda: _remove(context, wanted.ecr_repository_prefix))
-    return _result(rule, request)
+    return _result(rule, request, wanted)
 
 
 def update(context: RequestContext) -> Result:
@@ -202,13 +203,13 @@ def update(context: RequestContext) -> Result:
     current = ecr.find_rule(wanted.ecr_repository_prefix)
     if current is None:
         logger.warning("The rule was deleted outside CloudFormation; creating it again")
-        return _result(_create_and_validate(wanted, ecr), request)
+        return _result(_create_and_validate(wanted, ecr), request, wanted)
     if wanted.matches(current):
-        return _result(current, request)
+        return _result(current, request, wanted)
     if _can_update_in_place(current, wanted):
         _update_access_in_place(current, wanted, ecr)
-        return _result(ecr.find_rule(wanted.ecr_repository_prefix) or current, request)
-    return _result(_replace(current, wanted, ecr), request)
+        return _result(ecr.find_rule(wanted.ecr_repository_prefix) or current, request, wanted)
+    return _result(_replace(current, wanted, ecr), request, wanted)
 
 
 def delete(context: RequestContext) -> None:
@@ -393,7 +394,7 @@ def _undo(action: Callable[[], object], failure: ResourceFailure, physical_id: s
 # Small helpers
 
 
-def _result(rule: CacheRule, request: Request) -> Result:
+def _result(rule: CacheRule, request: Request, wanted: RuleSettings) -> Result:
     prefix = rule.ecr_repository_prefix
     registry_id = rule.registry_id or request.account_id
     suffix = "amazonaws.com.cn" if request.region.startswith("cn-") else "amazonaws.com"
@@ -405,7 +406,7 @@ def _result(rule: CacheRule, request: Request) -> Result:
         "RegistryId": registry_id,
         "RepositoryUriPrefix": host if prefix == ROOT else f"{host}/{prefix}",
     }
-    return Result(physical_id=prefix, data=data)
+    return Result(physical_id=prefix, data=data, declared=rule_state(wanted))
 
 
 def _registry_for_url(url: str) -> str:

@@ -21,12 +21,13 @@ from ecr_cache_provider.aws.ledger.repository_records import (
     SettingsRecord,
     settings_record,
 )
-from ecr_cache_provider.aws.ledger.resource_records import ResourceRecord, ResourceRecords
+from ecr_cache_provider.aws.ledger.resource_records import DeclaredResource, ResourceRecord, ResourceRecords
 from ecr_cache_provider.aws.ledger.table import OwnedByAnother, Owner, Thing, stack_name
 
 __all__ = [
     "SETTINGS_KIND",
     "Claim",
+    "DeclaredResource",
     "HeldLock",
     "Ledger",
     "OwnedByAnother",

@@ -1,11 +1,14 @@
 """Resource records: which request is each resource's current one (newer requests overtake older ones, whose work
-stops at its next step), the physical ids answered for it, and that it was deleted."""
+stops at its next step), the physical ids answered for it, what it declared (for the health check), and that it
+was deleted."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +24,22 @@ SETTINGS_KIND = "repository settings"
 # How long the record of a deleted resource stays (DynamoDB's time to live, on ExpiresAt): longer than the longest
 # ServiceTimeout (3,600 s), after which CloudFormation waits for no request the deletion could have overtaken.
 DELETED_RECORD_SECONDS = 2 * 3600
+# The declared state is kept as zlib-compressed JSON (attribute Declared, binary): DynamoDB counts an item's
+# attribute names and values against 400 KB
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html#limits-items). What a
+# resource declares is bounded by ECR's own limits (a lifecycle policy of at most 30,720 characters, a repository
+# policy of 10,240) and CloudFormation's (a template body of at most 1 MB); policies compress several times over.
+# Past this size (leaving room for the record's other attributes) the state is not kept, and the health check
+# says so for the resource rather than comparing with nothing.
+DECLARED_LIMIT_BYTES = 300_000
+
+
+@dataclass(frozen=True)
+class DeclaredResource:
+    """A live resource and what it declared (see `keep_declared`)."""
+
+    owner: Owner
+    declared: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -156,6 +175,53 @@ class ResourceRecords(Table):
         except ConditionFailed:
             raise Superseded(f"A newer request for {owner} took over: this one stops here") from None
 
+    def keep_declared(self, owner: Owner, declared: dict[str, Any]) -> bool:
+        """Keep what the resource declared (its validated properties, never a secret value, and the state the health
+        check compares with), while `owner`'s request is its current one. False when it was not kept: too large,
+        or a newer request took over (which keeps its own)."""
+        packed = zlib.compress(json.dumps(declared, sort_keys=True, separators=(",", ":")).encode(), 9)
+        if len(packed) > DECLARED_LIMIT_BYTES:
+            logger.warning("Declared state too large to keep", extra={"owner": str(owner), "bytes": len(packed)})
+            self._call(
+                "update_item",
+                Key=_resource_key(owner),
+                UpdateExpression="REMOVE Declared",
+                ConditionExpression="RequestId = :request",
+                ExpressionAttributeValues={":request": {"S": owner.request_id}},
+            )
+            return False
+        try:
+            self._call(
+                "update_item",
+                Key=_resource_key(owner),
+                UpdateExpression="SET Declared = :declared",
+                ConditionExpression="RequestId = :request",
+                ExpressionAttributeValues={":declared": {"B": packed}, ":request": {"S": owner.request_id}},
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    def declared_resources(self) -> Iterator[DeclaredResource]:
+        """Every resource not deleted whose record keeps what it declared, page by page (one Scan, filtered)."""
+        arguments: dict[str, Any] = {
+            "FilterExpression": "Kind = :kind AND attribute_exists(Declared) AND attribute_not_exists(Deleted)",
+            "ExpressionAttributeValues": {":kind": {"S": RESOURCE_KIND}},
+        }
+        while True:
+            response = self._call("scan", **arguments)
+            for item in response.get("Items", []):
+                owner = Owner(
+                    item["StackId"]["S"],
+                    item["LogicalResourceId"]["S"],
+                    item.get("RequestId", {}).get("S", ""),
+                    item.get("ResourceType", {}).get("S", ""),
+                )
+                yield DeclaredResource(owner, json.loads(zlib.decompress(item["Declared"]["B"])))
+            if "LastEvaluatedKey" not in response:
+                return
+            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def finish_delete(self, owner: Owner) -> None:
         """The resource is deleted: its record says so (a request it overtook then stops at its next step) until
         DynamoDB's time to live removes it."""
@@ -163,7 +229,7 @@ class ResourceRecords(Table):
             self._call(
                 "update_item",
                 Key=_resource_key(owner),
-                UpdateExpression="SET Deleted = :now, ExpiresAt = :expires REMOVE Settings",
+                UpdateExpression="SET Deleted = :now, ExpiresAt = :expires REMOVE Settings, Declared",
                 ConditionExpression="RequestId = :request",
                 ExpressionAttributeValues={
                     ":now": {"S": datetime.now(UTC).isoformat(timespec="seconds")},
