@@ -290,3 +290,59 @@ def test_the_ledger_keeps_what_was_declared_without_secrets_and_delete_removes_i
                       physical_id=created["PhysicalResourceId"]))  # fmt: skip
     assert declared() == {}
     assert ledger.resource(Owner(STACK_ID, "DockerHub", "")) is not None  # the record itself stays, marked deleted
+
+
+def test_an_error_is_counted_for_its_prefix_and_the_others_are_still_checked(
+    stack: dict[str, str], check_now: Check
+) -> None:
+    faults.fail("DescribeRepositoryCreationTemplates", "ServerException", "Internal failure", times=1, status=400)
+
+    result = check_now()
+
+    assert result["metrics"]["ecr-public"] == {"UpstreamLoginFailed": 0, "DriftedSettings": 0, "HealthCheckErrors": 1}
+    assert result["metrics"]["docker-hub"] == {"UpstreamLoginFailed": 0, "DriftedSettings": 0, "HealthCheckErrors": 0}
+    [finding] = result["findings"]
+    assert finding["checked"] == "repository creation template"
+    assert "ServerException" in finding["message"]
+    assert result["summary"]["checked"] == 4
+
+
+def test_a_declared_state_too_large_for_an_item_is_not_kept(
+    invoke: Invoke, response_endpoint: ResponseEndpoint
+) -> None:
+    """DynamoDB's 400 KB item limit: a state that compresses to more than DECLARED_LIMIT_BYTES is not written (the
+    earlier one is removed, so the check never compares with stale settings); one that fits is."""
+    import os
+
+    from ecr_cache_provider.aws.ledger import Ledger, Owner
+    from ecr_cache_provider.aws.ledger.resource_records import DECLARED_LIMIT_BYTES
+    from ecr_cache_provider.deadline import Deadline
+
+    answer = invoke(make_event(response_endpoint, "Create", ecr_public(), logical_id="EcrPublic"))
+    assert answer["Status"] == "SUCCESS"
+    ledger = Ledger(Deadline.from_context(LambdaContext()))
+    record = ledger.resource(Owner(STACK_ID, "EcrPublic", ""))
+    assert record is not None
+    owner = Owner(STACK_ID, "EcrPublic", record.request_id)
+    assert [item.owner.logical_id for item in ledger.declared_resources()] == ["EcrPublic"]
+
+    incompressible = os.urandom(DECLARED_LIMIT_BYTES).hex()
+    assert ledger.keep_declared(owner, {"Properties": {"Huge": incompressible}}) is False
+    assert list(ledger.declared_resources()) == []
+    assert ledger.keep_declared(owner, {"Properties": {"Large": "x" * 390_000}}) is True  # compresses well
+    assert [item.declared["Properties"]["Large"][:3] for item in ledger.declared_resources()] == ["xxx"]
+
+
+def test_a_ledger_that_cannot_be_read_is_an_error_not_an_all_clear(stack: dict[str, str], check_now: Check) -> None:
+    import os
+
+    from emulation import iam
+
+    table = os.environ["OWNERSHIP_TABLE"]
+    iam.admin_client("dynamodb").delete_table(TableName=table)
+
+    result = check_now()
+
+    assert result["metrics"] == {"ownership ledger": {"UpstreamLoginFailed": 0, "DriftedSettings": 0,
+                                                      "HealthCheckErrors": 1}}  # fmt: skip
+    assert "ResourceNotFoundException" in result["findings"][0]["message"]

@@ -35,6 +35,8 @@ METRIC_NAMES = (LOGIN_FAILED, DRIFTED, ERRORS)
 PREFIX_DIMENSION = "CachePrefix"
 # What a run that could not even read the ledger in time left unchecked.
 NOTHING_READ = "everything: the ledger was not read in time"
+# What a finding about the ledger itself names, and the CachePrefix its HealthCheckErrors carry.
+LEDGER = "ownership ledger"
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,10 @@ def run(event: dict[str, Any], context: LambdaContext) -> HealthReport:
     deadline = Deadline.from_context(context)
     _, _, _, region, account = context.invoked_function_arn.split(":")[:5]
     ecr = EcrGateway(deadline, region or None)
-    report = check(Ledger(deadline), ecr, deadline, region, account)
+    try:
+        report = check(Ledger(deadline), ecr, deadline, region, account)
+    except ResourceFailure as error:  # no ownership table configured: nothing can be checked
+        report = HealthReport(findings=[Finding(ERRORS, "", LEDGER, str(error), "")])
     report.throttled_calls = ecr.throttled_calls
     _publish(event[HEALTH_CHECK_KEY].get("schedule", ""), report)
     return report
@@ -98,7 +103,7 @@ def check(ledger: Ledger, ecr: EcrGateway, deadline: Deadline, region: str, acco
         report.unchecked = [NOTHING_READ]
         return report
     except ResourceFailure as error:  # the ledger could not be read: nothing is checked
-        report.findings.append(Finding(ERRORS, "", "ownership ledger", str(error), ""))
+        report.findings.append(Finding(ERRORS, "", LEDGER, str(error), ""))
         return report
     for number, (kind, prefix, resource) in enumerate(to_check):
         try:
@@ -209,4 +214,4 @@ def _publish(schedule: str, report: HealthReport) -> None:
             with single_metric(
                 name=name, unit=MetricUnit.Count, value=counts[name], namespace=metrics.namespace
             ) as metric:
-                metric.add_dimension(name=PREFIX_DIMENSION, value=prefix or "ledger")
+                metric.add_dimension(name=PREFIX_DIMENSION, value=prefix or LEDGER)
