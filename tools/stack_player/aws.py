@@ -9,6 +9,7 @@ restored before the next.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -393,7 +394,7 @@ class LocalAws:
             description = dynamodb.describe_table(TableName=name)["Table"]
             items = [item for page in dynamodb.get_paginator("scan").paginate(TableName=name) for item in page["Items"]]
             keys = {"KeySchema": description["KeySchema"], "AttributeDefinitions": description["AttributeDefinitions"]}
-            tables.append({"name": name, **keys, "items": items})
+            tables.append({"name": name, **keys, "items": [_saved(item) for item in items]})
         return tables
 
     def _restore_tables(self, tables: list[dict[str, Any]]) -> None:
@@ -401,7 +402,7 @@ class LocalAws:
         for table in tables:
             self.ensure_table(table["name"], table)
             for item in table["items"]:
-                dynamodb.put_item(TableName=table["name"], Item=item)
+                dynamodb.put_item(TableName=table["name"], Item=_restored(item))
 
     # Cached repositories
 
@@ -440,3 +441,22 @@ def registry_repositories(ecr: Any, progress: Progress, label: str) -> list[dict
             repositories.append({"name": name, "lifecyclePolicy": policy})
             step.update(len(repositories), len(names))
     return repositories
+
+
+# A binary attribute (a resource record's Declared) saved as base64 text in the JSON snapshot: the bytes themselves
+# do not survive JSON, and their text sent back as B would be encoded again, growing at every round.
+SAVED_BINARY = "B64"
+
+
+def _saved(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: {SAVED_BINARY: base64.b64encode(value["B"]).decode()} if "B" in value else value
+        for name, value in item.items()
+    }
+
+
+def _restored(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: {"B": base64.b64decode(value[SAVED_BINARY])} if SAVED_BINARY in value else value
+        for name, value in item.items()
+    }
