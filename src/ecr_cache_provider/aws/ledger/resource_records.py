@@ -162,16 +162,20 @@ class ResourceRecords(Table):
             ExpressionAttributeValues={":id": {"SS": [physical_id]}},
         )
 
+    def _update_while_current(self, owner: Owner, update: str, values: dict[str, Any]) -> None:
+        """Update the resource's record only while `owner`'s request is its current one (ConditionFailed else)."""
+        self._call(
+            "update_item",
+            Key=_resource_key(owner),
+            UpdateExpression=update,
+            ConditionExpression="RequestId = :request",
+            ExpressionAttributeValues={**values, ":request": {"S": owner.request_id}},
+        )
+
     def keep_settings(self, owner: Owner, settings: str) -> None:
         """Keep the settings of the work the resource schedules, while `owner`'s request is its current one."""
         try:
-            self._call(
-                "update_item",
-                Key=_resource_key(owner),
-                UpdateExpression="SET Settings = :settings",
-                ConditionExpression="RequestId = :request",
-                ExpressionAttributeValues={":settings": {"S": settings}, ":request": {"S": owner.request_id}},
-            )
+            self._update_while_current(owner, "SET Settings = :settings", {":settings": {"S": settings}})
         except ConditionFailed:
             raise Superseded(f"A newer request for {owner} took over: this one stops here") from None
 
@@ -180,27 +184,17 @@ class ResourceRecords(Table):
         check compares with), while `owner`'s request is its current one. False when it was not kept: too large,
         or a newer request took over (which keeps its own)."""
         packed = zlib.compress(json.dumps(declared, sort_keys=True, separators=(",", ":")).encode(), 9)
-        if len(packed) > DECLARED_LIMIT_BYTES:
+        too_large = len(packed) > DECLARED_LIMIT_BYTES
+        if too_large:
             logger.warning("Declared state too large to keep", extra={"owner": str(owner), "bytes": len(packed)})
-            self._call(
-                "update_item",
-                Key=_resource_key(owner),
-                UpdateExpression="REMOVE Declared",
-                ConditionExpression="RequestId = :request",
-                ExpressionAttributeValues={":request": {"S": owner.request_id}},
-            )
-            return False
         try:
-            self._call(
-                "update_item",
-                Key=_resource_key(owner),
-                UpdateExpression="SET Declared = :declared",
-                ConditionExpression="RequestId = :request",
-                ExpressionAttributeValues={":declared": {"B": packed}, ":request": {"S": owner.request_id}},
-            )
+            if too_large:
+                self._update_while_current(owner, "REMOVE Declared", {})
+            else:
+                self._update_while_current(owner, "SET Declared = :declared", {":declared": {"B": packed}})
         except ConditionFailed:
             return False
-        return True
+        return not too_large
 
     def declared_resources(self) -> Iterator[DeclaredResource]:
         """Every resource not deleted whose record keeps what it declared, page by page (one Scan, filtered)."""
