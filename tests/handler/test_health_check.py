@@ -1,7 +1,9 @@
 """The scheduled health check through the real handler: each kind of drift of a rule (upstream, credential, role)
 and of a creation template (deleted, edited), a refused upstream login, resources of another stack, of another
 Region and of nobody, a healthy stack, the deadline and throttling. Findings are read from the EMF metrics and the
-log lines the invocation wrote; every run also proves that the check wrote nothing to ECR."""
+log lines the invocation wrote, and from the summary the handler returns; every run without RepairDrift also proves
+that the check wrote nothing to ECR, EventBridge Scheduler or the ownership table. (Registry policy statements,
+scanning filters, expiry schedules, sampled repositories, repair and continuation: test_health_check_repair.py.)"""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.client import BaseClient
 
+from emulation import moto_ecr
 from emulation.cloudformation import ACCOUNT_ID, REGION, STACK_ID, LambdaContext, ResponseEndpoint, make_event
 from emulation.moto_ecr import faults
 from tests.conftest import create_secret
@@ -24,6 +28,12 @@ OTHER_STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/other-stac
 OTHER_REGION_STACK_ID = STACK_ID.replace(REGION, "eu-west-1")
 POLICY = json.dumps(policy())
 READ_ONLY = ("Describe", "Get", "List", "Validate", "BatchGet", "BatchCheck")
+# The writes of the other services the health check reaches (DynamoDB's reads are GetItem, Query, Scan, BatchGet).
+WRITES = {
+    "scheduler": ("Create", "Update", "Delete", "Tag", "Untag"),
+    "dynamodb": ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"),
+}
+CACHED = [f"ecr-public/library/image-{index}" for index in range(3)]
 
 
 def ecr_public(prefix: str = "ecr-public") -> dict[str, Any]:
@@ -51,12 +61,15 @@ def cross_account() -> dict[str, Any]:
 @pytest.fixture
 def stack(invoke: Invoke, response_endpoint: ResponseEndpoint) -> dict[str, str]:
     """The stack under test: three rules (Docker Hub with a credential, ECR Public, another account's ECR with a
-    role) and a lifecycle policy's creation template on ECR Public; returns the Docker Hub secret's ARN."""
+    role) and a lifecycle policy on ECR Public (its creation template, and the three repositories cached there
+    before it, which it set the policy on); returns the Docker Hub secret's ARN."""
     secret = create_secret("ecr-pullthroughcache/docker-hub")
     for logical_id, properties in (("DockerHub", docker_hub(secret)), ("EcrPublic", ecr_public()),
                                    ("TeamA", cross_account())):  # fmt: skip
         answer = invoke(make_event(response_endpoint, "Create", properties, logical_id=logical_id))
         assert answer["Status"] == "SUCCESS", answer["Reason"]
+    for name in CACHED:
+        moto_ecr.simulate_cached_pull(ACCOUNT_ID, REGION, name)
     lifecycle = {"RepositoryPrefix": "ecr-public", "LifecyclePolicyText": POLICY}
     answer = invoke(
         make_event(
@@ -76,18 +89,38 @@ Check = Callable[..., dict[str, Any]]
 
 
 @pytest.fixture
-def check_now(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Check:
-    """Run the health check as its schedule does; the metrics per cache prefix and the findings logged. Fails the
-    test when the check made any ECR call that changes something."""
+def check_now(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, monkeypatch: Any) -> Check:
+    """Run the health check as its schedule does (RepairDrift as `repair` says); the metrics per cache prefix, the
+    findings logged, the summary line and what the handler returned. Without `repair`, fails the test when the check
+    made any call that changes something in ECR, EventBridge Scheduler or DynamoDB."""
     from ecr_cache_provider import handler
     from ecr_cache_provider.engine.health_check import health_check_event
 
-    def run(remaining_seconds: float = 300.0) -> dict[str, Any]:
+    calls: list[tuple[str, str]] = []
+    original = BaseClient._make_api_call
+
+    def counted(client: Any, operation: str, parameters: dict[str, Any]) -> Any:
+        calls.append((client.meta.service_model.service_name, operation))
+        return original(client, operation, parameters)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+
+    def run(
+        remaining_seconds: float = 300.0, repair: bool = False, event: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        monkeypatch.setenv("HEALTH_CHECK_REPAIR_DRIFT", "true" if repair else "false")
         capsys.readouterr()
         caplog.clear()
+        calls.clear()
         before = mutating_calls()
-        handler.lambda_handler(health_check_event("cache-health-check"), LambdaContext(remaining_seconds))
-        assert mutating_calls() == before, "the health check wrote to ECR"
+        returned = handler.lambda_handler(
+            event or health_check_event("cache-health-check"), LambdaContext(remaining_seconds)
+        )
+        ecr_writes = {name: count - before[name] for name, count in mutating_calls().items() if count != before[name]}
+        writes = [(service, name) for service, name in calls if name.startswith(WRITES.get(service, ()))]
+        if not repair:
+            assert ecr_writes == {}, "the health check wrote to ECR"
+            assert writes == [], "the health check wrote to EventBridge Scheduler or DynamoDB"
         metrics: dict[str, dict[str, float]] = {}
         for line in capsys.readouterr().out.splitlines():
             if not line.startswith("{"):
@@ -101,10 +134,21 @@ def check_now(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixtu
                         metrics.setdefault(document["CachePrefix"], {})[metric["Name"]] = total
         lines = [{"message": record.getMessage(), **record.__dict__} for record in caplog.records]
         findings = [line for line in lines if line["message"].startswith("Health check: ")]
-        summary = next(line for line in lines if line["message"].startswith("Health check "))
-        return {"metrics": metrics, "findings": findings, "summary": summary}
+        summary = next(line for line in lines if line["message"].startswith(SUMMARY_LINES))
+        return {
+            "metrics": metrics,
+            "findings": findings,
+            "summary": summary,
+            "returned": returned,
+            "ecr_writes": ecr_writes,
+            "writes": writes,
+            "lines": lines,
+        }
 
     return run
+
+
+SUMMARY_LINES = ("Health check finished", "Health check stopped", "Health check continues")
 
 
 def clear(prefixes: list[str]) -> dict[str, dict[str, float]]:
@@ -116,7 +160,8 @@ def test_a_healthy_stack_reports_no_drift(stack: dict[str, str], check_now: Chec
 
     assert result["metrics"] == clear(["docker-hub", "ecr-public", "team-a"])
     assert result["findings"] == []
-    assert result["summary"]["checked"] == 4  # three rules and one template
+    assert result["summary"]["checked"] == 5  # three rules, one template, and the policy's namespace sampled
+    assert result["returned"]["sampled"] == {"ecr-public": 3}
     assert result["summary"]["unchecked"] == []
 
 
@@ -229,10 +274,17 @@ def test_no_time_to_read_the_ledger_checks_nothing_and_says_so(stack: dict[str, 
 
 
 def test_the_deadline_stops_it_between_checks_naming_what_was_not_checked(
-    stack: dict[str, str], check_now: Check
+    stack: dict[str, str], check_now: Check, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each ECR call takes 0.4 s and the run has 0.5 s before the deadline's margin: it stops after a rule or two
-    (or before the first, on a slow machine), and names every rule and template it did not check."""
+    (or before the first, on a slow machine); the hand-off to a follow-up invocation fails, so it names everything
+    it did not check."""
+    from ecr_cache_provider import continuation
+
+    def refuse(*_: Any) -> None:
+        raise RuntimeError("lambda:InvokeFunction refused")
+
+    monkeypatch.setattr(continuation, "hand_off", refuse)
     faults.latency(0.4)
 
     result = check_now(remaining_seconds=30.5)
@@ -240,13 +292,16 @@ def test_the_deadline_stops_it_between_checks_naming_what_was_not_checked(
     summary = result["summary"]
     assert summary["message"] == "Health check stopped at the deadline"
     assert summary["unchecked"], "the deadline stopped nothing"
-    assert summary["checked"] + len(summary["unchecked"]) == 4
+    assert summary["checked"] + len(summary["unchecked"]) == 5
     assert set(summary["unchecked"]) <= {
+        "cached repositories ecr-public",
         "pull-through cache rule docker-hub",
         "pull-through cache rule ecr-public",
         "pull-through cache rule team-a",
         "repository creation template ecr-public",
     }
+    assert result["returned"]["continued"] is False
+    assert result["returned"]["unchecked"] == summary["unchecked"]
     assert result["findings"] == []  # stopping is no error, and nothing was found wrong
     assert len(result["metrics"]) <= summary["checked"]  # metrics only for the prefixes checked
 
@@ -304,7 +359,7 @@ def test_an_error_is_counted_for_its_prefix_and_the_others_are_still_checked(
     [finding] = result["findings"]
     assert finding["checked"] == "repository creation template"
     assert "ServerException" in finding["message"]
-    assert result["summary"]["checked"] == 4
+    assert result["summary"]["checked"] == 5
 
 
 def test_a_declared_state_too_large_for_an_item_is_not_kept(

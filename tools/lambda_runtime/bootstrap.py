@@ -91,10 +91,15 @@ def main() -> int:
         report["load_seconds"] = time.perf_counter() - started  # Lambda's Init Duration
         report["load_cpu_seconds"] = time.process_time() - cpu_started
         try:
-            function(event, LambdaContext(timeout))
+            returned = function(event, LambdaContext(timeout))
         except Exception as error:  # Lambda reports the error; an asynchronous invocation is retried
             traceback.print_exc()
             report["outcome"] = f"raised: {type(error).__name__}: {error}"
+        else:
+            try:  # Lambda sends the return value as JSON: one that is not serialisable fails the invocation
+                report["returned"] = json.loads(json.dumps(returned))
+            except (TypeError, ValueError) as error:
+                report["outcome"] = f"raised: Runtime.MarshalError: {error}"
     report["seconds"] = time.perf_counter() - started  # the cold start: loading the handler and serving the event
     # The processor time of the same: what the function itself spent, whatever else the machine was doing.
     report["cpu_seconds"] = time.process_time() - cpu_started

@@ -1,5 +1,6 @@
 """What a resource declared, in the form its ledger record keeps it (see ResourceRecords.keep_declared) and the
-health check compares with what ECR holds: a pull-through cache rule's settings, a creation template's."""
+health check compares with what ECR holds: a pull-through cache rule's settings, a creation template's, registry
+policy statements, scanning filters, an image expiry schedule, and the settings of a namespace's repositories."""
 
 from __future__ import annotations
 
@@ -8,10 +9,15 @@ from dataclasses import asdict, fields
 from typing import Any
 
 from ecr_cache_provider.aws.ecr import CreationTemplate, RuleSettings
+from ecr_cache_provider.aws.scheduler import Schedule
 from ecr_cache_provider.grammar.prefix import ROOT
 
 RULE = "Rule"
 TEMPLATE = "Template"
+STATEMENTS = "RegistryPolicyStatements"  # {Sid: statement}
+SCANNING = "ScanningFilters"  # {"frequency", "filters", "allow_enhanced"}
+SCHEDULE = "Schedule"  # {"name", "expression", "target_arn", "payload", "description"}
+REPOSITORIES = "Repositories"  # {"namespaces": [...], "settings": {key: value as the ledger records it}}
 # Properties that are no part of the resource's state: where CloudFormation sends the request.
 NOT_DECLARED = frozenset({"ServiceToken"})
 
@@ -34,6 +40,29 @@ def template_state(template: CreationTemplate) -> dict[str, Any]:
     settings = asdict(template)
     del settings["description"]
     return {TEMPLATE: settings}
+
+
+def statements_state(statements: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {STATEMENTS: statements}
+
+
+def scanning_state(frequency: str, filters: tuple[str, ...], allow_enhanced: bool) -> dict[str, Any]:
+    return {SCANNING: {"frequency": frequency, "filters": list(filters), "allow_enhanced": allow_enhanced}}
+
+
+def schedule_state(schedule: Schedule) -> dict[str, Any]:
+    return {SCHEDULE: asdict(schedule)}
+
+
+def repositories_state(namespaces: tuple[str, ...], values: dict[str, Any]) -> dict[str, Any]:
+    """The settings every existing repository of `namespaces` should carry (keys and values as the ledger's
+    repository records hold them); nothing when the resource brings no existing repository to them."""
+    return {REPOSITORIES: {"namespaces": list(namespaces), "settings": values}} if namespaces and values else {}
+
+
+def declared_schedule(declared: dict[str, Any]) -> Schedule | None:
+    state = declared.get(SCHEDULE)
+    return Schedule(**state) if isinstance(state, dict) else None
 
 
 def declared_rule(declared: dict[str, Any]) -> RuleSettings | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
+from ecr_cache_provider.aws.ledger import Owner
 from ecr_cache_provider.contract import Request
 
 # ECR's limit on a creation template's description.
@@ -14,8 +15,13 @@ DESCRIPTION_LENGTH = 256
 
 def owner_description(request: Request, purpose: str) -> str:
     """The template's description: its purpose, its owner for people, and the owner token at its end."""
-    text = f"{purpose} for cached repositories, managed by {request.owner}"
-    token = owner_token(request.stack_id, request.logical_id)
+    return owner_text(request.owner, purpose)
+
+
+def owner_text(owner: Owner, purpose: str) -> str:
+    """The description of a template `owner` made for `purpose`, ending with its owner token."""
+    text = f"{purpose} for cached repositories, managed by {owner}"
+    token = owner_token(owner.stack_id, owner.logical_id)
     return f"{text[: DESCRIPTION_LENGTH - len(token) - 1]} {token}"
 
 

@@ -76,7 +76,7 @@ def put_parts[State](
 
     try:
         with ledger.lock(setting.lock_name, owner) as held:
-            _rewrite(context.ecr, setting, change, physical_id, held)
+            rewrite(context.ecr, setting, change, physical_id, held)
     except ResourceFailure as failure:
         if failure.physical_id is None:  # nothing was written: the parts claimed now are free again
             for thing in claimed_now:
@@ -95,12 +95,12 @@ def remove_parts[State](context: RequestContext, setting: MergedSetting[State], 
     if not ours:
         return
     with context.ledger.lock(setting.lock_name, context.request.owner) as held:
-        _rewrite(context.ecr, setting, lambda state: setting.merged(state, {}, ours), None, held)
+        rewrite(context.ecr, setting, lambda state: setting.merged(state, {}, ours), None, held)
     for key in ours:
         context.ledger.release(_thing(setting, key), context.request.owner)
 
 
-def _rewrite[State](
+def rewrite[State](
     ecr: EcrGateway,
     setting: MergedSetting[State],
     change: Callable[[State], State],

@@ -10,7 +10,7 @@ from typing import Any
 
 from ecr_cache_provider.continuation import Progress
 from ecr_cache_provider.contract import Result
-from ecr_cache_provider.engine.declared_state import template_state
+from ecr_cache_provider.engine.declared_state import repositories_state, template_state
 from ecr_cache_provider.engine.setting_kinds import Settings
 from ecr_cache_provider.failures import InvalidProperties
 from ecr_cache_provider.grammar.prefix import PREFIX_PATTERN, ROOT
@@ -93,6 +93,8 @@ def result(wanted: NamespaceSettings, done: Done) -> Result:
         data["ExistingRepositoriesWithOtherEncryption"] = str(done.other_encryption)
     # The template it declared (none when it makes none); its description names the request, and is not compared.
     declared = template_state(wanted.settings.template(wanted.prefix, "")) if wanted.apply_to_new else {}
+    # The settings its existing repositories carry (sampled by the health check where the ledger says it set them).
+    declared |= repositories_state(wanted.existing_scope, wanted.settings.values)
     return Result(physical_id=wanted.prefix, data=data, declared=declared)
 
 

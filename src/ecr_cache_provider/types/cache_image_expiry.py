@@ -29,6 +29,7 @@ from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.contract import Request, RequestContext, Result, leaves_behind
 from ecr_cache_provider.deadline import Deadline
 from ecr_cache_provider.engine import expiry_sweep
+from ecr_cache_provider.engine.declared_state import schedule_state
 from ecr_cache_provider.engine.expiry_sweep import ExpirySettings, SweepTotals
 from ecr_cache_provider.failures import InvalidProperties, ResourceFailure
 from ecr_cache_provider.grammar.prefix import PREFIX_PATTERN, ROOT, without_trailing_slash
@@ -219,7 +220,7 @@ def _result(name: str, wanted: ExpiryProperties, context: RequestContext) -> Res
         "ImagesToExpire": images,
         "BytesToFree": size,
     }
-    return Result(physical_id=name, data=data)
+    return Result(physical_id=name, data=data, declared=schedule_state(_schedule(name, wanted, context)))
 
 
 def _preview(settings: ExpirySettings, context: RequestContext) -> tuple[str, str]:

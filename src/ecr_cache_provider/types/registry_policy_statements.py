@@ -14,18 +14,18 @@ The physical id is registry-policy/<stack name>/<logical id>. Its properties: SC
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 from typing import Any
 
-from ecr_cache_provider.aws.ecr import EcrGateway
 from ecr_cache_provider.contract import RequestContext, Result
+from ecr_cache_provider.engine.declared_state import statements_state
 from ecr_cache_provider.engine.registry_merge import delete_resource_parts, listed, put_resource_parts
+from ecr_cache_provider.engine.registry_settings import RegistryPolicy
 from ecr_cache_provider.failures import InvalidProperties
 from ecr_cache_provider.properties import parse_properties
 
 RESOURCE_TYPE = "Custom::RegistryPolicyStatements"
 PHYSICAL_ID_PREFIX = "registry-policy/"
-POLICY_VERSION = "2012-10-17"
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -52,36 +52,6 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-class RegistryPolicy:
-    """The registry policy as a MergedSetting: its statements by Sid; None when the registry has no policy."""
-
-    part_kind = "registry policy statement"
-    lock_name = "registry policy"
-
-    def read(self, ecr: EcrGateway) -> dict[str, Any] | None:
-        text = ecr.registry_policy()
-        return json.loads(text) if text else None
-
-    def parts(self, state: dict[str, Any] | None) -> set[str]:
-        return {str(statement["Sid"]) for statement in _statements(state) if "Sid" in statement}
-
-    def merged(self, state: dict[str, Any] | None, put: dict[str, Any], remove: set[str]) -> dict[str, Any] | None:
-        kept = [statement for statement in _statements(state) if statement.get("Sid") not in remove]
-        replaced = [put.get(str(statement.get("Sid")), statement) for statement in kept]
-        added = [statement for sid, statement in put.items() if sid not in self.parts(state)]
-        statements = replaced + added
-        if not statements:
-            return None  # nothing left: the registry has no policy
-        # Every other top-level element of the policy (its Id, say) is someone else's and stays as it is.
-        return {**(state or {}), "Version": (state or {}).get("Version", POLICY_VERSION), "Statement": statements}
-
-    def write(self, ecr: EcrGateway, state: dict[str, Any] | None) -> None:
-        if state is None:
-            ecr.delete_registry_policy()
-        else:
-            ecr.put_registry_policy(json.dumps(state))
-
-
 def read_statements(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The statements by Sid, in their order."""
     statements = parse_properties(raw, SCHEMA)["Statements"]
@@ -93,16 +63,18 @@ def read_statements(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def create(context: RequestContext) -> Result:
     wanted = read_statements(context.request.properties)
-    return put_resource_parts(context, RegistryPolicy(), wanted, (), id_prefix=PHYSICAL_ID_PREFIX, data=_data(wanted))
+    result = put_resource_parts(context, RegistryPolicy(), wanted, (), id_prefix=PHYSICAL_ID_PREFIX, data=_data(wanted))
+    return replace(result, declared=statements_state(wanted))
 
 
 def update(context: RequestContext) -> Result:
     """Statements whose Sid is gone from the properties are taken out; the others are put in place."""
     wanted = read_statements(context.request.properties)
     previous = _sids(context.request.old_properties)
-    return put_resource_parts(
+    result = put_resource_parts(
         context, RegistryPolicy(), wanted, previous, id_prefix=PHYSICAL_ID_PREFIX, data=_data(wanted)
     )
+    return replace(result, declared=statements_state(wanted))
 
 
 def delete(context: RequestContext) -> None:
@@ -117,8 +89,3 @@ def _sids(properties: dict[str, Any]) -> tuple[str, ...]:
     return tuple(
         str(item["Sid"]) for item in listed(properties.get("Statements")) if isinstance(item, dict) and item.get("Sid")
     )
-
-
-def _statements(state: dict[str, Any] | None) -> list[dict[str, Any]]:
-    statements = (state or {}).get("Statement", [])
-    return [statements] if isinstance(statements, dict) else list(statements)

@@ -17,13 +17,13 @@ The physical id is registry-scanning/<stack name>/<logical id>. Its properties: 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ecr_cache_provider.aws.ecr import EcrGateway, ScanningConfiguration
 from ecr_cache_provider.contract import RequestContext, Result
+from ecr_cache_provider.engine.declared_state import scanning_state
 from ecr_cache_provider.engine.registry_merge import delete_resource_parts, listed, put_resource_parts
-from ecr_cache_provider.failures import ResourceFailure
+from ecr_cache_provider.engine.registry_settings import RegistryScanning, scanning_key
 from ecr_cache_provider.properties import parse_properties
 
 RESOURCE_TYPE = "Custom::RegistryScanningFilters"
@@ -58,44 +58,7 @@ class ScanningFilters:
 
     @property
     def keys(self) -> dict[str, Any]:
-        return {_key(self.frequency, name): name for name in self.filters}
-
-
-@dataclass(frozen=True)
-class RegistryScanning:
-    """The scanning configuration as a MergedSetting: its filters keyed <frequency>/<filter>."""
-
-    allow_enhanced: bool
-    part_kind = "registry scanning filter"
-    lock_name = "registry scanning configuration"
-
-    def read(self, ecr: EcrGateway) -> ScanningConfiguration:
-        return ecr.scanning_configuration()
-
-    def parts(self, state: ScanningConfiguration) -> set[str]:
-        return {_key(frequency, name) for frequency, names in state.rules.items() for name in names}
-
-    def merged(self, state: ScanningConfiguration, put: dict[str, Any], remove: set[str]) -> ScanningConfiguration:
-        scan_type = state.scan_type
-        if put and scan_type != "ENHANCED":
-            if not self.allow_enhanced:
-                raise ResourceFailure(
-                    f"The registry uses {scan_type} scanning; these filters need ENHANCED scanning, which changes "
-                    "scanning for the whole registry and starts Amazon Inspector billing. Set AllowEnhancedScanning "
-                    "to true to switch"
-                )
-            scan_type = "ENHANCED"
-        rules: dict[str, tuple[str, ...]] = {}
-        for frequency, names in state.rules.items():
-            rules[frequency] = tuple(name for name in names if _key(frequency, name) not in remove)
-        for key, name in put.items():
-            frequency = key.split("/", 1)[0]
-            if name not in rules.get(frequency, ()):
-                rules[frequency] = (*rules.get(frequency, ()), name)
-        return ScanningConfiguration(scan_type, {frequency: names for frequency, names in rules.items() if names})
-
-    def write(self, ecr: EcrGateway, state: ScanningConfiguration) -> None:
-        ecr.put_scanning_configuration(state)
+        return {scanning_key(self.frequency, name): name for name in self.filters}
 
 
 def read_properties(raw: dict[str, Any]) -> ScanningFilters:
@@ -121,15 +84,12 @@ def delete(context: RequestContext) -> None:
 def _put(context: RequestContext, wanted: ScanningFilters, previous: tuple[str, ...]) -> Result:
     data = {"ScanFrequency": wanted.frequency, "ScanType": "ENHANCED"}
     setting = RegistryScanning(wanted.allow_enhanced)
-    return put_resource_parts(context, setting, wanted.keys, previous, id_prefix=PHYSICAL_ID_PREFIX, data=data)
-
-
-def _key(frequency: str, name: str) -> str:
-    return f"{frequency}/{name}"
+    result = put_resource_parts(context, setting, wanted.keys, previous, id_prefix=PHYSICAL_ID_PREFIX, data=data)
+    return replace(result, declared=scanning_state(wanted.frequency, wanted.filters, wanted.allow_enhanced))
 
 
 def _keys(properties: dict[str, Any]) -> tuple[str, ...]:
     frequency = properties.get("ScanFrequency")
     if not isinstance(frequency, str):
         return ()
-    return tuple(_key(frequency, str(name)) for name in listed(properties.get("Filters")))
+    return tuple(scanning_key(frequency, str(name)) for name in listed(properties.get("Filters")))

@@ -38,8 +38,15 @@ DECLARED_LIMIT_BYTES = 300_000
 class DeclaredResource:
     """A live resource and what it declared (see `keep_declared`)."""
 
-    owner: Owner
+    owner: Owner  # its request_id: the resource's current request
     declared: dict[str, Any]
+    declared_by: str = ""  # the request whose success kept `declared`: another current one is still in progress
+
+    @property
+    def request_in_progress(self) -> bool:
+        """Whether a request of the resource began after the one that declared this state, and has not (yet)
+        succeeded: what it will declare is not known, and nothing may be put back meanwhile."""
+        return self.declared_by != self.owner.request_id
 
 
 @dataclass(frozen=True)
@@ -189,9 +196,13 @@ class ResourceRecords(Table):
             logger.warning("Declared state too large to keep", extra={"owner": str(owner), "bytes": len(packed)})
         try:
             if too_large:
-                self._update_while_current(owner, "REMOVE Declared", {})
+                self._update_while_current(owner, "REMOVE Declared, DeclaredBy", {})
             else:
-                self._update_while_current(owner, "SET Declared = :declared", {":declared": {"B": packed}})
+                self._update_while_current(
+                    owner,
+                    "SET Declared = :declared, DeclaredBy = :request",
+                    {":declared": {"B": packed}},
+                )
         except ConditionFailed:
             return False
         return not too_large
@@ -211,7 +222,8 @@ class ResourceRecords(Table):
                     item.get("RequestId", {}).get("S", ""),
                     item.get("ResourceType", {}).get("S", ""),
                 )
-                yield DeclaredResource(owner, json.loads(zlib.decompress(item["Declared"]["B"])))
+                declared = json.loads(zlib.decompress(item["Declared"]["B"]))
+                yield DeclaredResource(owner, declared, item.get("DeclaredBy", {}).get("S", ""))
             if "LastEvaluatedKey" not in response:
                 return
             arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -223,7 +235,7 @@ class ResourceRecords(Table):
             self._call(
                 "update_item",
                 Key=_resource_key(owner),
-                UpdateExpression="SET Deleted = :now, ExpiresAt = :expires REMOVE Settings, Declared",
+                UpdateExpression="SET Deleted = :now, ExpiresAt = :expires REMOVE Settings, Declared, DeclaredBy",
                 ConditionExpression="RequestId = :request",
                 ExpressionAttributeValues={
                     ":now": {"S": datetime.now(UTC).isoformat(timespec="seconds")},
