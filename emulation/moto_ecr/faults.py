@@ -32,6 +32,8 @@ __all__ = [
     "reject_upstream_credentials",
     "rejected_upstream_credentials",
     "reset",
+    "revoke_upstream_token",
+    "revoked_upstream_token",
     "throttle",
     "throttle_in_bursts",
     "throttled",
@@ -94,6 +96,7 @@ _bursts: dict[str, _Bursts] = {}
 _calls: Counter[str] = Counter()
 _throttled: Counter[str] = Counter()
 _rejections: dict[str, str] = {}
+_revoked_tokens: set[str] = set()
 _latency_seconds = 0.0
 _rate_limits: dict[str, _TokenBucket] = {}
 
@@ -166,6 +169,19 @@ def rejected_upstream_credentials(prefix: str) -> str | None:
         return _rejections.get(prefix.rstrip("/"))
 
 
+def revoke_upstream_token(access_token: str) -> None:
+    """The upstream registry revokes a token: ``ValidatePullThroughCacheRule`` reports ``isValid: false`` for every
+    rule whose secret holds it, until the secret is given another (a rotation)."""
+    with _lock:
+        _revoked_tokens.add(access_token)
+
+
+def revoked_upstream_token(access_token: str) -> str | None:
+    """The upstream's refusal of a revoked token, or ``None``."""
+    with _lock:
+        return DEFAULT_REJECTION_FAILURE if access_token in _revoked_tokens else None
+
+
 def latency(seconds: float) -> None:
     """Delay every ECR call by ``seconds`` (0 disables).  For benchmarks and timeout tests."""
     if seconds < 0:
@@ -210,6 +226,7 @@ def reset() -> None:
         _calls.clear()
         _throttled.clear()
         _rejections.clear()
+        _revoked_tokens.clear()
         _rate_limits.clear()
         _latency_seconds = 0.0
 

@@ -191,7 +191,7 @@ def _check_role_arn(backend: ECRBackend, role_arn: str) -> None:
         )
 
 
-def read_secret_credentials(account_id: str, region: str, credential_arn: str) -> None:
+def read_secret_credentials(account_id: str, region: str, credential_arn: str) -> dict[str, Any]:
     """Check that a pull-through-cache secret exists and holds usable credentials.
 
     Mirrors the checks ECR makes on Create/UpdatePullThroughCacheRule:
@@ -225,6 +225,7 @@ def read_secret_credentials(account_id: str, region: str, credential_arn: str) -
             f"The secret '{credential_arn}' does not contain valid upstream credentials: its value must be "
             "a JSON object with the keys 'username' and 'accessToken'."
         )
+    return data
 
 
 def _encode_token(last_key: str) -> str:
@@ -458,10 +459,15 @@ def delete_pull_through_cache_rule(self: ECRBackend, ecr_repository_prefix: str)
 
 def validate_pull_through_cache_rule(self: ECRBackend, ecr_repository_prefix: str) -> dict[str, Any]:
     rule = _get_rule(self, ecr_repository_prefix)
+    # What ValidatePullThroughCacheRule does, as its API reference says: "retrieve the contents of the AWS Secrets
+    # Manager secret, verify the syntax, and then validate that authentication to the upstream registry is
+    # successful" (each failure a `failure` reason, isValid false). The upstream's side: a rejection armed for the
+    # prefix, or the secret's access token revoked upstream (faults.revoke_upstream_token).
     failure = faults.rejected_upstream_credentials(rule.ecr_repository_prefix)
     if failure is None and rule.credential_arn:
         try:
-            read_secret_credentials(self.account_id, self.region_name, rule.credential_arn)
+            credentials = read_secret_credentials(self.account_id, self.region_name, rule.credential_arn)
+            failure = faults.revoked_upstream_token(str(credentials["accessToken"]))
         except SecretNotFoundException:
             failure = (
                 f"Unable to access the secret '{rule.credential_arn}'. The secret does not exist; "

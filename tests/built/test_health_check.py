@@ -73,7 +73,9 @@ def test_the_built_health_check_reports_then_repairs_only_what_is_owned(
         ("pull-through cache rule", "mirror", "UpstreamLoginFailed"),
         ("registry policy statements", "registry", "DriftedSettings"),
     }
-    assert reported["repaired"] == [] and reported["checked"] == 3 and reported["continued"] is False
+    assert reported["repaired"] == []
+    assert reported["checked"] == 3
+    assert reported["continued"] is False
 
     repaired = check("true")
     assert {(item["checked"], item["prefix"]) for item in repaired["repaired"]} == {

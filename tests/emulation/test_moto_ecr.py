@@ -767,6 +767,21 @@ def test_fault_reject_upstream_credentials(ecr: Any) -> None:
     assert resp["failure"] == "Authentication failed: 401 Unauthorized"
 
 
+def test_a_token_revoked_upstream_fails_validation_until_the_secret_is_rotated(ecr: Any) -> None:
+    arn = make_secret()
+    ecr.create_pull_through_cache_rule(
+        ecrRepositoryPrefix="docker-hub", upstreamRegistryUrl="registry-1.docker.io", credentialArn=arn
+    )
+    token = json.loads(client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])["accessToken"]
+    faults.revoke_upstream_token(token)
+    refused = ecr.validate_pull_through_cache_rule(ecrRepositoryPrefix="docker-hub")
+    assert (refused["isValid"], refused["failure"]) == (False, faults.DEFAULT_REJECTION_FAILURE)
+    client("secretsmanager").put_secret_value(
+        SecretId=arn, SecretString=json.dumps({"username": "u", "accessToken": "new"})
+    )
+    assert ecr.validate_pull_through_cache_rule(ecrRepositoryPrefix="docker-hub")["isValid"] is True
+
+
 def test_fault_latency(ecr: Any) -> None:
     faults.latency(0.2)
     start = time.monotonic()

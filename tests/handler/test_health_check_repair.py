@@ -106,7 +106,9 @@ def test_the_summary_has_exactly_its_keys_and_is_json(stack: dict[str, str], reg
     assert json.loads(json.dumps(returned)) == returned
     assert returned["checked"] == 8  # 3 rules, a template, a namespace, statements, filters, a schedule
     assert returned["sampled"] == {"ecr-public": 3}
-    assert returned["unchecked"] == [] and returned["continued"] is False and returned["repaired"] == []
+    assert returned["unchecked"] == []
+    assert returned["continued"] is False
+    assert returned["repaired"] == []
     [finding] = returned["findings"]
     assert set(finding) == FINDING_KEYS
     assert finding == {
@@ -339,8 +341,8 @@ def test_repair_puts_back_rules_and_templates_it_owns_and_never_another_stacks_o
 ) -> None:
     """Our rules and template are put back; another stack's rule is put back as that stack's (the ledger proves it
     owns it); a rule nobody owns, edited by hand, is neither checked nor touched."""
-    other = make_event(response_endpoint, "Create", {"EcrRepositoryPrefix": "theirs",
-                                                     "UpstreamRegistryUrl": "public.ecr.aws"}, logical_id="Theirs")  # fmt: skip
+    theirs = {"EcrRepositoryPrefix": "theirs", "UpstreamRegistryUrl": "public.ecr.aws"}
+    other = make_event(response_endpoint, "Create", theirs, logical_id="Theirs")
     other["StackId"] = OTHER_STACK_ID
     assert invoke(other)["Status"] == "SUCCESS"
     ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="by-hand", upstreamRegistryUrl="quay.io")
@@ -380,7 +382,8 @@ def test_a_refused_login_is_never_repaired(stack: dict[str, str], check_now: Che
     [finding] = result["returned"]["findings"]
     assert finding["metric"] == "UpstreamLoginFailed"
     assert "not repairable" in finding["detail"]
-    assert result["returned"]["repaired"] == [] and result["ecr_writes"] == {}
+    assert result["returned"]["repaired"] == []
+    assert result["ecr_writes"] == {}
 
 
 # Upstream logins
@@ -402,6 +405,19 @@ def test_a_secret_scheduled_for_deletion_fails_the_login(stack: dict[str, str], 
 
     assert finding["metric"] == "UpstreamLoginFailed"
     assert "marked for deletion" in finding["detail"]
+
+
+def test_a_token_revoked_upstream_fails_the_login(stack: dict[str, str], check_now: Check) -> None:
+    secrets = iam.admin_client("secretsmanager")
+    faults.revoke_upstream_token(
+        json.loads(secrets.get_secret_value(SecretId=stack["secret"])["SecretString"])["accessToken"]
+    )
+
+    [finding] = check_now(repair=True)["returned"]["findings"]
+
+    assert finding["metric"] == "UpstreamLoginFailed"
+    assert faults.DEFAULT_REJECTION_FAILURE in finding["detail"]
+    assert "not repairable" in finding["detail"]
 
 
 def test_a_secret_without_credentials_fails_the_login(stack: dict[str, str], check_now: Check) -> None:
@@ -439,7 +455,9 @@ def test_a_run_that_does_not_fit_continues_where_it_stopped(
         if not result["returned"]["continued"]:
             break
         event = handed[-1]
-        assert HEALTH_CHECK_KEY in event and event["CacheProviderProgress"]["cursor"]
+        assert HEALTH_CHECK_KEY in event
+        assert event["CacheProviderProgress"]["cursor"]
     assert len(handed) >= 1, "the run never continued"
-    assert result["returned"]["continued"] is False and result["returned"]["unchecked"] == []
+    assert result["returned"]["continued"] is False
+    assert result["returned"]["unchecked"] == []
     assert checked == 8  # everything once: nothing skipped, nothing checked twice
