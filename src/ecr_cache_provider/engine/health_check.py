@@ -197,7 +197,7 @@ def run(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
         checker = Checker(ecr, ledger, deadline, scheduler, options.repair, options.sample_size, datetime.now(UTC))
         report = check(checker, region, account, progress.cursor)
-        if report.unchecked and report.unchecked != [NOTHING_READ]:
+        if report.unchecked and report.checked:  # an invocation that checked nothing would hand on the same
             _continue(event, context, report, progress)
     report.repairing = options.repair
     report.throttled_calls = ecr.throttled_calls
