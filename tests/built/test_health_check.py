@@ -39,7 +39,7 @@ def test_the_built_health_check_reports_then_repairs_only_what_is_owned(
     environment = built_environment(aws_endpoint, response_endpoint)
     ecr.put_registry_policy(policyText=json.dumps({"Version": "2012-10-17", "Statement": [REPLICATION]}))
     ours = secret(aws_endpoint, "ecr-pullthroughcache/hub")
-    resources = [
+    resources: list[tuple[str, str, dict[str, Any]]] = [
         ("Hub", "Custom::PullThroughCacheRule", {"EcrRepositoryPrefix": "hub", "UpstreamRegistryUrl":
          "registry-1.docker.io", "UpstreamRegistry": "docker-hub", "CredentialArn": ours}),
         ("Mirror", "Custom::PullThroughCacheRule", {"EcrRepositoryPrefix": "mirror", "UpstreamRegistryUrl": "quay.io"}),

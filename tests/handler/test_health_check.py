@@ -97,7 +97,7 @@ def check_now(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixtu
     from ecr_cache_provider.engine.health_check import health_check_event
 
     calls: list[tuple[str, str]] = []
-    original = BaseClient._make_api_call
+    original = BaseClient._make_api_call  # type: ignore[attr-defined]  # botocore's one path to every operation
 
     def counted(client: Any, operation: str, parameters: dict[str, Any]) -> Any:
         calls.append((client.meta.service_model.service_name, operation))
