@@ -98,27 +98,12 @@ def serve(options: argparse.Namespace) -> None:
 
     for index in range(options.rules):
         rule = RuleSettings(f"cache-{index:04d}", "public.ecr.aws")
-        if index >= RULES_PER_REGISTRY:  # recorded in the ledger, deleted by hand since: checked, and reported
-            properties = {"EcrRepositoryPrefix": rule.ecr_repository_prefix, "UpstreamRegistryUrl": "public.ecr.aws"}
-            declared = declared_properties("Custom::PullThroughCacheRule", properties) | rule_state(rule)
-            record(
-                f"Rule{index}",
-                "Custom::PullThroughCacheRule",
-                declared,
-                Thing("pull-through cache rule", rule.ecr_repository_prefix),
-            )
-            continue
-        ecr.create_pull_through_cache_rule(
-            ecrRepositoryPrefix=rule.ecr_repository_prefix, upstreamRegistryUrl="public.ecr.aws"
-        )
-        properties = {"EcrRepositoryPrefix": rule.ecr_repository_prefix, "UpstreamRegistryUrl": "public.ecr.aws"}
+        prefix = rule.ecr_repository_prefix
+        if index < RULES_PER_REGISTRY:  # past them, recorded in the ledger and deleted by hand since: reported
+            ecr.create_pull_through_cache_rule(ecrRepositoryPrefix=prefix, upstreamRegistryUrl="public.ecr.aws")
+        properties = {"EcrRepositoryPrefix": prefix, "UpstreamRegistryUrl": "public.ecr.aws"}
         declared = declared_properties("Custom::PullThroughCacheRule", properties) | rule_state(rule)
-        record(
-            f"Rule{index}",
-            "Custom::PullThroughCacheRule",
-            declared,
-            Thing("pull-through cache rule", rule.ecr_repository_prefix),
-        )
+        record(f"Rule{index}", "Custom::PullThroughCacheRule", declared, Thing("pull-through cache rule", prefix))
     settings = Settings(lifecycle_policy=POLICY)
     per_namespace = options.repositories // options.namespaces
     for index in range(options.namespaces):
