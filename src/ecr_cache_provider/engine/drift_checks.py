@@ -31,7 +31,12 @@ from ecr_cache_provider.engine.declared_state import (
 from ecr_cache_provider.engine.expiry_sweep import SCHEDULE_KIND
 from ecr_cache_provider.engine.owner_token import owner_text
 from ecr_cache_provider.engine.registry_merge import rewrite
-from ecr_cache_provider.engine.registry_settings import RegistryPolicy, RegistryScanning, scanning_key
+from ecr_cache_provider.engine.registry_settings import (
+    RegistryPolicy,
+    RegistryScanning,
+    policy_statements,
+    scanning_key,
+)
 from ecr_cache_provider.engine.template_claim import TEMPLATE_KIND
 from ecr_cache_provider.failures import ResourceFailure, Superseded
 
@@ -227,7 +232,7 @@ def check_statements(subject: Subject, checker: Checker) -> Outcome:
     wanted: dict[str, Any] = subject.resource.declared[STATEMENTS]
     setting = RegistryPolicy()
     outcome = Outcome()
-    live = {str(item.get("Sid")): item for item in _policy_statements(setting.read(checker.ecr))}
+    live = {str(item.get("Sid")): item for item in policy_statements(setting.read(checker.ecr))}
     missing = [sid for sid in wanted if sid not in live]
     differing = [sid for sid in wanted if sid in live and _normal(live[sid]) != _normal(wanted[sid])]
     if missing:
@@ -241,11 +246,6 @@ def check_statements(subject: Subject, checker: Checker) -> Outcome:
         what = f"put statements {', '.join(drifted)} back in the registry policy"
         repair(subject, checker, outcome, things, lambda: _merged(checker, subject, setting, put, what))
     return outcome
-
-
-def _policy_statements(state: dict[str, Any] | None) -> list[dict[str, Any]]:
-    statements = (state or {}).get("Statement", [])
-    return [statements] if isinstance(statements, dict) else list(statements)
 
 
 def _normal(statement: dict[str, Any]) -> str:
