@@ -99,7 +99,7 @@ def test_every_alarm_notifies_the_topic_the_parameters_name(overrides: dict[str,
 
 def test_both_topics_are_refused_before_anything_is_made() -> None:
     template = Template.load(ROOT / "template.yaml")
-    with pytest.raises(ParameterError, match="AlarmEmail .* or AlarmTopicArn .*, not both"):
+    with pytest.raises(ParameterError, match=r"AlarmEmail .* or AlarmTopicArn .*, not both"):
         resolve_parameters(template, {"AlarmEmail": "platform@example.com", "AlarmTopicArn": TOPIC_ARN})
 
 
@@ -127,7 +127,9 @@ def test_the_alarms_watch_the_namespace_and_service_the_function_writes() -> Non
     namespace, service = environment["POWERTOOLS_METRICS_NAMESPACE"], environment["POWERTOOLS_SERVICE_NAME"]
     for logical_id, alarm in alarms(test_stack).items():
         if alarm.get("Namespace") == "AWS/Lambda":
-            assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": test_stack.renderer.ref("ProviderFunction")}]
+            assert alarm["Dimensions"] == [
+                {"Name": "FunctionName", "Value": test_stack.renderer.ref("ProviderFunction")}
+            ]
         elif "Metrics" in alarm:  # a Metrics Insights query over every ResourceType
             (query,) = alarm["Metrics"]
             assert f'FROM SCHEMA("{namespace}", ResourceType, service)' in query["Expression"], logical_id

@@ -516,7 +516,7 @@ ISSUE_20_TYPES = ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard", "AWS::
 
 
 def without_issue_20(template: dict[str, Any]) -> dict[str, Any]:
-    kept = json.loads(json.dumps(template))
+    kept: dict[str, Any] = json.loads(json.dumps(template))
     kept["Resources"] = {
         logical_id: resource
         for logical_id, resource in kept["Resources"].items()
