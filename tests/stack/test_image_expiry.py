@@ -46,6 +46,8 @@ def schedules(aws: LocalAws) -> dict[str, dict[str, Any]]:
     scheduler = aws.client("scheduler")
     found = {}
     for group in scheduler.list_schedule_groups()["ScheduleGroups"]:
+        if group["Name"] == "default":  # the provider stack's health check schedule, not an image expiry's
+            continue
         for listed in scheduler.list_schedules(GroupName=group["Name"])["Schedules"]:
             found[listed["Name"]] = scheduler.get_schedule(Name=listed["Name"], GroupName=group["Name"])
     return found
