@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tools.stack_player.aws import LocalAws, registry_repositories
-from tools.stack_player.player import Outcome, StackResult
 from tools.stack_player.monitoring import DEFAULT_GROUP
+from tools.stack_player.player import Outcome, StackResult
 from tools.stack_player.progress import Progress
 from tools.stack_player.sweep import MEGABYTE, SweepReport
 
