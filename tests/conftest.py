@@ -62,6 +62,7 @@ def provider_identity(request: pytest.FixtureRequest, monkeypatch: pytest.Monkey
     iam.install()
     credentials = iam.grant(stack.provider)
     iam.grant(stack.scheduler)
+    iam.grant(stack.health_check_scheduler)
     for name, value in {**credentials, **stack.function_environment()}.items():
         monkeypatch.setenv(name, value)
     boto3.DEFAULT_SESSION = None  # it caches the credentials it read first

@@ -32,9 +32,11 @@ TEMPLATE = ROOT / "template.yaml"
 PROVIDER_ROLE = "ProviderRole"
 PROVIDER_FUNCTION = "ProviderFunction"
 SCHEDULER_ROLE = "ImageExpirySchedulerRole"
+HEALTH_CHECK_SCHEDULER_ROLE = "HealthCheckSchedulerRole"
 # Access keys of the principals (20 characters, as AWS's; ASIA: temporary credentials of an assumed role).
 PROVIDER_ACCESS_KEY = "ASIAEMULATEDPROVIDER"
 SCHEDULER_ACCESS_KEY = "ASIAEMULATEDSCHEDULE"
+HEALTH_CHECK_ACCESS_KEY = "ASIAEMULATEDHEALTHCH"
 
 POLICY_TYPES = ("AWS::IAM::RolePolicy", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
 
@@ -138,3 +140,11 @@ class TestStack:
         """The role the image expiry schedules invoke the function with."""
         arn = iam.role_session_arn(str(self.renderer.ref(SCHEDULER_ROLE)), "scheduler")
         return iam.Principal(arn, role_policies(self.renderer, SCHEDULER_ROLE), access_key=SCHEDULER_ACCESS_KEY)
+
+    @cached_property
+    def health_check_scheduler(self) -> iam.Principal:
+        """The role the health check's schedule invokes the function with (HealthCheckSchedule set)."""
+        arn = iam.role_session_arn(str(self.renderer.ref(HEALTH_CHECK_SCHEDULER_ROLE)), "scheduler")
+        return iam.Principal(
+            arn, role_policies(self.renderer, HEALTH_CHECK_SCHEDULER_ROLE), access_key=HEALTH_CHECK_ACCESS_KEY
+        )

@@ -1,7 +1,7 @@
 """The role template.yaml ships, action by action: one scenario makes every kind of call the provider makes (each
 resource type's Create, Update and Delete, a continuation, a scheduled sweep), as the provider's role and, for the
-sweep, as the schedules' role. It passes with the shipped policies; with any one action taken out of any one
-statement, some call of it is denied, naming that action.
+sweep, as the schedules' role; the health check as its schedule's role invokes it. It passes with the shipped
+policies; with any one action taken out of any one statement, some call of it is denied, naming that action.
 
 So every action the role grants is needed (none is there for nothing), and removing any one of them from
 template.yaml fails `make test` naming it (the scenario sees the denial; tests/conftest.py's `iam_enforced` fails
@@ -31,7 +31,7 @@ from tests.handler.test_cached_repository_settings import ORGANIZATION_PULLS
 from tests.integration.test_cache_lifecycle_policy_backfill import answered_once
 from tests.unit.test_lifecycle_policy import policy
 from tools.sam_transform import expand, plain
-from tools.shipped_iam import PROVIDER_ROLE, SCHEDULER_ROLE
+from tools.shipped_iam import HEALTH_CHECK_SCHEDULER_ROLE, PROVIDER_ROLE, SCHEDULER_ROLE
 
 pytestmark = [pytest.mark.integration, pytest.mark.denials_expected]
 
@@ -63,6 +63,7 @@ def granted(role: str) -> list[tuple[str, str]]:
 
 PROVIDER_GRANTS = granted(PROVIDER_ROLE)
 SCHEDULER_GRANTS = granted(SCHEDULER_ROLE)
+HEALTH_CHECK_GRANTS = granted(HEALTH_CHECK_SCHEDULER_ROLE)
 
 
 def without(policies: Sequence[Mapping[str, Any]], sid: str, action: str) -> list[dict[str, Any]]:
@@ -256,3 +257,49 @@ def test_without_the_schedules_invoke_permission_the_sweep_is_denied(
         pass
 
     assert [denial.action for denial in iam.denials()] == [action]
+
+
+def run_the_health_check_schedule(lambda_service: LambdaEmulator) -> bool:
+    """EventBridge Scheduler runs the health check schedule's target (as template.yaml makes it) with the
+    schedule's role; whether the invocation was accepted (a denied one is dropped, the denial recorded)."""
+    stack = stack_under_test()
+    resource = stack.renderer.active_resources()["ProviderHealthCheckSchedule"]
+    target = stack.renderer.evaluate(resource["Properties"]["Target"])
+    assert target["RoleArn"].endswith(f"/{stack.renderer.ref(HEALTH_CHECK_SCHEDULER_ROLE)}")
+    client = boto3.client(
+        "lambda",
+        endpoint_url=lambda_service.url,
+        aws_access_key_id=stack.health_check_scheduler.access_key,
+        aws_secret_access_key="emulated-secret-access-key",
+        aws_session_token="emulated-session-token",
+    )
+    try:
+        client.invoke(FunctionName=target["Arn"], InvocationType="Event", Payload=target["Input"].encode())
+    except ClientError:
+        return False
+    lambda_service.wait_idle()
+    return True
+
+
+def test_the_health_check_schedules_role_invokes_the_health_check(
+    aws_endpoint: str, lambda_service: LambdaEmulator
+) -> None:
+    assert run_the_health_check_schedule(lambda_service)
+
+    assert iam.denials() == []
+    (event,) = lambda_service.invocations
+    assert "CacheProviderHealthCheck" in event
+
+
+@pytest.mark.parametrize(
+    ("sid", "action"), HEALTH_CHECK_GRANTS, ids=[f"{sid}-{action}" for sid, action in HEALTH_CHECK_GRANTS]
+)
+def test_without_the_health_check_schedules_invoke_permission_the_check_is_denied(
+    aws_endpoint: str, lambda_service: LambdaEmulator, sid: str, action: str
+) -> None:
+    grant_without(stack_under_test().health_check_scheduler, sid, action)
+
+    assert not run_the_health_check_schedule(lambda_service)
+
+    assert [denial.action for denial in iam.denials()] == [action]
+    assert lambda_service.invocations == []

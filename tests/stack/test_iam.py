@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from emulation import iam
-from emulation.cloudformation import ACCOUNT_ID, REGION
+from emulation.cloudformation import ACCOUNT_ID, REGION, LambdaContext
 from emulation.iam.pulls import pull
 from tests.stack.conftest import ROOT, Play
 from tests.stack.test_cached_repository_settings import repository_policy
@@ -144,3 +144,48 @@ def test_a_denied_call_fails_its_resource_naming_the_action_and_the_resource(pla
     failed = next(outcome for outcome in result.stack.outcomes if outcome.status == "FAILED")
     assert "not authorized to perform: dynamodb:UpdateItem on resource: arn:aws:dynamodb:" in failed.reason
     assert "Why" in render(result.stack, result.registry)
+
+
+@pytest.mark.denials_expected
+def test_the_health_check_schedule_invokes_the_check_with_its_own_role_as_deployed(
+    play: Play, local_aws: LocalAws
+) -> None:
+    """The played stack's schedule (in moto, as CloudFormation made it) is run as EventBridge Scheduler runs it:
+    its role, as the stack granted it, may invoke the function; the check then runs as the provider's role. An
+    update with an empty HealthCheckSchedule deletes the schedule and takes the role's rights away."""
+    from tools.stack_player.sweep import _scheduler_may_not_invoke
+
+    deployed = play("AlarmEmail=platform@example.com")
+    assert deployed.succeeded, render(deployed.stack, deployed.registry)
+    scheduler = local_aws.client("scheduler")
+    (listed,) = scheduler.list_schedules(GroupName="default")["Schedules"]
+    target = scheduler.get_schedule(Name=listed["Name"], GroupName="default")["Target"]
+    assert _scheduler_may_not_invoke(local_aws, target) == ""
+    event = json.loads(target["Input"])
+    assert set(event) == {"CacheProviderHealthCheck"}
+    # The function the schedule names runs it (the player finds a function's environment by its ARN, as the sweep does).
+    local_aws.invoke_provider(
+        event | {"ServiceToken": target["Arn"]}, LambdaContext(300, function_arn=str(target["Arn"]))
+    )
+    assert iam.denials() == []
+    # What else the stack made in moto for the health check: its alarms, notifying the topic it made.
+    cloudwatch, sns = local_aws.client("cloudwatch"), local_aws.client("sns")
+    (topic,) = [topic["TopicArn"] for topic in sns.list_topics()["Topics"]]
+    (subscription,) = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "platform@example.com")
+    alarms = cloudwatch.describe_alarms()["MetricAlarms"]
+    assert len(alarms) == 16
+    assert {tuple(alarm["AlarmActions"]) for alarm in alarms} == {(topic,)}
+    (dashboard,) = cloudwatch.list_dashboards()["DashboardEntries"]
+    body = json.loads(cloudwatch.get_dashboard(DashboardName=dashboard["DashboardName"])["DashboardBody"])
+    assert any(widget["properties"].get("markdown") == "## Quay cache: `quay`" for widget in body["widgets"])
+
+    updated = play("HealthCheckSchedule=", "EnableDashboard=false")
+
+    assert updated.succeeded, render(updated.stack, updated.registry)
+    assert scheduler.list_schedules(GroupName="default")["Schedules"] == []
+    assert "lambda:InvokeFunction" in _scheduler_may_not_invoke(local_aws, target)  # the role went with its policy
+    assert [denial.action for denial in iam.denials()] == ["lambda:InvokeFunction"]
+    assert len(cloudwatch.describe_alarms()["MetricAlarms"]) == 6  # the provider's own
+    assert cloudwatch.list_dashboards()["DashboardEntries"] == []
+    assert sns.list_topics()["Topics"] == []  # AlarmEmail is empty in this update: the topic goes

@@ -65,7 +65,14 @@ def test_default_parameters_create_the_three_public_caches(play: Play, local_aws
     assert natives == dict.fromkeys(
         ["ProviderLogGroup", "OwnershipTable", "ImageExpiryScheduleGroup", "ImageExpirySchedulerRole", "ProviderRole",
          "ProviderFunction", "ProviderFunctionEventInvokeConfig", "ProviderInvokesItselfPolicy",
-         "ImageExpirySchedulerInvokePolicy", "CachedRepositoriesPolicy", "CacheConsumerPolicy"],
+         "ImageExpirySchedulerInvokePolicy", "CachedRepositoriesPolicy", "CacheConsumerPolicy",
+         # The health check (docs/health-check.md): its schedule and role, alarms and dashboard.
+         "ProviderHealthCheckSchedule", "HealthCheckSchedulerRole",
+         *[f"{cache}{metric}Alarm" for cache in ("EcrPublic", "Quay", "K8s")
+           for metric in ("UpstreamLoginFailed", "DriftedSettings", "HealthCheckErrors")],
+         "HealthCheckLedgerErrorsAlarm", "ProviderCreateFailedAlarm", "ProviderUpdateFailedAlarm",
+         "ProviderDeleteFailedAlarm", "ProviderThrottledAlarm", "SweepStoppedAlarm", "ProviderFunctionErrorsAlarm",
+         "CachesDashboard"],
         "NOT EMULATED",
     )  # fmt: skip
     assert {prefix: rule["upstreamRegistryUrl"] for prefix, rule in rules(local_aws).items()} == DEFAULT_RULES
@@ -289,6 +296,13 @@ BAD_PARAMETERS = [
     ("ConsumerRepositoryPrefixes", "team-a;team-b", "repository namespaces separated by commas"),
     ("ConsumerRepositoryPrefixes", "team-a/", "without a trailing slash"),
     ("ConsumerRepositoryPrefixes", "team-a,ROOT", "must be empty, ROOT, or repository namespaces"),
+    ("HealthCheckSchedule", "hourly", "EventBridge Scheduler rate or cron expression"),
+    ("HealthCheckSchedule", "cron()", "EventBridge Scheduler rate or cron expression"),
+    ("RepairDrift", "yes", "must be true or false"),
+    ("HealthCheckSampleSize", "0", "whole number of repositories from 1 to 1000"),
+    ("AlarmEmail", "platform-team", "one e-mail address"),
+    ("AlarmTopicArn", "arn:aws:sns:us-east-1:123456789012:alarms.fifo", "standard (not FIFO) SNS topic"),
+    ("EnableDashboard", "no", "must be true or false"),
 ]  # fmt: skip
 
 

@@ -3,8 +3,8 @@ the HTTPS endpoint standing in for CloudFormation's response bucket, and the Lam
 
 Also what the registry needs to outlive the process (moto keeps state in memory): a JSON snapshot of secrets,
 cache rules (with their creation times), creation templates, repositories with their images, the image expiry schedules,
-the provider's ownership tables with their claims, and the provider functions' environments, saved after a run and
-restored before the next.
+the provider's ownership tables with their claims, the provider functions' environments, and the stacks' alarms,
+dashboards and alarm topics (tools/stack_player/monitoring.py), saved after a run and restored before the next.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from emulation.moto_ecr import faults
 from emulation.moto_ecr.models import state_of
 from emulation.moto_server import FAKE_AWS_ENVIRONMENT, start_moto_server
 from tools import lambda_runtime
+from tools.stack_player.monitoring import Monitoring
 from tools.stack_player.progress import Progress
 from tools.stack_player.roles import Roles
 
@@ -67,6 +68,11 @@ class LocalAws:
     provider_log: Path | None = None
     _log_lock: threading.Lock = field(default_factory=threading.Lock)
     _stops: list[Callable[[], None]] = field(default_factory=list)
+    # The played stacks' alarms, dashboards, alarm topics and health check schedule, made in moto.
+    monitoring: Monitoring = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.monitoring = Monitoring(self.client)
 
     @classmethod
     def start(cls, built_function: Path | None = None) -> LocalAws:
@@ -108,6 +114,7 @@ class LocalAws:
         self.function_roles.clear()
         self.function_log_groups.clear()
         self.roles = Roles()
+        self.monitoring = Monitoring(self.client)
 
     def invocations(self) -> int:
         """Invocations the Lambda emulator has served (the provider's continuations), 0 without it."""
@@ -235,6 +242,7 @@ class LocalAws:
         group, and the IAM roles and policies (emulation/iam). The table, rule and group are made once (a retained
         one, as the move needs, is left as it is anyway); roles, policies and functions follow every update."""
         self.roles.apply(resource_type, physical_id, properties)
+        self.monitoring.apply(resource_type, physical_id, properties)
         if resource_type == "AWS::DynamoDB::Table":
             self.ensure_table(physical_id, properties)
         elif resource_type == "AWS::ECR::PullThroughCacheRule":
@@ -253,6 +261,7 @@ class LocalAws:
         """A native resource was deleted: IAM roles and policies stop granting, and the image expiry schedule group
         goes (it would otherwise outlive the stack in the state folder); the rest is not emulated."""
         self.roles.remove(resource_type, physical_id)
+        self.monitoring.delete(resource_type, physical_id)
         if resource_type == "AWS::Scheduler::ScheduleGroup":
             scheduler = self.client("scheduler")
             with suppress(scheduler.exceptions.ResourceNotFoundException):
@@ -319,6 +328,7 @@ class LocalAws:
             repository["images"] = moto_ecr.image_records(ACCOUNT_ID, REGION, repository["name"])
         snapshot["schedule_groups"] = self._schedule_groups()
         snapshot["schedules"] = self._schedules()
+        snapshot["monitoring"] = self.monitoring.to_saved()
         path.parent.mkdir(parents=True, exist_ok=True)
         written = path.with_suffix(".tmp")
         written.write_text(json.dumps(snapshot, indent=2, default=str) + "\n")
@@ -360,6 +370,7 @@ class LocalAws:
         for group in snapshot.get("schedule_groups", []):  # those without schedules too (a stack's, still empty)
             self.ensure_schedule_group(group)
         self._restore_schedules(snapshot.get("schedules", []))
+        self.monitoring.restore(snapshot.get("monitoring"))
 
     def _schedule_groups(self) -> list[str]:
         return [group["Name"] for group in self.client("scheduler").list_schedule_groups()["ScheduleGroups"]]

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tools.stack_player.aws import LocalAws, registry_repositories
+from tools.stack_player.monitoring import DEFAULT_GROUP
 from tools.stack_player.player import Outcome, StackResult
 from tools.stack_player.progress import Progress
 from tools.stack_player.sweep import MEGABYTE, SweepReport
@@ -157,10 +158,13 @@ def _ledger(aws: LocalAws) -> list[dict[str, str]]:
 
 
 def _schedules(aws: LocalAws) -> list[str]:
+    """The provider's schedules: those of the schedule groups its stacks made (the health check's schedule, in the
+    default group, is the stack's own, listed with the native resources)."""
     scheduler = aws.client("scheduler")
     return sorted(
         f"{group['Name']}/{schedule['Name']}"
         for group in scheduler.list_schedule_groups()["ScheduleGroups"]
+        if group["Name"] != DEFAULT_GROUP
         for schedule in scheduler.list_schedules(GroupName=group["Name"])["Schedules"]
     )
 

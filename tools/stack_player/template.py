@@ -119,9 +119,43 @@ def resolve_parameters(template: Template, overrides: dict[str, str]) -> dict[st
             if kind.startswith("List<") or kind == ("CommaDelimitedList")
             else raw
         )
+    if not problems:
+        problems = _broken_rules(template, values)
     if problems:
         raise ParameterError(problems)
     return values
+
+
+def _broken_rules(template: Template, values: dict[str, Any]) -> list[str]:
+    """The template's Rules whose assertions the parameter values break, as CloudFormation refuses them before
+    creating anything: each failed assertion's AssertDescription (rules-section-structure.html). A rule applies when
+    its RuleCondition holds (or it has none)."""
+
+    def rule_value(node: Any) -> Any:
+        if isinstance(node, dict) and len(node) == 1:
+            ((function, argument),) = node.items()
+            if function == "Ref":
+                return values[argument]
+            arguments = [rule_value(item) for item in argument] if isinstance(argument, list) else argument
+            functions: dict[str, Callable[[Any], Any]] = {
+                "Fn::Equals": lambda items: str(items[0]) == str(items[1]),
+                "Fn::Not": lambda items: not items[0],
+                "Fn::And": all,
+                "Fn::Or": any,
+                "Fn::Contains": lambda items: str(items[1]) in [str(item) for item in items[0]],
+            }
+            if function not in functions:
+                raise TemplateError(f"Rules: the stack player does not evaluate {function}")
+            return functions[function](arguments)
+        return node
+
+    broken = []
+    for name, rule in template.body.get("Rules", {}).items():
+        if "RuleCondition" in rule and not rule_value(rule["RuleCondition"]):
+            continue
+        broken += [f"Template rule {name}: {assertion.get('AssertDescription', 'assertion failed')}"
+                   for assertion in rule.get("Assertions", []) if not rule_value(assertion["Assert"])]  # fmt: skip
+    return broken
 
 
 def _closest(name: str, declared: Iterable[str]) -> str:
