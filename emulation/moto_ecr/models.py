@@ -191,7 +191,7 @@ def _check_role_arn(backend: ECRBackend, role_arn: str) -> None:
         )
 
 
-def read_secret_credentials(account_id: str, region: str, credential_arn: str) -> None:
+def read_secret_credentials(account_id: str, region: str, credential_arn: str) -> str:
     """Check that a pull-through-cache secret exists and holds usable credentials.
 
     Mirrors the checks ECR makes on Create/UpdatePullThroughCacheRule:
@@ -204,6 +204,8 @@ def read_secret_credentials(account_id: str, region: str, credential_arn: str) -
       ``UnableToDecryptSecretValueException``, but moto has no KMS decryption failure to model,
       and a malformed value is an "unable to access" condition from ECR's point of view, so
       ``UnableToAccessSecretException`` is the closest match.
+
+    Returns the secret's value (ValidatePullThroughCacheRule then asks the upstream whether it accepts it).
     """
     sm: Any = secretsmanager_backends[account_id][region]
     secret = sm.secrets.get(credential_arn)
@@ -225,6 +227,7 @@ def read_secret_credentials(account_id: str, region: str, credential_arn: str) -
             f"The secret '{credential_arn}' does not contain valid upstream credentials: its value must be "
             "a JSON object with the keys 'username' and 'accessToken'."
         )
+    return str(text)
 
 
 def _encode_token(last_key: str) -> str:
@@ -461,7 +464,7 @@ def validate_pull_through_cache_rule(self: ECRBackend, ecr_repository_prefix: st
     failure = faults.rejected_upstream_credentials(rule.ecr_repository_prefix)
     if failure is None and rule.credential_arn:
         try:
-            read_secret_credentials(self.account_id, self.region_name, rule.credential_arn)
+            value = read_secret_credentials(self.account_id, self.region_name, rule.credential_arn)
         except SecretNotFoundException:
             failure = (
                 f"Unable to access the secret '{rule.credential_arn}'. The secret does not exist; "
@@ -469,6 +472,9 @@ def validate_pull_through_cache_rule(self: ECRBackend, ecr_repository_prefix: st
             )
         except UnableToAccessSecretException as exc:
             failure = f"Unable to access the secret '{rule.credential_arn}'. {exc.message}"
+        else:
+            if faults.upstream_refuses(rule.credential_arn, value):  # the secret's token was revoked upstream
+                failure = faults.DEFAULT_REJECTION_FAILURE
     out = {
         **rule.common_fields(),
         "upstreamRegistryUrl": rule.upstream_registry_url,
