@@ -31,17 +31,17 @@ def attach(responder: CloudFormationResponder) -> None:
 
 @logger.inject_lambda_context(correlation_id_path="RequestId", clear_state=True)
 @metrics.log_metrics
-def serve(event: dict[str, Any], context: LambdaContext) -> None:
+def serve(event: dict[str, Any], context: LambdaContext) -> dict[str, Any] | None:
     if expiry_sweep.is_sweep(event):
         # A schedule's invocation, not a CloudFormation request: there is no ResponseURL and nothing to answer.
         logger.append_keys(schedule=event[expiry_sweep.SWEEP_KEY].get("schedule"))
         expiry_sweep.run(event, context)
-        return
+        return None
     if health_check.is_health_check(event):
-        # The health check's schedule: like a sweep, no CloudFormation request and nothing to answer.
+        # The health check's schedule: like a sweep, no CloudFormation request and nothing to answer; it returns
+        # its summary (what an invocation by hand, or make local, shows).
         logger.append_keys(schedule=event[health_check.HEALTH_CHECK_KEY].get("schedule"))
-        health_check.run(event, context)
-        return
+        return health_check.summary(health_check.run(event, context))
     logger.append_keys(
         RequestId=event.get("RequestId"),
         LogicalResourceId=event.get("LogicalResourceId"),
@@ -54,6 +54,7 @@ def serve(event: dict[str, Any], context: LambdaContext) -> None:
         extra={"PhysicalResourceId": event.get("PhysicalResourceId"), "properties": event.get("ResourceProperties")},
     )
     helper(event, context)
+    return None
 
 
 def handle(event: dict[str, Any], context: LambdaContext) -> str:

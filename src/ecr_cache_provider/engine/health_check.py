@@ -10,7 +10,7 @@ naming what it did not check."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -66,6 +66,18 @@ class HealthReport:
         for finding in self.findings:
             counts[finding.prefix][finding.metric] += 1
         return counts
+
+
+def summary(report: HealthReport) -> dict[str, Any]:
+    """What the handler returns for a health check invocation (shown by `make local ARGS=--health-check-now`)."""
+    return {
+        "checked": len(report.checked),
+        "findings": [asdict(finding) for finding in report.findings],
+        "repaired": [],  # drift repair (RepairDrift) comes later
+        "sampled": {},  # cached repositories sampled per namespace: later
+        "unchecked": list(report.unchecked),
+        "continued": False,
+    }
 
 
 def health_check_event(schedule: str) -> dict[str, Any]:
