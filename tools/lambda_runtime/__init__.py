@@ -41,6 +41,7 @@ class Invocation:
     foreign_modules: list[str]
     modules_without_bytecode: list[str]  # compiled at every cold start: the package should ship their bytecode
     output: str
+    returned: Any = None  # what the handler returned (JSON), as Lambda's Invoke gives it back
 
 
 def runtime_python(runtime: str = "newest") -> Path:
@@ -168,4 +169,5 @@ def invoke(
         report["foreign_modules"],
         report["modules_without_bytecode"],
         output,
+        report.get("returned"),
     )

@@ -91,7 +91,8 @@ def main() -> int:
         report["load_seconds"] = time.perf_counter() - started  # Lambda's Init Duration
         report["load_cpu_seconds"] = time.process_time() - cpu_started
         try:
-            function(event, LambdaContext(timeout))
+            returned = function(event, LambdaContext(timeout))
+            report["returned"] = json.loads(json.dumps(returned))  # Lambda serialises it as JSON, or fails
         except Exception as error:  # Lambda reports the error; an asynchronous invocation is retried
             traceback.print_exc()
             report["outcome"] = f"raised: {type(error).__name__}: {error}"
