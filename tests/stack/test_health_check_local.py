@@ -48,7 +48,8 @@ def test_every_break_on_the_menu_is_tested() -> None:
 def test_each_break_moves_its_metric_for_its_cache_and_nothing_else(play: Play, what: str) -> None:
     healthy = play(*OVERRIDES, health_check_now=True)
     assert healthy.succeeded, healthy.stack.outcomes
-    assert healthy.health is not None and not healthy.health.error, healthy.health
+    assert healthy.health is not None
+    assert not healthy.health.error, healthy.health
     # An unbroken stack: every cache checked, every metric sent, all zero; no finding.
     assert set(healthy.health.metrics) == CACHES
     assert all(set(values) >= set(ALARMED) for values in healthy.health.metrics.values())
@@ -61,11 +62,13 @@ def test_each_break_moves_its_metric_for_its_cache_and_nothing_else(play: Play, 
     assert broken.broken.startswith("broken out of band: "), broken.break_error
     assert broken.stack.stack_status == "NO_CHANGES"  # the provider did not put anything back
     health = broken.health
-    assert health is not None and not health.error, health
+    assert health is not None
+    assert not health.error, health
     assert set(health.metrics) >= CACHES
     expected = EXPECTED[what]
     if expected is None:
-        assert moved(health.metrics) and {name for name, _ in moved(health.metrics)} == {"DriftedSettings"}
+        assert moved(health.metrics)
+        assert {name for name, _ in moved(health.metrics)} == {"DriftedSettings"}
     else:
         assert moved(health.metrics) == {expected}  # negative control: every other cache and metric stayed 0
         name, prefix = expected
@@ -86,7 +89,8 @@ def test_a_break_the_stack_has_nothing_for_is_an_error_and_breaks_nothing(play: 
 def test_the_metrics_are_read_from_emf_documents_only() -> None:
     document = (
         '{"_aws": {"Timestamp": 1, "CloudWatchMetrics": [{"Namespace": "N", "Dimensions": [["CachePrefix"]], '
-        '"Metrics": [{"Name": "DriftedSettings", "Unit": "Count"}]}]}, "CachePrefix": "quay", "DriftedSettings": [1, 2]}'
+        '"Metrics": [{"Name": "DriftedSettings", "Unit": "Count"}]}]}, '
+        '"CachePrefix": "quay", "DriftedSettings": [1, 2]}'
     )
     output = "\n".join(['{"level": "INFO", "CachePrefix": "quay", "DriftedSettings": 9}', "not json {", document])
 
@@ -97,5 +101,21 @@ def test_a_wrong_break_gets_the_closest_one() -> None:
     assert unknown_break("revoke-credentials") == (
         "--break revoke-credentials is not something the player can break: did you mean revoke-credential?"
     )
-    assert unknown_break("everything").endswith("(one of revoke-credential, edit-rule, delete-template, drop-statement)")
+    assert unknown_break("everything").endswith(
+        "(one of revoke-credential, edit-rule, delete-template, drop-statement)"
+    )
     assert unknown_break("edit-rule") == unknown_break("list") == unknown_break("") == ""
+
+
+def test_the_registry_policy_and_scanning_survive_between_runs(play: Play) -> None:
+    """make local keeps the registry between runs (registry.json): the registry-wide settings the stack merged into
+    too, or a second run would find the organisation's statement and the scanning filters gone (and --break
+    drop-statement nothing to drop)."""
+    overrides = (*OVERRIDES, "RegistryScanning=SCAN_ON_PUSH")
+    first = play(*overrides, keep_registry=True)
+    second = play(*overrides, keep_registry=True)
+
+    assert second.stack.stack_status == "NO_CHANGES"
+    assert second.registry.policy_statements == first.registry.policy_statements != []
+    assert second.registry.scanning == first.registry.scanning
+    assert second.registry.scanning["rules"] != []
