@@ -210,8 +210,12 @@ def test_make_local_breaks_a_credential_and_the_built_functions_health_check_sho
     for output in (broken.stdout, again.stdout):
         found = rows(output)
         assert set(found) == {"docker-hub", "ecr-public", "k8s", "quay"}, output
-        assert found["docker-hub"][0].startswith("failed: Authentication failed for the upstream registry")
+        assert found["docker-hub"][0] == "failed"
         assert found["docker-hub"][-3:] == ["1", "0", "0"]
+        assert (
+            "\n  docker-hub: login failed: Authentication failed for the upstream registry using the credentials "
+            "in the secret." in output
+        )
         assert all(found[prefix][0] == "ok" and found[prefix][-3:] == ["0", "0", "0"]
                    for prefix in ("ecr-public", "k8s", "quay"))  # fmt: skip
     assert again.returncode == 0, again.stderr

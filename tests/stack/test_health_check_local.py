@@ -74,7 +74,8 @@ def test_each_break_moves_its_metric_for_its_cache_and_nothing_else(play: Play, 
         name, prefix = expected
         assert health.metrics[prefix][name] >= 1
         assert [(item["metric"], item["prefix"]) for item in health.summary["findings"]] == [expected]
-        assert prefix in render_health(health)
+        kind = "login failed" if name == "UpstreamLoginFailed" else "drift"
+        assert f"\n  {prefix}: {kind}: " in render_health(health)  # what make local prints under its table
 
 
 def test_a_break_the_stack_has_nothing_for_is_an_error_and_breaks_nothing(play: Play) -> None:

@@ -212,8 +212,8 @@ def emf_metrics(output: str) -> dict[str, dict[str, float]]:
 
 
 def render_health(run: HealthCheckRun | None) -> str:
-    """--health-check-now: per cache prefix, the upstream login, the drift, the repositories sampled, what was
-    repaired, and the value of each metric the function printed."""
+    """--health-check-now: a table per cache prefix (the upstream login, the drift, the repositories sampled, what
+    was repaired, and the value of each metric the function printed), then what was found, one line each."""
     if run is None:
         return ""
     lines = ["", "Health check, run now"]
@@ -226,18 +226,23 @@ def render_health(run: HealthCheckRun | None) -> str:
     prefixes = sorted({*run.metrics, *(str(item["prefix"]) for item in [*findings, *repaired]), *sampled})
     names = [name for name in METRICS if any(name in values for values in run.metrics.values())]
     names += sorted({name for values in run.metrics.values() for name in values} - set(names))
-    rows = []
+    rows, found = [], []
     for prefix in prefixes:
+        shown = prefix or "(ledger)"
         mine = [item for item in findings if item["prefix"] == prefix]
-        failed = [str(item["detail"]).removeprefix("upstream login failed: ") for item in mine
-                  if item["metric"] == LOGIN_FAILED]  # fmt: skip
-        login = f"failed: {'; '.join(failed)}" if failed else "ok" if prefix in run.rule_prefixes else "-"
-        drift = "; ".join(f"{item['checked']} {item['detail']}" for item in mine if item["metric"] == DRIFTED)
-        fixed = "; ".join(f"{item['checked']} {item['detail']}" for item in repaired if item["prefix"] == prefix)
+        failed = [item for item in mine if item["metric"] == LOGIN_FAILED]
+        drifted = [item for item in mine if item["metric"] == DRIFTED]
+        fixed = [item for item in repaired if item["prefix"] == prefix]
+        found += [f"{shown}: login failed: {str(item['detail']).removeprefix('upstream login failed: ')}"
+                  for item in failed]  # fmt: skip
+        found += [f"{shown}: drift: {item['checked']} {item['detail']}" for item in drifted]
+        found += [f"{shown}: repaired: {item['checked']} {item['detail']}" for item in fixed]
+        found += [f"{shown}: error: {item['checked']}: {item['detail']}" for item in mine if item["metric"] == ERRORS]
+        login = "failed" if failed else "ok" if prefix in run.rule_prefixes else "-"
         counts = run.metrics.get(prefix, {})
         values = [f"{counts[name]:g}" if name in counts else "-" for name in names]
-        rows.append([prefix or "(ledger)", login, drift or "none", str(sampled.get(prefix, "-")), fixed or "-",
-                     *values])  # fmt: skip
+        rows.append([shown, login, f"{len(drifted)} found" if drifted else "none", str(sampled.get(prefix, "-")),
+                     f"{len(fixed)} repaired" if fixed else "-", *values])  # fmt: skip
     unchecked = summary.get("unchecked", [])
     continued = " (continued in a follow-up invocation)" if summary.get("continued") else ""
     lines.append(f"  {summary.get('checked', 0)} checked in {run.seconds:.1f} s, {len(findings)} findings"
@@ -245,7 +250,6 @@ def render_health(run: HealthCheckRun | None) -> str:
     if rows:
         headers = ["Cache prefix", "Login", "Drift", "Sampled repositories", "Repaired", *names]
         lines += ["    " + line for line in table(headers, rows)]
-    errors = [item for item in findings if item["metric"] == ERRORS]
-    lines += [f"  error: {item['prefix'] or '(ledger)'}: {item['checked']}: {item['detail']}" for item in errors]
-    lines.append("  metrics: the EMF lines the function printed (provider.log), as CloudWatch would count them")
+    lines += [f"  {line}" for line in found]
+    lines.append("  metrics: from the EMF lines the function printed (provider.log), as CloudWatch would count them")
     return "\n".join(lines) + "\n"
