@@ -324,8 +324,11 @@ class LocalAws:
             repository["images"] = moto_ecr.image_records(ACCOUNT_ID, REGION, repository["name"])
         snapshot["schedule_groups"] = self._schedule_groups()
         snapshot["schedules"] = self._schedules()
-        # Tokens the emulated upstream refuses (make local --break revoke-credential): fingerprints, not values.
-        snapshot["revoked_credentials"] = faults.revoked_upstream_credentials()
+        # Tokens the emulated upstream refuses (make local --break revoke-credential): fingerprints, not values; a
+        # deleted secret's are forgotten (a stub made again under its ARN after make local-delete logs in).
+        kept = {secret["arn"] for secret in snapshot["secrets"]}
+        revoked = faults.revoked_upstream_credentials()
+        snapshot["revoked_credentials"] = {arn: refused for arn, refused in revoked.items() if arn in kept}
         # The registry-wide settings the stack merges into (Custom::RegistryPolicyStatements, ...ScanningFilters).
         try:
             snapshot["registry_policy"] = ecr.get_registry_policy()["policyText"]

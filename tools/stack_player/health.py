@@ -245,7 +245,8 @@ def render_health(run: HealthCheckRun | None) -> str:
                      f"{len(fixed)} repaired" if fixed else "-", *values])  # fmt: skip
     unchecked = summary.get("unchecked", [])
     continued = " (continued in a follow-up invocation)" if summary.get("continued") else ""
-    lines.append(f"  {summary.get('checked', 0)} checked in {run.seconds:.1f} s, {len(findings)} findings"
+    plural = "" if len(findings) == 1 else "s"
+    lines.append(f"  {summary.get('checked', 0)} checked in {run.seconds:.1f} s, {len(findings)} finding{plural}"
                  f"{continued}; unchecked: {', '.join(unchecked) or 'nothing'}")  # fmt: skip
     if rows:
         headers = ["Cache prefix", "Login", "Drift", "Sampled repositories", "Repaired", *names]
