@@ -16,6 +16,7 @@ cannot silently disarm a fault.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import Counter, deque
@@ -32,11 +33,13 @@ __all__ = [
     "reject_upstream_credentials",
     "rejected_upstream_credentials",
     "reset",
-    "revoke_upstream_token",
-    "revoked_upstream_token",
+    "restore_revocations",
+    "revoke_upstream_credentials",
+    "revoked_upstream_credentials",
     "throttle",
     "throttle_in_bursts",
     "throttled",
+    "upstream_refuses",
 ]
 
 DEFAULT_REJECTION_FAILURE = (
@@ -96,7 +99,8 @@ _bursts: dict[str, _Bursts] = {}
 _calls: Counter[str] = Counter()
 _throttled: Counter[str] = Counter()
 _rejections: dict[str, str] = {}
-_revoked_tokens: set[str] = set()
+# Secrets whose credentials the upstream registry no longer accepts: ARN -> SHA-256 of the value it refused.
+_revoked: dict[str, str] = {}
 _latency_seconds = 0.0
 _rate_limits: dict[str, _TokenBucket] = {}
 
@@ -169,17 +173,40 @@ def rejected_upstream_credentials(prefix: str) -> str | None:
         return _rejections.get(prefix.rstrip("/"))
 
 
-def revoke_upstream_token(access_token: str) -> None:
-    """The upstream registry revokes a token: ``ValidatePullThroughCacheRule`` reports ``isValid: false`` for every
-    rule whose secret holds it, until the secret is given another (a rotation)."""
+def revoke_upstream_credentials(credential_arn: str, access_token: str) -> None:
+    """The upstream registry no longer accepts ``access_token``, the secret's (a revoked or expired token).
+
+    ``ValidatePullThroughCacheRule`` then reports ``isValid: false`` with :data:`DEFAULT_REJECTION_FAILURE` for a
+    rule whose secret still holds exactly that token; a new token (a rotation) is accepted again. As on ECR,
+    Create and UpdatePullThroughCacheRule only read the secret and check its syntax: the upstream login is what
+    ValidatePullThroughCacheRule checks ("retrieve the contents of the Amazon Secrets Manager secret, verify the
+    syntax, and then validate that authentication to the upstream registry is successful",
+    https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_ValidatePullThroughCacheRule.html).
+    """
     with _lock:
-        _revoked_tokens.add(access_token)
+        _revoked[credential_arn] = _fingerprint(access_token)
 
 
-def revoked_upstream_token(access_token: str) -> str | None:
-    """The upstream's refusal of a revoked token, or ``None``."""
+def revoked_upstream_credentials() -> dict[str, str]:
+    """Every revocation: secret ARN -> fingerprint of the refused value (to be saved and given back to
+    :func:`restore_revocations`)."""
     with _lock:
-        return DEFAULT_REJECTION_FAILURE if access_token in _revoked_tokens else None
+        return dict(_revoked)
+
+
+def restore_revocations(revoked: dict[str, str]) -> None:
+    with _lock:
+        _revoked.update(revoked)
+
+
+def upstream_refuses(credential_arn: str, access_token: str) -> bool:
+    """Whether the upstream registry refuses the secret's ``access_token`` (it was revoked)."""
+    with _lock:
+        return _revoked.get(credential_arn) == _fingerprint(access_token)
+
+
+def _fingerprint(access_token: str) -> str:
+    return hashlib.sha256(access_token.encode()).hexdigest()
 
 
 def latency(seconds: float) -> None:
@@ -226,7 +253,7 @@ def reset() -> None:
         _calls.clear()
         _throttled.clear()
         _rejections.clear()
-        _revoked_tokens.clear()
+        _revoked.clear()
         _rate_limits.clear()
         _latency_seconds = 0.0
 

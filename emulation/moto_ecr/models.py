@@ -462,12 +462,13 @@ def validate_pull_through_cache_rule(self: ECRBackend, ecr_repository_prefix: st
     # What ValidatePullThroughCacheRule does, as its API reference says: "retrieve the contents of the AWS Secrets
     # Manager secret, verify the syntax, and then validate that authentication to the upstream registry is
     # successful" (each failure a `failure` reason, isValid false). The upstream's side: a rejection armed for the
-    # prefix, or the secret's access token revoked upstream (faults.revoke_upstream_token).
+    # prefix, or the secret's access token revoked upstream (faults.revoke_upstream_credentials).
     failure = faults.rejected_upstream_credentials(rule.ecr_repository_prefix)
     if failure is None and rule.credential_arn:
         try:
             credentials = read_secret_credentials(self.account_id, self.region_name, rule.credential_arn)
-            failure = faults.revoked_upstream_token(str(credentials["accessToken"]))
+            if faults.upstream_refuses(rule.credential_arn, str(credentials["accessToken"])):  # revoked upstream
+                failure = faults.DEFAULT_REJECTION_FAILURE
         except SecretNotFoundException:
             failure = (
                 f"Unable to access the secret '{rule.credential_arn}'. The secret does not exist; "

@@ -276,6 +276,25 @@ def test_validate_rule_secret_whose_value_was_broken_afterwards(ecr: Any) -> Non
     assert resp["failure"].startswith(f"Unable to access the secret '{arn}'")
 
 
+def test_validate_rule_whose_token_the_upstream_revoked_until_the_secret_is_rotated(ecr: Any) -> None:
+    """A revoked token: the secret still reads and its syntax is right, so Create and Update accept it, but the
+    upstream login fails (ValidatePullThroughCacheRule's third step); a new value (a rotated token) logs in again."""
+    arn = make_secret()
+    ecr.create_pull_through_cache_rule(
+        ecrRepositoryPrefix="docker-hub", upstreamRegistryUrl="registry-1.docker.io", credentialArn=arn
+    )
+    secrets = client("secretsmanager")
+    secret = json.loads(secrets.get_secret_value(SecretId=arn)["SecretString"])
+    faults.revoke_upstream_credentials(arn, secret["accessToken"])
+
+    refused = ecr.validate_pull_through_cache_rule(ecrRepositoryPrefix="docker-hub")
+    assert refused["isValid"] is False
+    assert refused["failure"] == faults.DEFAULT_REJECTION_FAILURE
+    ecr.update_pull_through_cache_rule(ecrRepositoryPrefix="docker-hub", credentialArn=arn)  # the syntax is fine
+    secrets.put_secret_value(SecretId=arn, SecretString=json.dumps({"username": "user", "accessToken": "rotated"}))
+    assert ecr.validate_pull_through_cache_rule(ecrRepositoryPrefix="docker-hub")["isValid"] is True
+
+
 def test_rules_are_per_region(ecr: Any) -> None:
     ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="quay", upstreamRegistryUrl="quay.io")
     other = client("ecr", region="eu-west-1")
@@ -765,21 +784,6 @@ def test_fault_reject_upstream_credentials(ecr: Any) -> None:
     resp = ecr.validate_pull_through_cache_rule(ecrRepositoryPrefix="docker-hub")
     assert resp["isValid"] is False
     assert resp["failure"] == "Authentication failed: 401 Unauthorized"
-
-
-def test_a_token_revoked_upstream_fails_validation_until_the_secret_is_rotated(ecr: Any) -> None:
-    arn = make_secret()
-    ecr.create_pull_through_cache_rule(
-        ecrRepositoryPrefix="docker-hub", upstreamRegistryUrl="registry-1.docker.io", credentialArn=arn
-    )
-    token = json.loads(client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])["accessToken"]
-    faults.revoke_upstream_token(token)
-    refused = ecr.validate_pull_through_cache_rule(ecrRepositoryPrefix="docker-hub")
-    assert (refused["isValid"], refused["failure"]) == (False, faults.DEFAULT_REJECTION_FAILURE)
-    client("secretsmanager").put_secret_value(
-        SecretId=arn, SecretString=json.dumps({"username": "u", "accessToken": "new"})
-    )
-    assert ecr.validate_pull_through_cache_rule(ecrRepositoryPrefix="docker-hub")["isValid"] is True
 
 
 def test_fault_latency(ecr: Any) -> None:

@@ -409,8 +409,8 @@ def test_a_secret_scheduled_for_deletion_fails_the_login(stack: dict[str, str], 
 
 def test_a_token_revoked_upstream_fails_the_login(stack: dict[str, str], check_now: Check) -> None:
     secrets = iam.admin_client("secretsmanager")
-    faults.revoke_upstream_token(
-        json.loads(secrets.get_secret_value(SecretId=stack["secret"])["SecretString"])["accessToken"]
+    faults.revoke_upstream_credentials(
+        stack["secret"], json.loads(secrets.get_secret_value(SecretId=stack["secret"])["SecretString"])["accessToken"]
     )
 
     [finding] = check_now(repair=True)["returned"]["findings"]

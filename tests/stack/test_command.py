@@ -148,3 +148,74 @@ def test_make_local_plays_a_cancelled_stack_and_a_rolled_back_rename_and_leaves_
 def held(report: str) -> list[str]:
     """The report's lines on what the provider holds (its ownership ledger and schedules)."""
     return report.split("Held by the provider (ownership ledger and image expiry schedules)\n")[1].splitlines()
+
+
+def test_break_alone_shows_the_menu_and_a_wrong_value_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    def player(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tools.stack_player", "--state-dir", str(tmp_path / "state"), *arguments],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+
+    for menu in (player("--break"), player("--break", "list")):
+        assert menu.returncode == 0, menu.stderr
+        assert menu.stdout.startswith("--break WHAT: break one thing out of band on the local registry")
+        for what in ("revoke-credential", "edit-rule", "delete-template", "drop-statement"):
+            assert f"  {what}  " in menu.stdout
+    misspelled = player("--break", "revoke-credentials", "--health-check-now")
+    unknown = player("--break", "everything")
+
+    assert misspelled.returncode == unknown.returncode == 2
+    assert misspelled.stderr.splitlines()[0] == (
+        "error: --break revoke-credentials is not something the player can break: did you mean revoke-credential?"
+    )
+    assert unknown.stderr.splitlines()[0].startswith("error: --break everything is not something the player can break")
+    assert misspelled.stdout == unknown.stdout == ""
+    assert not (tmp_path / "state").exists()  # nothing started
+
+
+@pytest.mark.built
+def test_make_local_breaks_a_credential_and_the_built_functions_health_check_shows_its_metric(
+    tmp_path: Path, built_function: Path
+) -> None:
+    credential = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf"
+
+    def local(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tools.stack_player", "--state-dir", str(tmp_path / "state"), "--built-function",
+             str(built_function), "--parameter-overrides", f"DockerHubCredentialArn={credential}", *arguments],
+            cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+
+    def rows(output: str) -> dict[str, list[str]]:
+        """The health check table's rows by cache prefix (its columns are two or more spaces apart)."""
+        table = output.split("Health check, run now\n", 1)[1].splitlines()[3:]
+        found = {}
+        for line in table:
+            cells = [cell for cell in line.strip().split("  ") if cell.strip()]
+            if not line.startswith("    ") or len(cells) < 8:
+                break
+            found[cells[0].strip()] = [cell.strip() for cell in cells[1:]]
+        return found
+
+    broken = local("--break", "revoke-credential", "--health-check-now")
+    again = local("--health-check-now")  # a later make local: the upstream still refuses the token
+
+    assert broken.returncode == 0, broken.stdout + broken.stderr
+    assert f"Note: broken out of band: the upstream registry of docker-hub refuses the token in {credential}" in (
+        broken.stdout
+    )
+    header = broken.stdout.split("Health check, run now\n", 1)[1].splitlines()[1].split()
+    assert header[-3:] == ["UpstreamLoginFailed", "DriftedSettings", "HealthCheckErrors"]
+    for output in (broken.stdout, again.stdout):
+        found = rows(output)
+        assert set(found) == {"docker-hub", "ecr-public", "k8s", "quay"}, output
+        assert found["docker-hub"][0] == "failed"
+        assert found["docker-hub"][-3:] == ["1", "0", "0"]
+        assert (
+            "\n  docker-hub: login failed: Authentication failed for the upstream registry using the credentials "
+            "in the secret." in output
+        )
+        assert all(found[prefix][0] == "ok" and found[prefix][-3:] == ["0", "0", "0"]
+                   for prefix in ("ecr-public", "k8s", "quay"))  # fmt: skip
+    assert again.returncode == 0, again.stderr

@@ -13,6 +13,7 @@ from pathlib import Path
 from tools import lambda_runtime
 from tools.stack_player.aws import LocalAws
 from tools.stack_player.config import ConfigError
+from tools.stack_player.health import LIST, break_menu, render_health, unknown_break
 from tools.stack_player.progress import Progress
 from tools.stack_player.report import render, render_sweeps
 from tools.stack_player.runner import Options, RunResult, plan, run
@@ -49,6 +50,13 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
                              "and rolls the stack back while its work goes on")  # fmt: skip
     parser.add_argument("--cancel-after", metavar="SECONDS", type=float, default=0.5,
                         help="with --cancel-during: when the sibling fails (default 0.5)")  # fmt: skip
+    parser.add_argument("--break", dest="break_what", nargs="?", const=LIST, default="", metavar="WHAT",
+                        help="once the stack is played, break one thing out of band on the local registry "
+                             "(revoke-credential, edit-rule, delete-template, drop-statement; alone or `list`: "
+                             "the menu)")  # fmt: skip
+    parser.add_argument("--health-check-now", action="store_true",
+                        help="run the provider's health check now and show, per cache prefix, the upstream login, "
+                             "the drift and the metrics it printed")  # fmt: skip
     parser.add_argument("--state-dir", type=Path, default=Path(".local-stack"), help="default: .local-stack")
     parser.add_argument("--delete", action="store_true", help="delete the stack instead of creating or updating it")
     parser.add_argument("--sam-build", action="store_true",
@@ -65,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     build = arguments.__dict__.pop("sam_build")
     sys.path.insert(0, str(ROOT / "src"))  # the handler's package, imported at the first request
     options = Options(**vars(arguments), keep_registry=True)  # the arguments are named after Options' fields
+    menu = break_menu_answer(options.break_what)  # --break's menu, or a value not on it: nothing is started
+    if menu is not None:
+        return menu
     try:
         planned = plan(options)  # errors first, before anything starts
     except (ConfigError, TemplateError) as error:
@@ -81,7 +92,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"Interrupted: {options.state_dir} holds the state of the last completed run", file=sys.stderr)
         return INTERRUPTED
-    return 0 if result.succeeded else 1
+    if result.break_error:
+        print(f"error: {result.break_error}", file=sys.stderr)
+    return 0 if result.succeeded and not result.break_error else 1
+
+
+def break_menu_answer(what: str) -> int | None:
+    """`--break` alone (or `list`) prints the menu: 0; a value not on it is an error on stderr's first line: 2;
+    None for a value on the menu or no --break."""
+    problem = unknown_break(what)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if what == LIST:
+        print(break_menu(), end="")
+        return 0
+    return None
 
 
 def sam_build(config_env: str) -> bool:
@@ -127,6 +153,7 @@ def _play(options: Options, template: Template) -> RunResult:
             sys.stdout = report
     report.write(render(result.stack, result.registry, [*result.notes, f"provider logs: {log_path}"]))
     report.write(render_sweeps(result.sweeps))
+    report.write(render_health(result.health))
     return result
 
 

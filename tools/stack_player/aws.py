@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
 import os
 import re
+import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -175,9 +177,10 @@ class LocalAws:
 
     # The provider function, and the native resources it relies on
 
-    def invoke_provider(self, event: dict[str, Any], context: Any) -> None:
+    def invoke_provider(self, event: dict[str, Any], context: Any, output: list[str] | None = None) -> Any:
         """Run the provider function on an event, with the environment its template gives it and the credentials
-        of its execution role (emulation/iam evaluates each call with the policies the role has now)."""
+        of its execution role (emulation/iam evaluates each call with the policies the role has now). Returns what
+        the function returned; `output`, when given, receives what it printed on stdout (its EMF metrics)."""
         function = str(event.get("ServiceToken", "")).rsplit(":", 1)[-1]
         variables = self.function_environment(function)
         credentials = self._role_credentials(function)
@@ -187,9 +190,8 @@ class LocalAws:
             # One invocation at a time, as in one Lambda execution environment (the handler's module state is that
             # environment's, and so is the process environment acting_as sets), the provider's follow-up invocations
             # included; and nothing left behind.
-            with self._environment(), iam.acting_as(credentials, variables):
-                handler.lambda_handler(event, context)
-            return
+            with self._environment(), iam.acting_as(credentials, variables), _stdout_copied(output):
+                return handler.lambda_handler(event, context)
         environment = lambda_runtime.lambda_environment(self.moto_url, self.responses.ca_file, variables, credentials)
         if self.lambda_emulator is not None:  # the provider's own follow-up invocations
             environment["AWS_ENDPOINT_URL_LAMBDA"] = self.lambda_emulator.url
@@ -198,6 +200,9 @@ class LocalAws:
         self._log_invocation(event, invocation)
         if invocation.outcome != "returned":
             raise RuntimeError(f"The built function {invocation.outcome}:\n{invocation.output}")
+        if output is not None:
+            output.append(invocation.output)
+        return invocation.returned
 
     def _log_invocation(self, event: dict[str, Any], invocation: lambda_runtime.Invocation) -> None:
         """Append what the built function printed to the provider log, under a line naming the invocation (as Lambda's
@@ -329,6 +334,17 @@ class LocalAws:
         snapshot["schedule_groups"] = self._schedule_groups()
         snapshot["schedules"] = self._schedules()
         snapshot["monitoring"] = self.monitoring.to_saved()
+        # Tokens the emulated upstream refuses (make local --break revoke-credential): fingerprints, not values; a
+        # deleted secret's are forgotten (a stub made again under its ARN after make local-delete logs in).
+        kept = {secret["arn"] for secret in snapshot["secrets"]}
+        revoked = faults.revoked_upstream_credentials()
+        snapshot["revoked_credentials"] = {arn: refused for arn, refused in revoked.items() if arn in kept}
+        # The registry-wide settings the stack merges into (Custom::RegistryPolicyStatements, ...ScanningFilters).
+        try:
+            snapshot["registry_policy"] = ecr.get_registry_policy()["policyText"]
+        except ecr.exceptions.RegistryPolicyNotFoundException:
+            snapshot["registry_policy"] = None
+        snapshot["registry_scanning"] = ecr.get_registry_scanning_configuration()["scanningConfiguration"]
         path.parent.mkdir(parents=True, exist_ok=True)
         written = path.with_suffix(".tmp")
         written.write_text(json.dumps(snapshot, indent=2, default=str) + "\n")
@@ -371,6 +387,12 @@ class LocalAws:
             self.ensure_schedule_group(group)
         self._restore_schedules(snapshot.get("schedules", []))
         self.monitoring.restore(snapshot.get("monitoring"))
+        faults.restore_revocations(snapshot.get("revoked_credentials", {}))
+        if snapshot.get("registry_policy"):
+            ecr.put_registry_policy(policyText=snapshot["registry_policy"])
+        scanning = snapshot.get("registry_scanning")
+        if scanning and (scanning.get("rules") or scanning.get("scanType", "BASIC") != "BASIC"):
+            ecr.put_registry_scanning_configuration(scanType=scanning["scanType"], rules=scanning.get("rules", []))
 
     def _schedule_groups(self) -> list[str]:
         return [group["Name"] for group in self.client("scheduler").list_schedule_groups()["ScheduleGroups"]]
@@ -436,6 +458,22 @@ class LocalAws:
         """(repositories with a lifecycle policy, repositories), read in-process: cheap enough to poll."""
         repositories = ecr_backends[ACCOUNT_ID][REGION].repositories.copy().values()  # copy(): atomic, while it changes
         return sum(1 for repository in repositories if repository.lifecycle_policy), len(repositories)
+
+
+@contextlib.contextmanager
+def _stdout_copied(output: list[str] | None) -> Iterator[None]:
+    """What the in-process handler prints on stdout during the block, appended to `output` (None: nothing is
+    copied) and still written where stdout went."""
+    if output is None:
+        yield
+        return
+    written, stdout = io.StringIO(), sys.stdout
+    try:
+        with contextlib.redirect_stdout(written):
+            yield
+    finally:
+        output.append(written.getvalue())
+        stdout.write(written.getvalue())
 
 
 def registry_repositories(ecr: Any, progress: Progress, label: str) -> list[dict[str, Any]]:

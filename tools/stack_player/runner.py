@@ -14,6 +14,7 @@ from typing import Any
 
 from tools.stack_player.aws import LocalAws
 from tools.stack_player.config import DeployConfig, load_config
+from tools.stack_player.health import BreakError, HealthCheckRun, break_stack, health_check_now
 from tools.stack_player.invoked import Invoked
 from tools.stack_player.player import Hooks, Player, StackResult
 from tools.stack_player.progress import Progress
@@ -45,6 +46,10 @@ class Options:
     # rolls back.
     cancel_during: str = ""
     cancel_after: float = 0.5
+    # Once the stack is played, break this out of band (health.BREAKS), as a person would on the registry.
+    break_what: str = ""
+    # Then run the provider's health check now, rather than at its schedule's time, and show what it found.
+    health_check_now: bool = False
 
 
 @dataclass
@@ -53,6 +58,9 @@ class RunResult:
     registry: Registry
     notes: list[str] = field(default_factory=list)
     sweeps: list[SweepReport] = field(default_factory=list)
+    health: HealthCheckRun | None = None
+    broken: str = ""  # what --break broke; empty when it broke nothing
+    break_error: str = ""  # why --break could not break what it was asked to
 
     @property
     def succeeded(self) -> bool:
@@ -122,6 +130,13 @@ def run(options: Options, aws: LocalAws, progress: Progress | None = None) -> Ru
         seeding.at_end(state.resources)
         seeding.images = seed_images(aws, seeding.repositories, expiry_prefixes(state.resources))
     sweeps = sweep_now(aws, state.resources) if options.sweep_now and parameters is not None else []
+    broken = break_error = ""
+    if options.break_what and parameters is not None:
+        try:
+            broken = break_stack(aws, options.break_what, state)
+        except BreakError as error:
+            break_error = f"--break {options.break_what}: {error}"
+    health = health_check_now(aws, state) if options.health_check_now and parameters is not None else None
     with interrupts_deferred():  # the stack and the registry are saved together, or neither is
         save_state(options.state_dir, state)
         if options.keep_registry:
@@ -131,7 +146,8 @@ def run(options: Options, aws: LocalAws, progress: Progress | None = None) -> Ru
     if seeding.images:
         namespaces = ", ".join(expiry_prefixes(state.resources))
         notes.append(f"seeded {seeding.images} images with spread-out pull times in the repositories of {namespaces}")
-    return RunResult(result, Registry.read(aws, progress), notes, sweeps)
+    notes += [broken] if broken else []
+    return RunResult(result, Registry.read(aws, progress), notes, sweeps, health, broken, break_error)
 
 
 @contextmanager
