@@ -111,3 +111,19 @@ def test_the_registry_policy_and_scanning_survive_between_runs(play: Play) -> No
     assert second.registry.policy_statements == first.registry.policy_statements != []
     assert second.registry.scanning == first.registry.scanning
     assert second.registry.scanning["rules"] != []
+
+
+def test_a_revoked_token_outlives_a_run_but_not_its_secret(play: Play) -> None:
+    """The emulated upstream keeps refusing a revoked token in the next run (registry.json keeps it), until the secret
+    is deleted (make local-delete): a stack made again, with a new stub under the same ARN, logs in."""
+    play(*OVERRIDES, break_what="revoke-credential", keep_registry=True)
+    later = play(*OVERRIDES, health_check_now=True, keep_registry=True)
+    assert later.health is not None
+    assert moved(later.health.metrics) == {("UpstreamLoginFailed", "docker-hub")}
+
+    assert play(delete=True, keep_registry=True).succeeded
+    again = play(*OVERRIDES, health_check_now=True, keep_registry=True)
+
+    assert again.health is not None
+    assert set(again.health.metrics) == CACHES
+    assert moved(again.health.metrics) == set()

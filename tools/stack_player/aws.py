@@ -336,9 +336,9 @@ class LocalAws:
         snapshot["monitoring"] = self.monitoring.to_saved()
         # Tokens the emulated upstream refuses (make local --break revoke-credential): fingerprints, not values; a
         # deleted secret's are forgotten (a stub made again under its ARN after make local-delete logs in).
-        kept = {secret["arn"] for secret in snapshot["secrets"]}
+        secret_arns = {secret["arn"] for secret in snapshot["secrets"]}
         revoked = faults.revoked_upstream_credentials()
-        snapshot["revoked_credentials"] = {arn: refused for arn, refused in revoked.items() if arn in kept}
+        snapshot["revoked_credentials"] = {arn: refused for arn, refused in revoked.items() if arn in secret_arns}
         # The registry-wide settings the stack merges into (Custom::RegistryPolicyStatements, ...ScanningFilters).
         try:
             snapshot["registry_policy"] = ecr.get_registry_policy()["policyText"]

@@ -76,7 +76,10 @@ def break_stack(aws: LocalAws, what: str, state: StackState) -> str:
     was broken. Raises BreakError when the stack has nothing of that kind."""
     breakers = {"revoke-credential": _revoke_credential, "edit-rule": _edit_rule,
                 "delete-template": _delete_template, "drop-statement": _drop_statement}  # fmt: skip
-    return f"broken out of band: {breakers[what](aws, state)}"
+    breaker = breakers.get(what)
+    if breaker is None:
+        raise BreakError(unknown_break(what) or "nothing to break: pick one of the menu")
+    return f"broken out of band: {breaker(aws, state)}"
 
 
 def _stack_rules(aws: LocalAws, state: StackState) -> list[dict[str, Any]]:
