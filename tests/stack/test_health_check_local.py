@@ -125,5 +125,5 @@ def test_a_revoked_token_outlives_a_run_but_not_its_secret(play: Play) -> None:
     again = play(*OVERRIDES, health_check_now=True, keep_registry=True)
 
     assert again.health is not None
-    assert set(again.health.metrics) == CACHES
+    assert set(again.health.metrics) == CHECKED
     assert moved(again.health.metrics) == set()
