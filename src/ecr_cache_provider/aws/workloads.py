@@ -125,8 +125,9 @@ class WorkloadsGateway:
                                     FunctionVersion="ALL", MaxItems=FUNCTIONS_PER_PAGE):  # fmt: skip
             if function.get("PackageType") != "Image":
                 continue
-            arn = str(function["FunctionArn"])  # a version's ARN ends with its qualifier
-            code = self._call("lambda", "get_function", FunctionName=arn).get("Code", {})
+            arn = str(function["FunctionArn"])
+            name, version = str(function["FunctionName"]), str(function.get("Version") or "$LATEST")
+            code = self._call("lambda", "get_function", FunctionName=name, Qualifier=version).get("Code", {})
             found.add(str(code.get("ResolvedImageUri") or code.get("ImageUri") or ""), f"lambda:{arn}", self.account,
                       self.region)  # fmt: skip
 
