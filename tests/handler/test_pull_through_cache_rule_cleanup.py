@@ -131,3 +131,19 @@ def test_root_and_unmanaged_prefixes_are_refused(invoke: Invoke, response_endpoi
     answer = invoke(make_event(response_endpoint, "Create", outside))
     assert answer["Status"] == "FAILED"
     assert "outside those this provider manages" in answer["Reason"]
+
+
+@pytest.mark.denials_expected
+def test_a_repository_ecr_refuses_to_delete_is_counted_and_the_delete_succeeds(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any, cached: set[str], provider_identity: Any
+) -> None:
+    from tests.integration.test_shipped_role import grant_without
+
+    create(invoke, response_endpoint, CLEANING)
+    grant_without(provider_identity.provider, "RepositoriesOfManagedNamespaces", "ecr:DeleteRepository")
+
+    answer = delete(invoke, response_endpoint, CLEANING, "DELETE_IN_PROGRESS")
+
+    assert repositories(ecr) == cached
+    assert answer["Reason"].endswith("; left 5 (1 another cache rule's, 1 claimed by another stack, "
+                                     "1 managed by a CloudFormation stack, 2 could not be deleted)")  # fmt: skip

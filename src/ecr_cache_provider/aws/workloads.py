@@ -30,7 +30,6 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ecr_cache_provider.aws.ecr import THROTTLING, Backoff
-from ecr_cache_provider.failures import DeadlineApproaching
 
 if TYPE_CHECKING:
     from ecr_cache_provider.deadline import Deadline
@@ -185,11 +184,10 @@ class WorkloadsGateway:
         backoff = Backoff(self.deadline, self.keep_seconds)
         call: Callable[..., dict[str, Any]] = getattr(self._client(service), method)
         while True:
+            if self.deadline.remaining() <= self.keep_seconds:
+                raise WorkloadsUnknown(f"no time left to call {service} {method} (the rest is the sweep's)")
             try:
-                self.deadline.check(f"calling {service} {method}")
                 return call(**arguments)
-            except DeadlineApproaching as error:
-                raise WorkloadsUnknown(str(error)) from None
             except ClientError as error:
                 code = str(error.response.get("Error", {}).get("Code", "Unknown"))
                 status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))

@@ -25,6 +25,7 @@ from ecr_cache_provider.aws.ecr import EcrGateway
 from ecr_cache_provider.aws.ledger import Ledger
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.engine.batches import Outcome, work_through
+from ecr_cache_provider.failures import EcrError
 from ecr_cache_provider.grammar.prefix import covers
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,8 @@ DELETED = "deleted"
 OTHER_RULE = "another cache rule's"
 OTHER_STACK = "claimed by another stack"
 CLOUDFORMATION = "managed by a CloudFormation stack"
-REASONS = (OTHER_RULE, OTHER_STACK, CLOUDFORMATION)
+FAILED = "could not be deleted"  # ECR refused (AccessDenied, say): logged; the Delete goes on and succeeds
+REASONS = (OTHER_RULE, OTHER_STACK, CLOUDFORMATION, FAILED)
 
 
 def delete_cached_repositories(
@@ -56,22 +58,18 @@ def delete_cached_repositories(
     lock = threading.Lock()
 
     def work(repository: str) -> Outcome:
-        reason = _left_because(repository, nested_rules, claimed)
-        if reason is None:
-            record = ecr.repository(repository)
-            if record is None:
-                return "unchanged"  # gone meanwhile
-            if STACK_TAG in ecr.tags(record.arn):
-                reason = CLOUDFORMATION
-        if reason is not None:
-            with lock:
-                counts[reason] += 1
-            return "skipped"
-        if not ecr.delete_repository_with_images(repository):
-            return "unchanged"
+        try:
+            reason = _left_because(repository, nested_rules, claimed) or _delete(ecr, repository)
+        except EcrError as error:
+            if error.transient:
+                raise  # tried again after a pause (engine/batches.py)
+            logger.warning("Cached repository not deleted", extra={"repository": repository, "error": str(error)})
+            reason = FAILED
+        if reason == "":
+            return "unchanged"  # gone meanwhile
         with lock:
-            counts[DELETED] += 1
-        return "updated"
+            counts[reason] += 1
+        return "updated" if reason == DELETED else "skipped"
 
     try:
         work_through(ecr, prefix, work, start, physical_id=prefix)
@@ -90,6 +88,17 @@ def summary(counts: Counter[str]) -> str:
     left = [f"{counts[reason]} {reason}" for reason in REASONS if counts[reason]]
     text = f"deleted {counts[DELETED]} cached repositories with their images"
     return text + (f"; left {sum(counts[r] for r in REASONS)} ({', '.join(left)})" if left else "; left none")
+
+
+def _delete(ecr: EcrGateway, repository: str) -> str:
+    """Delete the repository with its images unless a CloudFormation stack manages it: DELETED, CLOUDFORMATION, or
+    "" when it is gone already."""
+    record = ecr.repository(repository)
+    if record is None:
+        return ""
+    if STACK_TAG in ecr.tags(record.arn):
+        return CLOUDFORMATION
+    return DELETED if ecr.delete_repository_with_images(repository) else ""
 
 
 def _left_because(repository: str, nested_rules: list[str], claimed: list[str]) -> str | None:

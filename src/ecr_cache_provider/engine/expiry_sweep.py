@@ -34,7 +34,6 @@ from ecr_cache_provider.aws.scheduler import SchedulerGateway
 from ecr_cache_provider.aws.workloads import ImagesInUse, WorkloadsGateway, WorkloadsUnknown
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.deadline import Deadline
-from ecr_cache_provider.engine import batches
 from ecr_cache_provider.engine.batches import EachRepository, Outcome, work_through
 from ecr_cache_provider.failures import Superseded
 from ecr_cache_provider.grammar.prefix import ROOT, covers
@@ -500,7 +499,8 @@ def images_in_use(settings: ExpirySettings, deadline: Deadline, function_arn: st
         return None
     parts = function_arn.split(":")  # arn:<partition>:lambda:<region>:<account>:function:<name>
     region, account = (parts[3], parts[4]) if len(parts) > 4 else ("", "")
-    return WorkloadsGateway(deadline, account, region or None, keep_seconds=batches.HAND_OFF_SECONDS).images_in_use()
+    keep = deadline.remaining() / 2  # at least half the invocation's time is the sweep's
+    return WorkloadsGateway(deadline, account, region or None, keep_seconds=keep).images_in_use()
 
 
 def _stop_orphan(schedule: str, ledger: Ledger, deadline: Deadline) -> None:
