@@ -2,6 +2,9 @@
 in-process, asynchronously for InvocationType Event as Lambda does. boto3 reaches it through
 AWS_ENDPOINT_URL_LAMBDA, so the provider's self-invocation travels over real HTTP.
 
+Every other Lambda API call (ListFunctions, GetFunction: what the image expiry reads of the functions in use) is
+passed on, as signed, to moto's server (AWS_ENDPOINT_URL when the emulator starts), which serves and authorizes it.
+
 One execution environment: invocations run one at a time, as each Lambda environment does. (Lambda would start
 another environment for an overlapping invocation; in one process that would share the handler's module state,
 which no two real environments do.)"""
@@ -9,7 +12,10 @@ which no two real environments do.)"""
 from __future__ import annotations
 
 import json
+import os
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -78,7 +84,10 @@ class LambdaEmulator:
 
 
 def start_lambda_emulator(
-    handler: Handler | None = None, timeout_seconds: float = 300.0, on_invocation: Callable[[], None] | None = None
+    handler: Handler | None = None,
+    timeout_seconds: float = 300.0,
+    on_invocation: Callable[[], None] | None = None,
+    forward_to: str | None = None,
 ) -> LambdaEmulator:
     """Serve the Invoke API for `handler` (by default the provider's) on a free local port. A caller holding an
     emulation/iam principal's credentials is allowed to invoke it only as IAM would allow lambda:InvokeFunction."""
@@ -87,11 +96,15 @@ def start_lambda_emulator(
 
         handler = lambda_handler
     emulator: LambdaEmulator
+    moto_url = forward_to or os.environ.get("AWS_ENDPOINT_URL", "")
 
     class Endpoint(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self._forward()
+
         def do_POST(self) -> None:
             if not (self.path.startswith("/2015-03-31/functions/") and self.path.endswith("/invocations")):
-                self.send_error(404)
+                self._forward()
                 return
             event = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
             function = unquote(self.path.removeprefix("/2015-03-31/functions/").removesuffix("/invocations"))
@@ -103,6 +116,23 @@ def start_lambda_emulator(
             asynchronous = self.headers.get("X-Amz-Invocation-Type") == "Event"
             emulator.invoke(event, asynchronous, function)
             self._answer(202 if asynchronous else 200, b"", {})
+
+        def _forward(self) -> None:
+            """Any other Lambda API call: moto's server answers it (the signature's access key names the caller)."""
+            if not moto_url:
+                self.send_error(404)
+                return
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length) if length else None
+            headers = {name: value for name, value in self.headers.items() if name.lower() != "host"}
+            forwarded = urllib.request.Request(moto_url + self.path, data=body, headers=headers, method=self.command)  # noqa: S310
+            try:
+                with urllib.request.urlopen(forwarded, timeout=30) as answer:  # noqa: S310 - moto's local URL
+                    status, content, answer_headers = answer.status, answer.read(), dict(answer.headers)
+            except urllib.error.HTTPError as error:
+                status, content, answer_headers = error.code, error.read(), dict(error.headers)
+            kept = {k: v for k, v in answer_headers.items() if k.lower().startswith("x-amz") or k == "Content-Type"}
+            self._answer(status, content, kept)
 
         def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
             self.send_response(status)

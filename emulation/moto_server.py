@@ -7,7 +7,7 @@ import socket
 
 from moto.server import ThreadedMotoServer
 
-from emulation import dynamodb, iam, moto_ecr
+from emulation import dynamodb, iam, moto_ecr, workloads
 from emulation.cloudformation import ACCOUNT_ID, REGION
 
 # What every process that plays against the local endpoint needs: fake credentials (never real ones) in our account
@@ -31,6 +31,7 @@ def free_port() -> int:
 def start_moto_server() -> tuple[ThreadedMotoServer, str]:
     moto_ecr.install()
     dynamodb.install()
+    workloads.install()
     iam.install()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request on the console
     port = free_port()

@@ -117,13 +117,14 @@ def aws() -> Iterator[None]:
     """moto in-process, with our ECR extension, the provider's ownership table, and no faults armed."""
     from moto import mock_aws
 
-    from emulation import dynamodb, moto_ecr
+    from emulation import dynamodb, moto_ecr, workloads
     from emulation.moto_ecr import faults
     from emulation.ownership import create_ownership_table
     from emulation.scheduler import create_schedule_group
 
     moto_ecr.install()
     dynamodb.install()
+    workloads.install()
     iam.install()
     faults.reset()
     dynamodb.reset()

@@ -294,6 +294,11 @@ def _scheduler(call: Call, account: Account) -> list[Authorization]:
 
 
 def _lambda(call: Call, account: Account) -> list[Authorization]:
+    if call.operation == "ListFunctions":  # no resource type: authorized on *
+        return [Authorization("lambda:ListFunctions", "*", denial=DENIED_403)]
+    if call.operation == "GetFunction":  # on the function (a qualified ARN names it with its version)
+        name = str(call.params["FunctionName"])
+        return [Authorization("lambda:GetFunction", function_arn(call, name), denial=DENIED_403)]
     if call.operation != "Invoke":
         raise UnknownOperation(f"lambda:{call.operation} is not modelled by emulation/iam")
     return [
@@ -322,10 +327,38 @@ def _cloudformation(call: Call, account: Account) -> list[Authorization]:
     return [Authorization("cloudformation:DescribeStacks", stack)]
 
 
+# Amazon ECS (list_amazonelasticcontainerservice.html): ListClusters and DescribeTaskDefinition have no resource
+# type (authorized on *); ListServices and ListTasks are authorized on * with the ecs:cluster condition key (the
+# container-instance resource type applies only when a container instance is named); DescribeServices on each
+# service, DescribeTasks on each task.
+
+
+def _ecs(call: Call, account: Account) -> list[Authorization]:
+    operation, params = call.operation, call.params
+    prefix = f"arn:{call.partition}:ecs:{call.region}:{call.account}"
+    cluster = str(params.get("cluster") or "default")
+    cluster_name = cluster.rsplit("/", 1)[-1] if cluster.startswith("arn:") else cluster
+    cluster_arn = f"{prefix}:cluster/{cluster_name}"
+
+    def named(kind: str, name: str) -> str:
+        return name if name.startswith("arn:") else f"{prefix}:{kind}/{cluster_name}/{name}"
+
+    if operation in ("ListClusters", "DescribeTaskDefinition"):
+        return [Authorization(f"ecs:{operation}", "*")]
+    if operation in ("ListServices", "ListTasks"):
+        return [Authorization(f"ecs:{operation}", "*", {"ecs:cluster": cluster_arn})]
+    if operation == "DescribeServices":
+        return [Authorization("ecs:DescribeServices", named("service", str(s))) for s in params.get("services", [])]
+    if operation == "DescribeTasks":
+        return [Authorization("ecs:DescribeTasks", named("task", str(t))) for t in params.get("tasks", [])]
+    raise UnknownOperation(f"ecs:{operation} is not modelled by emulation/iam")
+
+
 SERVICES: dict[str, Callable[[Call, Account], list[Authorization]]] = {
     "ecr": _ecr,
     "dynamodb": _dynamodb,
     "scheduler": _scheduler,
     "lambda": _lambda,
     "cloudformation": _cloudformation,
+    "ecs": _ecs,
 }

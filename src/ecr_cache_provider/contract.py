@@ -122,6 +122,7 @@ class RequestContext:
         self.deadline = deadline
         self.function_arn = function_arn  # this provider function's, for what invokes it again (a schedule)
         self.record: ResourceRecord | None = None  # the resource's record, as begin() or ensure_current() read it
+        self.reason = ""  # what a Delete that succeeded tells CloudFormation (its Reason), when it has something to
         self._started = False
 
     @cached_property

@@ -94,6 +94,7 @@ def _carry_out(
                 if not _deleted(resource, resource_context):
                     count_outcome(request.resource_type, request.request_type, "Superseded")
                     return physical_id
+                helper.Reason = resource_context.reason
             else:
                 operation = resource.create if request.request_type == "Create" else resource.update
                 result = operation(resource_context)

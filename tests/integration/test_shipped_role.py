@@ -22,12 +22,14 @@ from botocore.exceptions import ClientError
 from cfnlint.decode import decode
 
 from emulation import iam
-from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_event
+from emulation.cloudformation import ACCOUNT_ID, REGION, STACK_ID, ResponseEndpoint, make_event
 from emulation.lambda_emulator import LambdaEmulator
 from emulation.moto_ecr import seed_image, simulate_cached_pull
 from emulation.scheduler import SCHEDULE_GROUP
+from emulation.stacks import set_stack_status
 from tests.conftest import create_secret, stack_under_test
 from tests.handler.test_cached_repository_settings import ORGANIZATION_PULLS
+from tests.handler.test_image_expiry_in_use import REGISTRY, ecs_workloads, image_function
 from tests.integration.test_cache_lifecycle_policy_backfill import answered_once
 from tests.unit.test_lifecycle_policy import policy
 from tools.sam_transform import expand, plain
@@ -189,6 +191,11 @@ def scenario(
             for n in range(2)
         )
         seed_image(ACCOUNT_ID, REGION, old, pushed_at=ago(300), tags=("v1",), references=children)
+        # Images in use, which the sweep reads (Lambda and ECS) and keeps.
+        seed_image(ACCOUNT_ID, REGION, "docker-hub/library/app", pushed_at=ago(300), tags=("1",), name="in-use")
+        in_use = f"{REGISTRY}/docker-hub/library/app:1"
+        image_function("api", in_use, aws_endpoint)
+        ecs_workloads(in_use, in_use, aws_endpoint)
         sweep(scheduler_admin.get_schedule(Name=name, GroupName=SCHEDULE_GROUP)["Target"])
         yield "swept"
         yield step("expiry schedule deleted", request(kind, "HubExpiry", "Delete", longer, physical_id=name))
@@ -199,6 +206,15 @@ def scenario(
         yield step("rule adopted", request(rule, "TeamRule", "Create", adopting))
         # Its Delete asks CloudFormation whether the stack rolls back (DescribeStacks): then it hands the rule back.
         yield step("adopted rule handed back", request(rule, "TeamRule", "Delete", adopting, physical_id="team"))
+
+        # A cache deleted with the stack takes its repositories with it (DeleteCachedRepositoriesOnDelete).
+        cleaning = {"EcrRepositoryPrefix": "ghcr", "UpstreamRegistryUrl": "public.ecr.aws", "Validate": False,
+                    "DeleteCachedRepositoriesOnDelete": True}  # fmt: skip
+        yield step("rule with clean-up created", request(rule, "GhcrRule", "Create", cleaning))
+        seed_image(ACCOUNT_ID, REGION, "ghcr/org/tool", pushed_at=ago(1), tags=("1",))
+        set_stack_status(STACK_ID, "DELETE_IN_PROGRESS")
+        yield step("cache deleted with its repositories", request(rule, "GhcrRule", "Delete", cleaning,
+                                                                    physical_id="ghcr"))  # fmt: skip
 
     def sweep(target: dict[str, Any]) -> None:
         """EventBridge Scheduler invokes the target with the schedule's role (its credentials, as granted now)."""

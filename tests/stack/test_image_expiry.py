@@ -96,10 +96,13 @@ def test_make_local_sweep_now_prints_the_table(tmp_path: Path) -> None:
     assert "Image expiry sweeps" not in first.stdout
     assert "EcrPublicCacheImageExpiry (ecr-public): 7 images expired, 148 MB freed" in second.stdout  # and an index
     assert "K8sCacheImageExpiry (k8s): 4 images expired, 90 MB freed" in second.stdout
+    in_use = "kept, in use: ecr-public/seed/in-use:function (Lambda function ecr-public-seed-in-use), "
+    assert in_use + "ecr-public/seed/in-use:service (ECS service local/ecr-public-seed-in-use)" in second.stdout
     saved = json.loads((tmp_path / "state" / "registry.json").read_text())
     # the two caches' sweeps, and the provider stack's health check (in the default group: make local keeps it too)
     assert sorted(schedule["GroupName"] == "default" for schedule in saved["schedules"]) == [False, False, True]
-    assert sorted(len(repository["images"]) for repository in saved["repositories"]) == [2, 2]
+    # the two seeded repositories, and per swept namespace the two images in use (kept)
+    assert sorted(len(repository["images"]) for repository in saved["repositories"]) == [2, 2, 2, 2]
 
 
 EXPIRY_TEMPLATE = """

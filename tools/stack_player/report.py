@@ -191,6 +191,8 @@ def render_sweeps(sweeps: list[SweepReport], now: datetime | None = None) -> str
         deleted = f", {len(sweep.repositories_deleted)} repositories deleted" if sweep.repositories_deleted else ""
         lines.append(f"  {sweep.logical_id} ({sweep.prefix}): {len(sweep.expired)} images expired, {freed} freed"
                      f"{deleted}, in {sweep.seconds:.1f} s")  # fmt: skip
+        if sweep.kept_in_use:
+            lines.append(f"    kept, in use: {', '.join(sweep.kept_in_use)}")
         rows = [[image["repository"], image["tags"], image["digest"][7:19], _age(image, now),
                  "index" if image["index"] else f"{image['size'] / MEGABYTE:.0f} MB"]
                 for image in sweep.expired]  # fmt: skip

@@ -1,6 +1,7 @@
 """Custom::CacheImageExpiry in `make local`: images with spread-out pull times in the seeded repositories of the
 namespaces a CacheImageExpiry sweeps (--seed-repositories), and a sweep run now rather than at its schedule's time
-(--sweep-now), reported as what expired and what it freed."""
+(--sweep-now), reported as what expired and what it freed. Before each sweep, an emulated Lambda function and ECS
+service run two old images of the namespace (`<namespace>/seed/in-use`), which the sweep keeps (ProtectImagesInUse)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from emulation import iam
 from emulation.cloudformation import LambdaContext
@@ -26,6 +29,8 @@ INDEX_MEDIA_TYPE_ENDINGS = ("image.index.v1+json", "manifest.list.v2+json")
 # repository also a multi-architecture image (an index with two manifests), unpulled for long in every sixth.
 SINGLE_IMAGES = (("latest", 1, 40), ("v5", 10, 35), ("v4", 45, 30), ("v3", 90, 25), ("v2", 200, 20), ("v1", None, 15))
 CACHED_DAYS_AGO = 120  # when the images were cached (pushed)
+# The repository, under each swept namespace, whose images an emulated Lambda function and ECS service run.
+IN_USE_REPOSITORY = "seed/in-use"
 
 
 def expiry_prefixes(records: dict[str, ResourceRecord]) -> list[str]:
@@ -82,6 +87,7 @@ class SweepReport:
     dry_run: bool
     expired: list[dict[str, Any]] = field(default_factory=list)  # repository, digest, tags, last used, size
     repositories_deleted: list[str] = field(default_factory=list)
+    kept_in_use: list[str] = field(default_factory=list)  # image (who runs it), each still there after the sweep
     seconds: float = 0.0
     error: str = ""
 
@@ -110,6 +116,7 @@ def sweep_now(aws: LocalAws, records: dict[str, ResourceRecord]) -> list[SweepRe
             reports.append(report)
             continue
         event = json.loads(target["Input"])
+        in_use = run_workloads(aws, report.prefix)
         before = _images(aws)
         started = time.monotonic()
         try:
@@ -125,8 +132,42 @@ def sweep_now(aws: LocalAws, records: dict[str, ResourceRecord]) -> list[SweepRe
         after = _images(aws)
         report.expired = [image for key, image in sorted(before.items()) if key not in after]
         report.repositories_deleted = sorted({image["repository"] for image in before.values()} - _repositories(aws))
+        tags_left = {(image["repository"], tag) for image in after.values() for tag in image["tags"].split(",")}
+        report.kept_in_use = [f"{name}:{tag} ({who})" for name, tag, who in in_use if (name, tag) in tags_left]
         reports.append(report)
     return reports
+
+
+def run_workloads(aws: LocalAws, prefix: str) -> list[tuple[str, str, str]]:
+    """An old image a Lambda function runs and one an ECS service runs (its task running too), in
+    `<prefix>/seed/in-use` (seeded when missing): (repository, tag, who runs it). None under ROOT."""
+    if prefix in ("", "ROOT", "None"):
+        return []
+    repository = f"{prefix.rstrip('/')}/{IN_USE_REPOSITORY}"
+    name = repository.replace("/", "-")
+    now = datetime.now(UTC)
+    tags = {
+        tag for image in _images(aws).values() if image["repository"] == repository for tag in image["tags"].split(",")
+    }
+    for tag in ("function", "service"):
+        if tag not in tags:
+            seed_image(ACCOUNT_ID, REGION, repository, pushed_at=now - timedelta(days=300),
+                       last_pulled_at=now - timedelta(days=200), tags=(tag,), size=10 * MEGABYTE, name=tag)  # fmt: skip
+    host = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com"
+    try:
+        role = aws.client("iam").create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        aws.client("lambda").create_function(FunctionName=name, Role=role, PackageType="Image",
+                                             Code={"ImageUri": f"{host}/{repository}:function"})  # fmt: skip
+        ecs = aws.client("ecs")
+        ecs.create_cluster(clusterName="local")
+        definition = [{"name": "app", "image": f"{host}/{repository}:service", "memory": 128}]
+        ecs.register_task_definition(family=name, containerDefinitions=definition)
+        ecs.create_service(cluster="local", serviceName=name, taskDefinition=name, desiredCount=1)
+        ecs.run_task(cluster="local", taskDefinition=name, launchType="FARGATE", startedBy=name)
+    except ClientError as error:  # made by an earlier sweep of this run
+        if error.response["Error"]["Code"] not in ("EntityAlreadyExists", "ResourceConflictException"):
+            raise
+    return [(repository, "function", f"Lambda function {name}"), (repository, "service", f"ECS service local/{name}")]
 
 
 def _is_expiry(record: ResourceRecord) -> bool:

@@ -396,6 +396,12 @@ class EcrGateway:
                 return False
             raise
 
+    def delete_repository_with_images(self, repository: str) -> bool:
+        """Delete the repository and every image in it (force: "have Amazon ECR delete all of its contents on your
+        behalf", API reference, DeleteRepository); False when it is already gone. A throttled call raises the
+        transient EcrError: the batch work tries the repository again after a pause."""
+        return self._call_unless_missing("DeleteRepository", repositoryName=repository, force=True) is not None
+
     # Images
 
     def images(self, repository: str) -> list[ImageRecord]:

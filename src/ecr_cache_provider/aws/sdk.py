@@ -45,7 +45,7 @@ ECR_API: dict[str, tuple[str, ...]] = {
     "ValidatePullThroughCacheRule": ("ecrRepositoryPrefix",),
     "DescribePullThroughCacheRules": ("ecrRepositoryPrefixes", "maxResults", "nextToken"),
     "DeletePullThroughCacheRule": ("ecrRepositoryPrefix",),
-    "DeleteRepository": ("repositoryName",),
+    "DeleteRepository": ("repositoryName", "force"),
     "DescribeImages": ("repositoryName", "maxResults", "nextToken", "filter"),
     "BatchGetImage": ("repositoryName", "imageIds", "acceptedMediaTypes"),
     "BatchDeleteImage": ("repositoryName", "imageIds"),

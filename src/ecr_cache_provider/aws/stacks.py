@@ -48,6 +48,12 @@ def is_rolling_back(status: str | None) -> bool:
     return status in ROLLING_BACK
 
 
+def is_removing(status: str | None) -> bool:
+    """Whether a Delete removes what the stack had: the stack is deleted (DELETE_IN_PROGRESS) or the resource left
+    the template, or was replaced (UPDATE_COMPLETE_CLEANUP_IN_PROGRESS)."""
+    return status in ("DELETE_IN_PROGRESS", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
+
+
 def is_undoing(status: str | None) -> bool:
     """Whether the stack is rolling back or being deleted: CloudFormation then sends no Create and no Update that
     goes forward."""

@@ -8,7 +8,9 @@ it. What the decision never does:
 - separate an image index from the manifests it references: they live and die together, judged by the most recent
   pull of any of them, so a manifest a kept index references is kept;
 - touch an image that is not ACTIVE (ARCHIVED images are left to lifecycle policies), or the group it belongs to;
-- read a recently pulled index (ECR counts the read as a pull), or expire a manifest such an index may reference.
+- read a recently pulled index (ECR counts the read as a pull), or expire a manifest such an index may reference;
+- expire an image in use (a Lambda function's, an ECS service's or running task's: aws/workloads.py) or tagged with
+  one of ProtectedTags, or any image of its group.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ecr_cache_provider.aws import sdk
 from ecr_cache_provider.aws.ecr import EcrGateway, ImageRecord
 from ecr_cache_provider.aws.ledger import Ledger, Owner, Thing
 from ecr_cache_provider.aws.scheduler import SchedulerGateway
+from ecr_cache_provider.aws.workloads import ImagesInUse, WorkloadsGateway, WorkloadsUnknown
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.deadline import Deadline
 from ecr_cache_provider.engine.batches import EachRepository, Outcome, work_through
@@ -68,6 +71,9 @@ class ExpirySettings:
     # Under ROOT, only repositories under these prefixes are swept (a cached repository cannot be told from one
     # an application pushes to).
     root_prefixes: tuple[str, ...] = ()
+    # Images in use (Lambda functions, ECS services and running tasks) are never expired; nor are these tags.
+    protect_images_in_use: bool = True
+    protected_tags: tuple[str, ...] = ()
 
     @property
     def expire_after(self) -> timedelta:
@@ -85,13 +91,14 @@ class ExpirySettings:
         return covers(self.prefix, repository)
 
     def to_input(self) -> dict[str, Any]:
-        return asdict(self) | {"root_prefixes": list(self.root_prefixes)}
+        return asdict(self) | {"root_prefixes": list(self.root_prefixes), "protected_tags": list(self.protected_tags)}
 
     @classmethod
     def from_input(cls, saved: dict[str, Any]) -> ExpirySettings:
         known = {item.name for item in fields(cls)}
         values = {name: value for name, value in saved.items() if name in known}
         values["root_prefixes"] = tuple(values.get("root_prefixes", ()))
+        values["protected_tags"] = tuple(values.get("protected_tags", ()))
         return cls(**values)
 
 
@@ -103,16 +110,31 @@ def expired_images(
     children: dict[str, tuple[str, ...]],
     settings: ExpirySettings,
     now: datetime,
+    protected: frozenset[str] = frozenset(),
 ) -> list[ImageRecord]:
-    """The images of one repository to delete: indexes first (ECR refuses to delete a manifest an index still
-    references), then the manifests. `children` maps the digest of each index that was read to the digests it
-    references. An index that was not read (recently pulled, so not worth a read that ECR counts as a pull) may
-    reference any manifest: while one exists, a manifest no read index references is kept."""
+    """The images of one repository to delete (see `decide`)."""
+    return decide(images, children, settings, now, protected)[0]
+
+
+def decide(
+    images: list[ImageRecord],
+    children: dict[str, tuple[str, ...]],
+    settings: ExpirySettings,
+    now: datetime,
+    protected: frozenset[str] = frozenset(),
+) -> tuple[list[ImageRecord], list[ImageRecord]]:
+    """The images of one repository to delete, and those kept only because they are `protected` (digests in use,
+    or tagged with a protected tag) or in a protected image's group (an index and its manifests). Indexes come
+    first (ECR refuses to delete a manifest an index still references), then the manifests. `children` maps the
+    digest of each index that was read to the digests it references. An index that was not read (recently pulled,
+    so not worth a read that ECR counts as a pull) may reference any manifest: while one exists, a manifest no read
+    index references is kept."""
     unread = any(image.is_index and image.digest not in children for image in images)
     referenced = {child for references in children.values() for child in references}
     groups = _groups(images, children)
     by_recent_use = sorted(groups, key=lambda group: max(image.last_used_at for image in group), reverse=True)
     expired: list[ImageRecord] = []
+    kept_in_use: list[ImageRecord] = []
     for rank, group in enumerate(by_recent_use):
         if rank < settings.keep_latest or any(image.status != "ACTIVE" for image in group):
             continue
@@ -121,8 +143,11 @@ def expired_images(
         if unread and len(group) == 1 and group[0].digest not in referenced:
             continue  # perhaps a manifest of an index not read
         if now - max(image.last_used_at for image in group) > settings.expire_after:
-            expired += group
-    return sorted(expired, key=lambda image: (not image.is_index, image.digest))
+            if any(image.digest in protected for image in group):
+                kept_in_use += group
+            else:
+                expired += group
+    return sorted(expired, key=lambda image: (not image.is_index, image.digest)), kept_in_use
 
 
 def indexes_to_read(images: list[ImageRecord], settings: ExpirySettings, now: datetime) -> list[str]:
@@ -175,9 +200,11 @@ class SweepTotals:
     bytes_freed: int = 0
     repositories_deleted: int = 0
     failed_deletions: int = 0
+    images_protected: int = 0  # kept only because they (or their group) are in use or carry a protected tag
     started_at: str = ""  # when the sweep's first invocation started: every invocation decides as of then
     listed: list[str] = field(default_factory=list)  # the first LISTED_IMAGES images, as repository@digest (tags)
     failures: list[str] = field(default_factory=list)  # the first LISTED_IMAGES failures ECR reported
+    protected: list[str] = field(default_factory=list)  # the first LISTED_IMAGES images kept in use, and by whom
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def to_saved(self) -> dict[str, Any]:
@@ -211,6 +238,26 @@ class SweepTotals:
                 if len(self.failures) < LISTED_IMAGES:
                     self.failures.append(f"{repository}@{digest}: {reason}")
 
+    def add_protected(self, kept: list[ImageRecord], repository: str, users: list[str]) -> None:
+        with self._lock:
+            self.images_protected += len(kept)
+            for image in kept:
+                if len(self.protected) < LISTED_IMAGES:
+                    self.protected.append(f"{repository}@{image.digest} ({', '.join(users[:3]) or 'ProtectedTags'})")
+
+
+def protected_digests(
+    images: list[ImageRecord], repository: str, settings: ExpirySettings, in_use: ImagesInUse | None
+) -> tuple[frozenset[str], list[str]]:
+    """The digests of the repository's images never to expire: those in use, by digest or by a tag they carry
+    (now), and those tagged with one of ProtectedTags; and who uses them."""
+    tags_in_use = in_use.tags(repository) if in_use else set()
+    digests = in_use.digests(repository) if in_use else set()
+    tags = set(settings.protected_tags) | tags_in_use
+    digests |= {image.digest for image in images if tags.intersection(image.tags)}
+    users = in_use.users(repository, digests, tags_in_use) if in_use else []
+    return frozenset(digests), users
+
 
 class IndexesNotRead(Exception):
     """A sweep told not to read image indexes met one it would have to read to decide."""
@@ -224,6 +271,7 @@ def sweep_repository(
     totals: SweepTotals,
     *,
     read_indexes: bool = True,
+    in_use: ImagesInUse | None = None,
 ) -> Outcome:
     """Expire what the decision says in one repository (nothing in a dry run), and delete it when it is left
     empty and DeleteEmptyRepositories is set. Without `read_indexes`, raises IndexesNotRead rather than read one
@@ -234,7 +282,10 @@ def sweep_repository(
         indexes = indexes_to_read(images, settings, now)
         if indexes and not read_indexes:
             raise IndexesNotRead(repository)
-        expired = expired_images(images, ecr.index_children(repository, indexes) if indexes else {}, settings, now)
+        protected, users = protected_digests(images, repository, settings, in_use)
+        children = ecr.index_children(repository, indexes) if indexes else {}
+        expired, kept = decide(images, children, settings, now, protected)
+        totals.add_protected(kept, repository, users)
     if settings.dry_run:
         totals.add(expired, {image.digest for image in expired}, (), repository, False)
         return "updated" if expired else "unchanged"
@@ -261,6 +312,7 @@ def sweep(
     protected: tuple[str, ...] = (),
     read_indexes: bool = True,
     confirm: Callable[[], ExpirySettings] | None = None,
+    in_use: ImagesInUse | None = None,
 ) -> Progress:
     """Sweep every repository of the namespace after `progress.cursor`, except those under a `protected` prefix
     (a namespace another resource claims). With `confirm`, the resource's settings are read again after each batch
@@ -273,7 +325,7 @@ def sweep(
         now_settings = current[0]
         if not now_settings.sweeps(repository) or any(covers(prefix, repository) for prefix in protected):
             return "skipped"
-        return sweep_repository(ecr, repository, now_settings, now, totals, read_indexes=read_indexes)
+        return sweep_repository(ecr, repository, now_settings, now, totals, read_indexes=read_indexes, in_use=in_use)
 
     def confirmed() -> None:
         if confirm is not None:
@@ -363,6 +415,15 @@ def run(event: dict[str, Any], context: LambdaContext) -> SweepTotals | None:
             return None
     protected = protected_namespaces(ledger, settings, job.get("stack_id", ""))
     try:
+        in_use = images_in_use(settings, deadline, context.invoked_function_arn)
+    except WorkloadsUnknown as unknown:
+        structured_logger.error(
+            "Sweep skipped: the images in use could not be read, and none may be expired on a guess",
+            extra={"schedule": job["schedule"], "reason": str(unknown)},
+        )
+        _count("SweepSkippedImagesInUseUnknown")
+        return None
+    try:
         progress = sweep(
             ecr,
             settings,
@@ -371,6 +432,7 @@ def run(event: dict[str, Any], context: LambdaContext) -> SweepTotals | None:
             totals,
             protected=protected,
             confirm=watch.confirm,
+            in_use=in_use,
         )
     except ContinueLater as pending:
         if pending.progress.invocation < continuation.MAX_INVOCATIONS:
@@ -430,6 +492,17 @@ class _Watch:
         return ExpirySettings.from_input(saved)
 
 
+def images_in_use(settings: ExpirySettings, deadline: Deadline, function_arn: str) -> ImagesInUse | None:
+    """The images Lambda functions and ECS services and tasks of this function's account and Region use; None when
+    ProtectImagesInUse is off. Raises WorkloadsUnknown when they could not all be read."""
+    if not settings.protect_images_in_use:
+        return None
+    parts = function_arn.split(":")  # arn:<partition>:lambda:<region>:<account>:function:<name>
+    region, account = (parts[3], parts[4]) if len(parts) > 4 else ("", "")
+    keep = deadline.remaining() / 2  # at least half the invocation's time is the sweep's
+    return WorkloadsGateway(deadline, account, region or None, keep_seconds=keep).images_in_use()
+
+
 def _stop_orphan(schedule: str, ledger: Ledger, deadline: Deadline) -> None:
     """A schedule whose resource is gone keeps invoking the sweep: delete it, when nobody claims it (a cancelled
     Create made it after its rollback's Delete had run)."""
@@ -456,6 +529,7 @@ def _report(schedule: str, settings: ExpirySettings, totals: SweepTotals, progre
         "ImagesExpired": totals.images_expired,
         "BytesFreed": totals.bytes_freed,
         "RepositoriesDeleted": totals.repositories_deleted,
+        "ImagesProtectedInUse": totals.images_protected,
         "ThrottledCalls": progress.throttled,  # all the sweep's invocations' (work_through counts and carries them)
         "InvocationsUsed": progress.invocation,
     }
@@ -469,6 +543,7 @@ def _report(schedule: str, settings: ExpirySettings, totals: SweepTotals, progre
             "FailedDeletions": totals.failed_deletions,
             "images": totals.listed,  # at most LISTED_IMAGES
             "failures": totals.failures,
+            "protected": totals.protected,  # at most LISTED_IMAGES, each with who uses it
         },
     )
     metrics.add_dimension(name="ResourceType", value=METRIC_DIMENSION)

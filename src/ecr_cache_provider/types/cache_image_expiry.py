@@ -25,6 +25,7 @@ from ecr_cache_provider.aws import sdk
 from ecr_cache_provider.aws.ecr import EcrGateway
 from ecr_cache_provider.aws.ledger import Thing
 from ecr_cache_provider.aws.scheduler import Schedule
+from ecr_cache_provider.aws.workloads import WorkloadsUnknown
 from ecr_cache_provider.continuation import ContinueLater, Progress
 from ecr_cache_provider.contract import Request, RequestContext, Result, leaves_behind
 from ecr_cache_provider.deadline import Deadline
@@ -78,6 +79,14 @@ SCHEMA: dict[str, Any] = {
             "items": NAMESPACE,
             "description": "repository namespaces such as docker-hub or team/cache",
         },
+        "ProtectImagesInUse": {"type": "boolean", "default": True},
+        "ProtectedTags": {
+            "type": "array",
+            "default": [],
+            "maxItems": 100,
+            "items": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[\w][\w.-]{0,127}\Z"},
+            "description": "image tags (letters, digits, '_', '.', '-'; up to 128 characters) never expired",
+        },
     },
 }
 
@@ -112,6 +121,8 @@ def read_properties(raw: dict[str, Any]) -> ExpiryProperties:
         delete_empty_repositories=values["DeleteEmptyRepositories"],
         dry_run=values["DryRun"],
         root_prefixes=root_prefixes,
+        protect_images_in_use=values["ProtectImagesInUse"],
+        protected_tags=tuple(dict.fromkeys(values["ProtectedTags"])),
     )
     return ExpiryProperties(settings, values["ScheduleExpression"])
 
@@ -232,6 +243,7 @@ def _preview(settings: ExpirySettings, context: RequestContext) -> tuple[str, st
     totals = SweepTotals()
     try:
         protected = expiry_sweep.protected_namespaces(context.ledger, settings, context.request.stack_id)
+        in_use = expiry_sweep.images_in_use(settings, deadline, context.function_arn)
         expiry_sweep.sweep(
             ecr,
             replace(settings, dry_run=True),
@@ -240,8 +252,9 @@ def _preview(settings: ExpirySettings, context: RequestContext) -> tuple[str, st
             totals,
             protected=protected,
             read_indexes=False,
+            in_use=in_use,
         )
-    except (ContinueLater, ResourceFailure, expiry_sweep.IndexesNotRead) as stopped:
+    except (ContinueLater, ResourceFailure, expiry_sweep.IndexesNotRead, WorkloadsUnknown) as stopped:
         logger.info("No preview: the dry run did not fit in the invocation", extra={"stopped": str(stopped)})
         return UNKNOWN, UNKNOWN
     return str(totals.images_expired), str(totals.bytes_freed)

@@ -8,6 +8,10 @@ Ownership is proved by the ownership ledger: the prefix is claimed before the ru
 resource owns is never changed or deleted, and an existing rule nobody owns is adopted only on request. The claim
 records the adoption: a rollback never deletes a rule that existed before the operation began (see `delete`).
 
+With DeleteCachedRepositoriesOnDelete, a Delete that removes the cache (the stack is deleted, or the resource
+left the template) deletes the repositories the cache made, with their images (engine/cache_cleanup.py); one that
+rolls back keeps them.
+
 The physical id is the ECR repository prefix.
 """
 
@@ -24,6 +28,7 @@ from ecr_cache_provider.aws import stacks
 from ecr_cache_provider.aws.ecr import CacheRule, EcrGateway, RuleSettings
 from ecr_cache_provider.aws.ledger import OwnedByAnother, Owner, Thing
 from ecr_cache_provider.contract import Request, RequestContext, Result
+from ecr_cache_provider.engine import cache_cleanup
 from ecr_cache_provider.engine.declared_state import rule_state
 from ecr_cache_provider.failures import EcrError, InvalidProperties, ResourceFailure, Superseded
 from ecr_cache_provider.grammar.prefix import PREFIX_PATTERN, ROOT, is_prefix, without_trailing_slash
@@ -88,6 +93,7 @@ SCHEMA: dict[str, Any] = {
         },
         "Validate": {"type": "boolean", "default": True},
         "AdoptExisting": {"type": "boolean", "default": False},
+        "DeleteCachedRepositoriesOnDelete": {"type": "boolean", "default": False},
     },
 }
 
@@ -98,6 +104,7 @@ class RuleProperties(RuleSettings):
 
     validate: bool = True
     adopt_existing: bool = False
+    delete_cached_repositories: bool = False
 
     def matches(self, rule: CacheRule) -> bool:
         return (
@@ -140,6 +147,11 @@ def read_properties(raw: dict[str, Any], request: Request) -> RuleProperties:
         upstream_prefix = without_trailing_slash(upstream_prefix)
     if registry == "ecr" and not role and url_match.group(1) != request.account_id:
         raise InvalidProperties("CustomRoleArn is required to cache from another account's ECR registry")
+    if values["DeleteCachedRepositoriesOnDelete"] and prefix == ROOT:
+        raise InvalidProperties(
+            "DeleteCachedRepositoriesOnDelete cannot be used with EcrRepositoryPrefix ROOT: every repository of the "
+            "registry is under it, and a cached repository cannot be told from one applications push to"
+        )
     return RuleProperties(
         ecr_repository_prefix=prefix,
         upstream_registry_url=url,
@@ -149,6 +161,7 @@ def read_properties(raw: dict[str, Any], request: Request) -> RuleProperties:
         upstream_repository_prefix=upstream_prefix,
         validate=values["Validate"],
         adopt_existing=values["AdoptExisting"],
+        delete_cached_repositories=values["DeleteCachedRepositoriesOnDelete"],
     )
 
 
@@ -156,8 +169,11 @@ def create(context: RequestContext) -> Result:
     """Claim the prefix, then create the rule. A rule at the prefix that this resource does not own is left exactly
     as it was: the request fails naming its owner (or saying nobody owns it), and the rollback removes nothing.
     An existing rule adopted (AdoptExisting) is recorded as such in the claim."""
-    request, ecr = context.request, context.ecr
+    request = context.request
     wanted = read_properties(request.properties, request)
+    if wanted.delete_cached_repositories:  # its Delete must be allowed to delete the cache's repositories
+        context.require_managed([wanted.ecr_repository_prefix])
+    ecr = context.ecr
     thing = _rule(wanted.ecr_repository_prefix)
     held_before = context.ledger.claim(thing, request.owner)  # raises OwnedByAnother, naming the owner
     made = False
@@ -187,8 +203,11 @@ def update(context: RequestContext) -> Result:
     A rename that fails undoes what it made before answering: CloudFormation keeps the old physical id, rolls
     back to it, and would never delete the new rule. The rollback's Update (old properties: the rename's) removes
     what a rename that never answered (cancelled, timed out) left."""
-    request, ecr = context.request, context.ecr
+    request = context.request
     wanted = read_properties(request.properties, request)
+    if wanted.delete_cached_repositories:
+        context.require_managed([wanted.ecr_repository_prefix])
+    ecr = context.ecr
     if wanted.ecr_repository_prefix != request.physical_id:
         renaming = not context.answered_before(wanted.ecr_repository_prefix, _looks_issued)
         try:
@@ -220,17 +239,24 @@ def delete(context: RequestContext) -> None:
     A rule this resource adopted (it existed before: AdoptExisting) is handed back, never deleted, when the Delete
     rolls back a failed stack operation (the stack's status says so: ROLLBACK_IN_PROGRESS, UPDATE_ROLLBACK_*), or
     when the status cannot be read; it is deleted with the stack (DELETE_IN_PROGRESS) or when the resource leaves
-    the template (UPDATE_COMPLETE_CLEANUP_IN_PROGRESS), as a rule the stack made: the adoption completed."""
+    the template (UPDATE_COMPLETE_CLEANUP_IN_PROGRESS), as a rule the stack made: the adoption completed.
+
+    With DeleteCachedRepositoriesOnDelete, the repositories the cache made go with the rule in those two cases
+    only: never when the Delete rolls back (the rule's own Create, or an update), nor when the stack's status is
+    unknown, nor for a physical id CloudFormation made up (a cancelled Create's)."""
     request = context.request
     if context.answered_before(request.physical_id, _looks_issued):
-        _remove(context, request.physical_id)
+        _remove(context, request.physical_id, clean_up=_wants_clean_up(request.properties, request.physical_id))
         return
     logger.info("A physical id this resource never answered: removing what the ledger says it claimed")
     for item in context.owned_items(RULE_KIND):
         _remove(context, item["Name"]["S"])
 
 
-def _remove(context: RequestContext, prefix: str) -> None:
+def _remove(context: RequestContext, prefix: str, clean_up: bool = False) -> None:
+    """Delete the rule at `prefix` (hand it back, when adopted and the stack rolls back), then its claim; with
+    `clean_up` (a Delete of a resource with DeleteCachedRepositoriesOnDelete), the cache's repositories too when
+    the stack removes the cache. The claim is held until they are gone (the work may continue in follow-ups)."""
     thing = _rule(prefix)
     if not context.owns(thing):
         return
@@ -238,7 +264,32 @@ def _remove(context: RequestContext, prefix: str) -> None:
         logger.info("Adopted rule handed back: it existed before this resource", extra={"prefix": prefix})
     else:
         context.ecr.delete_rule(prefix)
+        if clean_up:
+            _delete_cached_repositories(context, prefix)
     context.ledger.release(thing, context.request.owner)
+
+
+def _delete_cached_repositories(context: RequestContext, prefix: str) -> None:
+    """The cache's repositories, with their images, when the stack removes the cache (deleted with the stack, or
+    the resource left the template); kept when it rolls back, or its status cannot be read. Counted in the
+    Reason and one log line."""
+    status = context.stack_status
+    if not stacks.is_removing(status):
+        context.reason = f"Cached repositories under {prefix} kept: the stack is {status or 'of unknown status'}"
+        logger.info("Cached repositories kept", extra={"prefix": prefix, "stack_status": status})
+        return
+    request = context.request
+    counts = cache_cleanup.delete_cached_repositories(
+        context.ecr, context.ledger, prefix, request.stack_id, request.progress
+    )
+    context.reason = f"Cache {prefix}: {cache_cleanup.summary(counts)}"
+    logger.info("Cached repositories deleted with the cache", extra={"prefix": prefix, **counts})
+
+
+def _wants_clean_up(properties: dict[str, Any], prefix: str) -> bool:
+    """DeleteCachedRepositoriesOnDelete, as the Delete's properties (the resource's last) give it: a string."""
+    wanted = str(properties.get("DeleteCachedRepositoriesOnDelete", "false")).strip().lower() == "true"
+    return wanted and prefix != ROOT
 
 
 def _undoing(context: RequestContext) -> bool:
