@@ -70,7 +70,8 @@ def test_default_parameters_create_the_three_public_caches(play: Play, local_aws
          "ProviderHealthCheckSchedule", "HealthCheckSchedulerRole",
          *[f"{cache}{metric}Alarm" for cache in ("EcrPublic", "Quay", "K8s")
            for metric in ("UpstreamLoginFailed", "DriftedSettings", "HealthCheckErrors")],
-         "HealthCheckLedgerErrorsAlarm", "ProviderCreateFailedAlarm", "ProviderUpdateFailedAlarm",
+         "HealthCheckLedgerErrorsAlarm", "HealthCheckRegistryDriftedSettingsAlarm", "HealthCheckRegistryErrorsAlarm",
+         "ProviderCreateFailedAlarm", "ProviderUpdateFailedAlarm",
          "ProviderDeleteFailedAlarm", "ProviderThrottledAlarm", "SweepStoppedAlarm", "ProviderFunctionErrorsAlarm",
          "CachesDashboard"],
         "NOT EMULATED",

@@ -91,7 +91,7 @@ def test_every_alarm_notifies_the_topic_the_parameters_name(overrides: dict[str,
         assert not topics
         assert not subscriptions
     found = alarms(test_stack)
-    assert len(found) == 16  # 3 caches x 3 metrics, the ledger's errors, and the provider's 6
+    assert len(found) == 18  # 3 caches x 3 metrics, the ledger's errors, the registry's 2, and the provider's 6
     for logical_id, alarm in found.items():
         assert alarm.get("AlarmActions") == notified, logical_id
         assert alarm.get("OKActions") == notified, logical_id
