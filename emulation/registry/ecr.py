@@ -30,7 +30,7 @@ import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,6 +42,7 @@ from .fixtures import Blob, Manifest
 from .http import API_PATH, DIGEST, RegistryHandler, start
 from .upstream import UpstreamRegistry
 
+UPSTREAM_CHECK_INTERVAL = timedelta(hours=24)
 AUTHENTICATION_FAILED = (
     "The authentication to the upstream registry failed. Verify that the credentials in the secret are valid."
 )
@@ -140,6 +141,8 @@ class EcrRegistryEndpoint:
 
     def _manifest(self, request: RegistryHandler, method: str, access_key: str, name: str, reference: str) -> None:
         cached = self._cached(name, reference)
+        if cached is not None and not DIGEST.match(reference) and self._stale(cached):
+            cached = None  # a tag whose upstream was last checked a day ago or more: checked again
         if cached is not None:
             self._authorize(access_key, name, "ecr:BatchGetImage")
             cached.ext_last_pulled_at = datetime.now(UTC)
@@ -240,6 +243,13 @@ class EcrRegistryEndpoint:
             if image.image_digest == reference or reference in (image.image_tags or []):
                 return image
         return None
+
+    @staticmethod
+    def _stale(image: Any) -> bool:
+        """ECR checks the upstream for a new version of a cached tag up to once per 24 hours, timed from the last
+        pull (ECR user guide, pull-through-cache.html)."""
+        checked = getattr(image, "ext_upstream_checked_at", None)
+        return checked is not None and datetime.now(UTC) - checked >= UPSTREAM_CHECK_INTERVAL
 
     def _importing(self, name: str, reference: str) -> Manifest | None:
         for item in self.imports.values():
@@ -352,6 +362,7 @@ class EcrRegistryEndpoint:
         image.image_tags = tags
         image.ext_pushed_at = now
         image.ext_last_pulled_at = now
+        image.ext_upstream_checked_at = now
         image.ext_status = "ACTIVE"
         image.ext_references = tuple(child.digest for child in manifest.children)
         image.ext_size = sum(blob.size for blob in manifest.blobs) or 1
