@@ -191,8 +191,8 @@ def describe_images(self: ECRResponse) -> ActionResult:
     if p.get("imageIds"):
         # ECR fails the whole call for one image it does not have (API reference, DescribeImages:
         # ImageNotFoundException), rather than leaving it out.
-        for image_id in p["imageIds"]:
-            if not any(_is(image, image_id) for image in images):
+        for image_id in p["imageIds"]:  # one the repository has in another status is filtered out, not an error
+            if not any(_is(image, image_id) for image in repository.images):
                 raise ImageNotFoundException(json.dumps(image_id), repository.name, repository.registry_id)
         images = [image for image in images if any(_is(image, image_id) for image_id in p["imageIds"])]
         return ActionResult({"imageDetails": [_detail(image, repository) for image in images]})
