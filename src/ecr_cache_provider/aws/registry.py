@@ -104,6 +104,12 @@ class RegistryClient:
     def close(self) -> None:
         self._pool.clear()
 
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.close()
+
     def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {"Authorization": self._authorization, **(extra or {})}
 

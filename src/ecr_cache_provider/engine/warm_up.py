@@ -89,13 +89,12 @@ def warm(
     if todo:
         try:
             registry = RegistryClient(*ecr.authorization(), deadline, connections=LAYER_THREADS)
-            with ThreadPoolExecutor(LAYER_THREADS, thread_name_prefix="layers") as pool:
+            with registry, ThreadPoolExecutor(LAYER_THREADS, thread_name_prefix="layers") as pool:
                 for count, reference in enumerate(todo):
                     if count and deadline.remaining() < PULL_KEEP_SECONDS:
                         raise later("pull")
                     outcomes[reference.text] = pull(registry, reference, settings, pool)
                     logger.info("Pulled", extra={"image": reference.text, "state": outcomes[reference.text].state})
-            registry.close()
         except DeadlineApproaching:
             raise later("pull") from None
     try:
@@ -220,7 +219,7 @@ def refresh(event: dict[str, Any], deadline: Deadline, ecr: EcrGateway | None = 
     ecr = ecr or EcrGateway(deadline)
     registry = RegistryClient(*ecr.authorization(), deadline, connections=LAYER_THREADS)
     outcomes: list[Outcome] = []
-    with ThreadPoolExecutor(LAYER_THREADS, thread_name_prefix="layers") as pool:
+    with registry, ThreadPoolExecutor(LAYER_THREADS, thread_name_prefix="layers") as pool:
         for count, reference in enumerate(settings.images):
             if count and deadline.remaining() < PULL_KEEP_SECONDS:
                 logger.warning(
@@ -231,7 +230,6 @@ def refresh(event: dict[str, Any], deadline: Deadline, ecr: EcrGateway | None = 
                 outcomes.append(pull(registry, reference, settings, pool))
             except DeadlineApproaching:
                 break
-    registry.close()
     failed = {outcome.image: outcome.reason for outcome in outcomes if outcome.state == FAILED}
     logger.info("Refreshed", extra={"prefix": prefix, "pulled": len(outcomes) - len(failed), "failed": failed})
     return outcomes
