@@ -277,3 +277,29 @@ def test_served_beside_moto_server(moto_endpoint: str, upstream: UpstreamRegistr
         ecr = client("ecr", endpoint_url=moto_endpoint)
         ecr.delete_pull_through_cache_rule(ecrRepositoryPrefix="mirror-x")
         ecr.delete_repository(repositoryName="mirror-x/library/busybox", force=True)
+
+
+def test_a_cached_tag_is_checked_upstream_again_after_24_hours(
+    endpoint: EcrRegistryEndpoint, upstream: UpstreamRegistry
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from moto.ecr.models import ecr_backends
+
+    first = upstream.add_image("library/nginx", "1.27")
+    ecr = cache_rule()
+    url, auth = login(ecr)
+    assert call(f"{url}/v2/ecr-public/library/nginx/manifests/1.27", auth)[1]["Docker-Content-Digest"] == first
+    endpoint.wait_for_imports()
+    moved = upstream.add_image("library/nginx", "1.27", seed="moved")
+    assert call(f"{url}/v2/ecr-public/library/nginx/manifests/1.27", auth)[1]["Docker-Content-Digest"] == first
+
+    for image in ecr_backends[ACCOUNT][REGION].repositories["ecr-public/library/nginx"].images:
+        image.ext_upstream_checked_at = datetime.now(UTC) - timedelta(hours=24)  # type: ignore[attr-defined]
+    assert call(f"{url}/v2/ecr-public/library/nginx/manifests/1.27", auth)[1]["Docker-Content-Digest"] == moved
+    endpoint.wait_for_imports()
+    tags = {
+        d["imageDigest"]: d.get("imageTags", [])
+        for d in ecr.describe_images(repositoryName="ecr-public/library/nginx")["imageDetails"]
+    }
+    assert tags == {first: [], moved: ["1.27"]}

@@ -55,3 +55,20 @@ def test_platforms() -> None:
     for bad in ("amd64", "linux/", "Linux/amd64", "linux/amd64/v1/x"):
         with pytest.raises(BadReference):
             parse_platform(bad)
+
+
+def test_warm_up_attributes_stay_within_cloudformations_answer() -> None:
+    import json
+
+    from ecr_cache_provider.engine.warm_up import WARMED, Outcome
+    from ecr_cache_provider.types.cache_warm_up import attributes
+
+    outcomes = [Outcome(f"library/image-{n:03d}-" + "x" * 300 + ":1", WARMED, digest=DIGEST) for n in range(100)]
+
+    data = attributes(outcomes)
+
+    assert len(json.dumps(data)) < 3000  # CloudFormation takes 4,096 bytes in all
+    assert data["WarmedImages"] == "100"
+    listed = json.loads(data["Digests"])
+    assert 0 < len(listed) < 100
+    assert data["DigestsNotListed"] == f"{100 - len(listed)} images (the answer is limited to 4,096 bytes)"
