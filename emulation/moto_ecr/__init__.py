@@ -24,6 +24,8 @@ from typing import Any
 from moto.ecr.models import ECRBackend
 from moto.ecr.responses import ECRResponse
 
+from emulation.registry.tokens import RESPONSE_METHODS as TOKEN_RESPONSE_METHODS
+
 from . import faults
 from .images import RESPONSE_METHODS as IMAGE_RESPONSE_METHODS
 from .images import image_records, seed_image, seed_image_record
@@ -102,7 +104,7 @@ def install() -> None:
     with _install_lock:
         methods: dict[type, dict[str, Any]] = {
             ECRBackend: BACKEND_METHODS,
-            ECRResponse: RESPONSE_METHODS | REGISTRY_RESPONSE_METHODS | IMAGE_RESPONSE_METHODS,
+            ECRResponse: RESPONSE_METHODS | REGISTRY_RESPONSE_METHODS | IMAGE_RESPONSE_METHODS | TOKEN_RESPONSE_METHODS,
         }
         for cls, funcs in methods.items():
             for name, func in funcs.items():

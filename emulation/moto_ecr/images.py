@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from moto.core.responses import ActionResult
-from moto.ecr.exceptions import RepositoryNotFoundException
+from moto.ecr.exceptions import ImageNotFoundException, RepositoryNotFoundException
 from moto.ecr.models import Image, ecr_backends
 
 from .models import paginate
@@ -172,6 +172,10 @@ def _detail(image: Image, repository: Repository) -> dict[str, Any]:
     return detail
 
 
+def _is(image: Image, image_id: dict[str, str]) -> bool:
+    return image.image_digest == image_id.get("imageDigest") or image_id.get("imageTag") in (image.image_tags or [])
+
+
 def describe_images(self: ECRResponse) -> ActionResult:
     p = _request(self, "DescribeImages")
     repository = _repository(self, p["repositoryName"])
@@ -185,9 +189,12 @@ def describe_images(self: ECRResponse) -> ActionResult:
     if status != "ANY":
         images = [image for image in images if getattr(image, "ext_status", "ACTIVE") == status]
     if p.get("imageIds"):
-        digests = {image_id.get("imageDigest") for image_id in p["imageIds"]}
-        tags = {image_id.get("imageTag") for image_id in p["imageIds"]}
-        images = [image for image in images if image.image_digest in digests or set(image.image_tags) & tags]
+        # ECR fails the whole call for one image it does not have (API reference, DescribeImages:
+        # ImageNotFoundException), rather than leaving it out.
+        for image_id in p["imageIds"]:  # one the repository has in another status is filtered out, not an error
+            if not any(_is(image, image_id) for image in repository.images):
+                raise ImageNotFoundException(json.dumps(image_id), repository.name, repository.registry_id)
+        images = [image for image in images if any(_is(image, image_id) for image_id in p["imageIds"])]
         return ActionResult({"imageDetails": [_detail(image, repository) for image in images]})
     page, token = paginate(images, lambda image: image.image_digest, p.get("maxResults"), p.get("nextToken"))
     out: dict[str, Any] = {"imageDetails": [_detail(image, repository) for image in page]}

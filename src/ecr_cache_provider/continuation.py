@@ -34,6 +34,7 @@ class Progress:
     waiting: tuple[str, ...] = ()
     throttled: int = 0
     stage: str = ""  # which part of a request's work the cursor is in, when it has several (a Delete's)
+    notes: tuple[str, ...] = ()  # what each item came to so far, for the answer (Custom::CacheWarmUp's images)
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Progress | None:
@@ -43,8 +44,9 @@ class Progress:
         # Fields this version does not know are left out; those an earlier version did not send keep their default.
         known = {field.name for field in fields(cls)}
         values = {name: value for name, value in saved.items() if name in known}
-        if "waiting" in values:
-            values["waiting"] = tuple(values["waiting"])
+        for name in ("waiting", "notes"):
+            if name in values:
+                values[name] = tuple(values[name])
         return cls(**values)
 
 

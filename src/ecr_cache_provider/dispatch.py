@@ -11,7 +11,7 @@ from ecr_cache_provider import continuation
 from ecr_cache_provider.continuation import ContinueLater
 from ecr_cache_provider.contract import Request, RequestContext, ResourceType, Result
 from ecr_cache_provider.deadline import Deadline
-from ecr_cache_provider.engine import expiry_sweep, health_check
+from ecr_cache_provider.engine import expiry_sweep, health_check, warm_up
 from ecr_cache_provider.engine.declared_state import declared_properties
 from ecr_cache_provider.failures import ResourceFailure, Superseded, aws_message, reason_for
 from ecr_cache_provider.observability import count_outcome, count_throttled, logger, metrics
@@ -36,6 +36,11 @@ def serve(event: dict[str, Any], context: LambdaContext) -> dict[str, Any] | Non
         # A schedule's invocation, not a CloudFormation request: there is no ResponseURL and nothing to answer.
         logger.append_keys(schedule=event[expiry_sweep.SWEEP_KEY].get("schedule"))
         expiry_sweep.run(event, context)
+        return None
+    if warm_up.is_refresh(event):
+        # A warm-up's refresh schedule: like a sweep, no CloudFormation request and nothing to answer.
+        logger.append_keys(schedule=event[warm_up.REFRESH_KEY].get("schedule"))
+        warm_up.refresh(event, Deadline.from_context(context))
         return None
     if health_check.is_health_check(event):
         # The health check's schedule: like a sweep, no CloudFormation request and nothing to answer.

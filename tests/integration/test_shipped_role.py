@@ -1,7 +1,8 @@
 """The role template.yaml ships, action by action: one scenario makes every kind of call the provider makes (each
-resource type's Create, Update and Delete, a continuation, a scheduled sweep), as the provider's role and, for the
-sweep, as the schedules' role; the health check as its schedule's role invokes it. It passes with the shipped
-policies; with any one action taken out of any one statement, some call of it is denied, naming that action.
+resource type's Create, Update and Delete, a continuation, a scheduled sweep, a pull through the cache), as the
+provider's role and, for the sweep, as the schedules' role; the health check as its schedule's role invokes it. It
+passes with the shipped policies; with any one action taken out of any one statement, some call of it is denied,
+naming that action.
 
 So every action the role grants is needed (none is there for nothing), and removing any one of them from
 template.yaml fails `make test` naming it (the scenario sees the denial; tests/conftest.py's `iam_enforced` fails
@@ -25,6 +26,7 @@ from emulation import iam
 from emulation.cloudformation import ACCOUNT_ID, REGION, STACK_ID, ResponseEndpoint, make_event
 from emulation.lambda_emulator import LambdaEmulator
 from emulation.moto_ecr import seed_image, simulate_cached_pull
+from emulation.registry import EcrRegistryEndpoint, UpstreamRegistry
 from emulation.scheduler import SCHEDULE_GROUP
 from emulation.stacks import set_stack_status
 from tests.conftest import create_secret, stack_under_test
@@ -100,12 +102,25 @@ Step = Callable[[], dict[str, Any]]
 
 
 @pytest.fixture
+def registries(aws_endpoint: str) -> Iterator[UpstreamRegistry]:
+    """Docker Hub, served locally with an image, behind the local ECR registry endpoint (Custom::CacheWarmUp)."""
+    upstream = UpstreamRegistry()
+    upstream.add_image("library/nginx", "1.27", (1024, 4096))
+    endpoint = EcrRegistryEndpoint(ACCOUNT_ID, REGION)
+    endpoint.serve_upstream("registry-1.docker.io", upstream)
+    yield upstream
+    endpoint.close()
+    upstream.close()
+
+
+@pytest.fixture
 def scenario(
     aws_endpoint: str,
     ecr: Any,
     response_endpoint: ResponseEndpoint,
     lambda_service: LambdaEmulator,
     small_batches: None,
+    registries: UpstreamRegistry,
 ) -> Callable[[], Iterator[str]]:
     """Every kind of call the provider makes, one request (or sweep) a step; yields each step's name once done."""
     hub_secret = create_secret("ecr-pullthroughcache/docker-hub")
@@ -199,6 +214,12 @@ def scenario(
         sweep(scheduler_admin.get_schedule(Name=name, GroupName=SCHEDULE_GROUP)["Target"])
         yield "swept"
         yield step("expiry schedule deleted", request(kind, "HubExpiry", "Delete", longer, physical_id=name))
+        # A first pull through the cache (the repository made on the way), then ECR asked until it has the image.
+        warm_up = {"RepositoryPrefix": "docker-hub", "Images": ["library/nginx:1.27"]}
+        made = request("Custom::CacheWarmUp", "HubWarmUp", "Create", warm_up)
+        yield step("cache warmed", made)
+        yield step("warm-up deleted", request("Custom::CacheWarmUp", "HubWarmUp", "Delete", warm_up,
+                                              physical_id=made["PhysicalResourceId"]))  # fmt: skip
         yield step("rule deleted", request(rule, "HubRule", "Delete", rotated, physical_id="docker-hub"))
 
         ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="team", upstreamRegistryUrl="quay.io")

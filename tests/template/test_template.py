@@ -531,6 +531,16 @@ def without_issue_20(template: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
+def policy_documents(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """The IAM policy documents a resource holds (a managed policy's, or a role's inline ones)."""
+    properties = resource.get("Properties", {})
+    documents = [
+        properties.get("PolicyDocument"),
+        *(policy["PolicyDocument"] for policy in properties.get("Policies", [])),
+    ]
+    return [document for document in documents if isinstance(document, dict) and "Statement" in document]
+
+
 def test_the_loops_expand_to_the_template_before_them(template: dict[str, Any]) -> None:
     """Every resource keeps its logical id, type, condition and properties (docs/template.md), but for Quay's
     optional credential, passed as it is rather than through Fn::If on a per-cache condition."""
@@ -553,11 +563,14 @@ def test_the_loops_expand_to_the_template_before_them(template: dict[str, Any]) 
     # Reworded on purpose: the provider manages more than lifecycle policies (a Description updates in place).
     function = before["Resources"]["ProviderFunction"]["Properties"]
     function["Description"] = template["Resources"]["ProviderFunction"]["Properties"]["Description"]
-    # Statements added to the provider's role since (ImagesInUse*): every earlier statement is kept as it was.
-    role_before = before["Resources"]["ProviderRole"]["Properties"]["Policies"][0]["PolicyDocument"]
-    role_now = template["Resources"]["ProviderRole"]["Properties"]["Policies"][0]["PolicyDocument"]
-    assert all(statement in role_now["Statement"] for statement in role_before["Statement"])
-    role_before["Statement"] = role_now["Statement"]
+    # Statements added to policies since (issue 21: ImagesInUse*, WarmUpRegistryLogin, CacheWarmUpPulls): every
+    # earlier statement is kept as it was.
+    for logical_id, resource in before["Resources"].items():
+        for document_before, document_now in zip(
+            policy_documents(resource), policy_documents(template["Resources"][logical_id]), strict=True
+        ):
+            assert all(statement in document_now["Statement"] for statement in document_before["Statement"])
+            document_before["Statement"] = document_now["Statement"]
     assert without_no_value(template["Resources"]) == without_no_value(before["Resources"])
     assert template["Conditions"] == {name: value for name, value in before["Conditions"].items()
                                       if name != "HasQuayCredential"}  # fmt: skip

@@ -113,6 +113,8 @@ NOT_FOUND = frozenset(
         "RepositoryPolicyNotFoundException",
     }
 )
+# What a DescribeImages of named images answers when one of them is not (yet) in the repository.
+IMAGE_NOT_FOUND = NOT_FOUND | {"ImageNotFoundException"}
 
 
 @dataclass(frozen=True)
@@ -443,6 +445,38 @@ class EcrGateway:
                 children[image["imageId"]["imageDigest"]] = references
         return children
 
+    # Pulling through the cache (Custom::CacheWarmUp)
+
+    def authorization(self) -> tuple[str, str]:
+        """The registry's endpoint and a token for its HTTP API, as GetAuthorizationToken gives them (the token is
+        valid 12 hours: ECR user guide, registry_auth.html)."""
+        data = self._call("GetAuthorizationToken")["authorizationData"][0]
+        return str(data["proxyEndpoint"]), str(data["authorizationToken"])
+
+    def images_present(self, repository: str, digests: list[str]) -> set[str]:
+        """Which of the digests DescribeImages reports (ACTIVE). One call a digest: ECR fails a whole call with
+        ImageNotFoundException for one image it does not have."""
+        present = set()
+        for digest in digests:
+            image_ids = [{"imageDigest": digest}]
+            response = self._call_unless_missing(
+                "DescribeImages", missing=IMAGE_NOT_FOUND, repositoryName=repository, imageIds=image_ids
+            )
+            present |= {image["imageDigest"] for image in (response or {}).get("imageDetails", [])}
+        return present
+
+    def layers_available(self, repository: str, digests: list[str]) -> set[str]:
+        """Which of the layer digests BatchCheckLayerAvailability reports AVAILABLE (100 a call)."""
+        available: set[str] = set()
+        for start in range(0, len(digests), IMAGE_IDS_PER_CALL):
+            batch = digests[start : start + IMAGE_IDS_PER_CALL]
+            response = self._call_unless_missing(
+                "BatchCheckLayerAvailability", repositoryName=repository, layerDigests=batch
+            )
+            layers = (response or {}).get("layers", [])
+            available |= {layer["layerDigest"] for layer in layers if layer.get("layerAvailability") == "AVAILABLE"}
+        return available
+
     def delete_images(self, repository: str, digests: list[str]) -> DeletedImages:
         """Delete images by digest, 100 a call. ECR reports a failure per image in its answer (an image an index
         still references, one deleted meanwhile): they are returned, never raised. A call ECR throttles is asked
@@ -596,7 +630,7 @@ class EcrGateway:
                 self.throttled_calls += 1
 
     def _call_unless_missing(
-        self, operation: str, backoff: Backoff | None = None, **arguments: Any
+        self, operation: str, backoff: Backoff | None = None, missing: frozenset[str] = NOT_FOUND, **arguments: Any
     ) -> dict[str, Any] | None:
         """The call's response, or None when ECR says what it names does not exist. With a `backoff`, a call ECR
         throttles (or fails transiently) is asked again after each pause."""
@@ -605,7 +639,7 @@ class EcrGateway:
                 return self._call_through_transient_errors(backoff, operation, **arguments)
             return self._call(operation, **arguments)
         except EcrError as error:
-            if error.code in NOT_FOUND:
+            if error.code in missing:
                 return None
             raise
 

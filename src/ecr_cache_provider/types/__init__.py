@@ -8,6 +8,7 @@ from ecr_cache_provider.contract import ResourceType
 from ecr_cache_provider.types import (
     cache_image_expiry,
     cache_lifecycle_policy,
+    cache_warm_up,
     cached_repository_settings,
     pull_through_cache_rule,
     registry_policy_statements,
@@ -28,4 +29,5 @@ RESOURCE_TYPES = _by_name(
     cache_image_expiry,
     registry_policy_statements,
     registry_scanning_filters,
+    cache_warm_up,
 )
