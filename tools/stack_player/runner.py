@@ -3,6 +3,7 @@ local endpoint cannot read, play the stack (or delete it), seed repositories, ke
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 import threading
@@ -13,14 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from tools.stack_player.aws import LocalAws
-from tools.stack_player.config import DeployConfig, load_config
+from tools.stack_player.config import ConfigError, DeployConfig, load_config
 from tools.stack_player.invoked import Invoked
 from tools.stack_player.player import Hooks, Player, StackResult
 from tools.stack_player.progress import Progress
 from tools.stack_player.report import Registry
-from tools.stack_player.state import ResourceRecord, load_exports, load_state, save_state
+from tools.stack_player.state import ResourceRecord, StackState, load_exports, load_state, save_state
 from tools.stack_player.sweep import SweepReport, expiry_prefixes, seed_images, sweep_now
 from tools.stack_player.template import Template, resolve_parameters
+from tools.stack_player.warm import WARM_UP_TEMPLATE, Registries, WarmUpReport, check_images
+from tools.stack_player.warm import report as warm_up_report
 
 RULE_TYPE = "Custom::PullThroughCacheRule"
 
@@ -45,6 +48,10 @@ class Options:
     # rolls back.
     cancel_during: str = ""
     cancel_after: float = 0.5
+    # Once the stack is played, a Custom::CacheWarmUp of these images through the cache of `warm_prefix`
+    # (warm.py), reported per image.
+    warm: list[str] = field(default_factory=list)
+    warm_prefix: str = "ecr-public"
 
 
 @dataclass
@@ -53,10 +60,11 @@ class RunResult:
     registry: Registry
     notes: list[str] = field(default_factory=list)
     sweeps: list[SweepReport] = field(default_factory=list)
+    warm_up: WarmUpReport | None = None
 
     @property
     def succeeded(self) -> bool:
-        return self.stack.succeeded
+        return self.stack.succeeded and (self.warm_up is None or self.warm_up.succeeded)
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,10 @@ def plan(options: Options) -> Plan:
     samconfig = options.samconfig or options.template.parent / "samconfig.toml"
     config = load_config(samconfig, options.config_env, options.parameter_overrides, options.template.stem)
     parameters = None if options.delete else resolve_parameters(template, config.parameter_overrides)
+    if options.warm:
+        if options.delete:
+            raise ConfigError("--warm plays a warm-up once the stack is played: not with --delete")
+        check_images(options.warm, options.warm_prefix)
     return Plan(template, config, parameters)
 
 
@@ -111,6 +123,7 @@ def run(options: Options, aws: LocalAws, progress: Progress | None = None) -> Ru
         cancel_during=options.cancel_during,
         cancel_after=options.cancel_after,
     )
+    warm_up = None
     if parameters is None:
         # What make invoke made in this stack goes first, while the stack's function and role still serve it.
         notes = Invoked(options.state_dir).delete(aws, stack_name)
@@ -121,6 +134,8 @@ def run(options: Options, aws: LocalAws, progress: Progress | None = None) -> Ru
         result = player.deploy(parameters)
         seeding.at_end(state.resources)
         seeding.images = seed_images(aws, seeding.repositories, expiry_prefixes(state.resources))
+        if options.warm and result.succeeded:
+            warm_up = _warm_up(options, aws, state, dataclasses.replace(hooks, before_custom=_nothing), progress)
     sweeps = sweep_now(aws, state.resources) if options.sweep_now and parameters is not None else []
     with interrupts_deferred():  # the stack and the registry are saved together, or neither is
         save_state(options.state_dir, state)
@@ -131,7 +146,37 @@ def run(options: Options, aws: LocalAws, progress: Progress | None = None) -> Ru
     if seeding.images:
         namespaces = ", ".join(expiry_prefixes(state.resources))
         notes.append(f"seeded {seeding.images} images with spread-out pull times in the repositories of {namespaces}")
-    return RunResult(result, Registry.read(aws, progress), notes, sweeps)
+    return RunResult(result, Registry.read(aws, progress), notes, sweeps, warm_up)
+
+
+def _nothing(resource_type: str, records: dict[str, ResourceRecord]) -> None:
+    return
+
+
+def _warm_up(options: Options, aws: LocalAws, provider: StackState, hooks: Hooks, progress: Progress) -> WarmUpReport:
+    """warm_up.yaml played as a consumer stack of the provider just played, through its exported ServiceToken;
+    reported per image as ECR then has it, and deleted again (a warm-up's Delete removes no image). The local
+    registries are those `make local` started with the local AWS, or started for this warm-up alone."""
+    started = None if aws.registries is not None else Registries.start()
+    try:
+        template = Template.load(WARM_UP_TEMPLATE)
+        name = f"{provider.stack_name}-warm-up"
+        overrides = {"ProviderStackName": provider.stack_name, "RepositoryPrefix": options.warm_prefix,
+                     "Images": ",".join(options.warm)}  # fmt: skip
+        parameters = resolve_parameters(template, overrides)
+        imports = {**load_exports(options.state_dir, name), **provider.exports}
+        player = Player(template, StackState.new(name), aws.responses, hooks, aws.invoke_provider, imports, progress)
+        played = player.deploy(parameters)
+        created = [outcome for outcome in played.outcomes if outcome.logical_id == "WarmUp"]
+        status = created[0].status if created else played.stack_status
+        reason = created[0].reason if created else "; ".join(played.warnings)
+        lines = warm_up_report(aws.client("ecr"), options.warm_prefix, options.warm, status, reason)
+        if player.state.exists:
+            player.delete()
+        return lines
+    finally:
+        if started is not None:
+            started.close()
 
 
 @contextmanager
