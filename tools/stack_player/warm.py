@@ -10,6 +10,7 @@ custom resources are, then deleted again (its Delete removes no image). Each ima
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +60,7 @@ class Registries:
 
 def check_images(images: list[str], prefix: str) -> None:
     """Raise ConfigError naming each image reference the warm-up would refuse (the provider's own grammar)."""
-    from ecr_cache_provider.grammar.image_reference import BadReference, parse
+    from ecr_cache_provider.grammar.image_reference import BadReference, parse  # noqa: PLC0415 - src/ is on the path by now
 
     if len(images) > MAX_IMAGES:
         raise ConfigError(f"--warm: {len(images)} images, Custom::CacheWarmUp takes at most {MAX_IMAGES}")
@@ -118,7 +119,7 @@ def failure_reasons(reason: str) -> dict[str, str]:
 def describe(ecr: Any, prefix: str, image: str, reason: str | None) -> ImageLine:
     """One image as ECR now has it: the manifest (an index's platforms), its layers available out of those its
     manifests name, and its digest; or why it was not warmed."""
-    from ecr_cache_provider.grammar.image_reference import parse
+    from ecr_cache_provider.grammar.image_reference import parse  # noqa: PLC0415 - as above
 
     reference = parse(image, prefix)
     repository = reference.cached_repository(prefix)
@@ -155,7 +156,5 @@ def report(ecr: Any, prefix: str, images: list[str], status: str, reason: str) -
 
 
 def _json(text: str) -> dict[str, Any]:
-    import json
-
     value = json.loads(text)
     return value if isinstance(value, dict) else {}
