@@ -100,7 +100,7 @@ class WarmUpReport:
     def render(self) -> str:
         head = f"Warm-up of {len(self.images)} images through {self.prefix} (Custom::CacheWarmUp): {self.status}"
         width = max(len(line.image) for line in self.lines) if self.lines else 0
-        return "\n".join([head, *(f"  {line.image.ljust(width)}  {line.text}" for line in self.lines), ""]) + "\n"
+        return "\n".join([head, *(f"  {line.image.ljust(width)}  {line.text}" for line in self.lines)]) + "\n"
 
 
 def failure_reasons(reason: str) -> dict[str, str]:
