@@ -23,6 +23,10 @@ pytestmark = pytest.mark.stack
 TAG, INDEX, MISSING = "docker/library/nginx:1.27", "docker/library/redis:7.4", "docker/library/nope:1"
 
 
+def cached_repository(image: str) -> str:
+    return "ecr-public/" + image.partition(":")[0]
+
+
 def fixture_digest(image: str) -> str:
     """The digest the local upstream serves for a fixture image, made again from its definition."""
     for repository, tag, platforms, layers in FIXTURES:
@@ -55,8 +59,8 @@ def test_make_local_warm_shows_a_tag_an_index_and_a_missing_image_and_ecr_holds_
     # missing image's; the warm-up's consumer stack deleted once reported.
     registry = json.loads((state / "registry.json").read_text())
     names = {repository["name"] for repository in registry["repositories"]}
-    assert {f"ecr-public/{TAG.split(':')[0]}", f"ecr-public/{INDEX.split(':')[0]}"} <= names
-    assert f"ecr-public/{MISSING.split(':')[0]}" not in names
+    assert {cached_repository(TAG), cached_repository(INDEX)} <= names
+    assert cached_repository(MISSING) not in names
     assert not state_file(state, f"{STACK_NAME}-warm-up").exists()
 
 
@@ -73,16 +77,16 @@ def test_a_warm_up_of_a_tag_and_an_index_succeeds_and_ecr_reports_every_manifest
     assert result.warm_up is not None
     assert [(line.image, line.ok) for line in result.warm_up.lines] == [(TAG, True), (INDEX, True)]
     ecr = local_aws.client("ecr")
-    assert cached_digests(ecr, f"ecr-public/{TAG.split(':')[0]}") == {fixture_digest(TAG)}
+    assert cached_digests(ecr, cached_repository(TAG)) == {fixture_digest(TAG)}
     index = json.loads(
-        ecr.batch_get_image(repositoryName="ecr-public/docker/library/redis", imageIds=[{"imageTag": "7.4"}])[
-            "images"
-        ][0]["imageManifest"]
+        ecr.batch_get_image(repositoryName=cached_repository(INDEX), imageIds=[{"imageTag": "7.4"}])["images"][0][
+            "imageManifest"
+        ]
     )
     platforms = {entry["digest"] for entry in index["manifests"]}
-    assert cached_digests(ecr, "ecr-public/docker/library/redis") == {fixture_digest(INDEX), *platforms}
+    assert cached_digests(ecr, cached_repository(INDEX)) == {fixture_digest(INDEX), *platforms}
     names = {repository["repositoryName"] for repository in ecr.describe_repositories()["repositories"]}
-    assert "ecr-public/docker/library/nope" not in names
+    assert cached_repository(MISSING) not in names
 
 
 @pytest.mark.parametrize(
