@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -21,6 +22,12 @@ DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that closed its kept-alive connection (a pool closed once its pulls end) is no error."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class RegistryHandler(BaseHTTPRequestHandler):

@@ -18,6 +18,7 @@ from tools.stack_player.progress import Progress
 from tools.stack_player.report import render, render_sweeps
 from tools.stack_player.runner import Options, RunResult, plan, run
 from tools.stack_player.template import Template, TemplateError
+from tools.stack_player.warm import split_images
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C
@@ -57,6 +58,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--health-check-now", action="store_true",
                         help="run the provider's health check now and show, per cache prefix, the upstream login, "
                              "the drift and the metrics it printed")  # fmt: skip
+    parser.add_argument("--warm", action="append", default=[], metavar="IMAGE[,IMAGE...]",
+                        help="once the stack is played, warm these images (repository:tag, repository@sha256:..., "
+                             "as the upstream names them) with a Custom::CacheWarmUp and show each one; "
+                             "repeatable")  # fmt: skip
+    parser.add_argument("--warm-prefix", default="ecr-public", metavar="PREFIX",
+                        help="with --warm: the cache the images are pulled through (default: ecr-public)")  # fmt: skip
     parser.add_argument("--state-dir", type=Path, default=Path(".local-stack"), help="default: .local-stack")
     parser.add_argument("--delete", action="store_true", help="delete the stack instead of creating or updating it")
     parser.add_argument("--sam-build", action="store_true",
@@ -71,6 +78,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     build = arguments.__dict__.pop("sam_build")
+    arguments.warm = split_images(arguments.warm)
     sys.path.insert(0, str(ROOT / "src"))  # the handler's package, imported at the first request
     options = Options(**vars(arguments), keep_registry=True)  # the arguments are named after Options' fields
     menu = break_menu_answer(options.break_what)  # --break's menu, or a value not on it: nothing is started
@@ -154,6 +162,8 @@ def _play(options: Options, template: Template) -> RunResult:
     report.write(render(result.stack, result.registry, [*result.notes, f"provider logs: {log_path}"]))
     report.write(render_sweeps(result.sweeps))
     report.write(render_health(result.health))
+    if result.warm_up is not None:
+        report.write(result.warm_up.render())
     return result
 
 

@@ -38,6 +38,7 @@ from tools import lambda_runtime
 from tools.stack_player.monitoring import Monitoring
 from tools.stack_player.progress import Progress
 from tools.stack_player.roles import Roles
+from tools.stack_player.warm import Registries
 
 __all__ = ["ACCOUNT_ID", "REGION", "LocalAws"]
 
@@ -68,6 +69,8 @@ class LocalAws:
     # Where the built function's output (its stdout and stderr: the Powertools log lines) is appended, one block per
     # invocation, as CloudWatch Logs would keep it; None drops it. (The in-process handler writes to sys.stdout.)
     provider_log: Path | None = None
+    # The local upstream registry and ECR registry endpoint a Custom::CacheWarmUp pulls through (warm.py).
+    registries: Registries | None = None
     _log_lock: threading.Lock = field(default_factory=threading.Lock)
     _stops: list[Callable[[], None]] = field(default_factory=list)
     # The played stacks' alarms, dashboards, alarm topics and health check schedule, made in moto.
@@ -90,6 +93,8 @@ class LocalAws:
         local.lambda_emulator = emulator
         local._stops.append(emulator.close)
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = emulator.url
+        local.registries = Registries.start()
+        local._stops.append(local.registries.close)
         return local
 
     def environment(self) -> dict[str, str]:

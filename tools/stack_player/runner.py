@@ -3,6 +3,7 @@ local endpoint cannot read, play the stack (or delete it), seed repositories, ke
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 import threading
@@ -13,15 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from tools.stack_player.aws import LocalAws
-from tools.stack_player.config import DeployConfig, load_config
+from tools.stack_player.config import ConfigError, DeployConfig, load_config
 from tools.stack_player.health import BreakError, HealthCheckRun, break_stack, health_check_now
 from tools.stack_player.invoked import Invoked
 from tools.stack_player.player import Hooks, Player, StackResult
 from tools.stack_player.progress import Progress
 from tools.stack_player.report import Registry
-from tools.stack_player.state import ResourceRecord, load_exports, load_state, save_state
+from tools.stack_player.state import ResourceRecord, StackState, load_exports, load_state, save_state
 from tools.stack_player.sweep import SweepReport, expiry_prefixes, seed_images, sweep_now
 from tools.stack_player.template import Template, resolve_parameters
+from tools.stack_player.warm import WARM_UP_TEMPLATE, Registries, WarmUpReport, check_images
+from tools.stack_player.warm import report as warm_up_report
 
 RULE_TYPE = "Custom::PullThroughCacheRule"
 
@@ -50,6 +53,10 @@ class Options:
     break_what: str = ""
     # Then run the provider's health check now, rather than at its schedule's time, and show what it found.
     health_check_now: bool = False
+    # Once the stack is played, a Custom::CacheWarmUp of these images through the cache of `warm_prefix`
+    # (warm.py), reported per image.
+    warm: list[str] = field(default_factory=list)
+    warm_prefix: str = "ecr-public"
 
 
 @dataclass
@@ -61,10 +68,11 @@ class RunResult:
     health: HealthCheckRun | None = None
     broken: str = ""  # what --break broke; empty when it broke nothing
     break_error: str = ""  # why --break could not break what it was asked to
+    warm_up: WarmUpReport | None = None
 
     @property
     def succeeded(self) -> bool:
-        return self.stack.succeeded
+        return self.stack.succeeded and (self.warm_up is None or self.warm_up.succeeded)
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,10 @@ def plan(options: Options) -> Plan:
     samconfig = options.samconfig or options.template.parent / "samconfig.toml"
     config = load_config(samconfig, options.config_env, options.parameter_overrides, options.template.stem)
     parameters = None if options.delete else resolve_parameters(template, config.parameter_overrides)
+    if options.warm:
+        if options.delete:
+            raise ConfigError("--warm plays a warm-up once the stack is played: not with --delete")
+        check_images(options.warm, options.warm_prefix)
     return Plan(template, config, parameters)
 
 
@@ -119,6 +131,7 @@ def run(options: Options, aws: LocalAws, progress: Progress | None = None) -> Ru
         cancel_during=options.cancel_during,
         cancel_after=options.cancel_after,
     )
+    warm_up = None
     if parameters is None:
         # What make invoke made in this stack goes first, while the stack's function and role still serve it.
         notes = Invoked(options.state_dir).delete(aws, stack_name)
@@ -129,6 +142,8 @@ def run(options: Options, aws: LocalAws, progress: Progress | None = None) -> Ru
         result = player.deploy(parameters)
         seeding.at_end(state.resources)
         seeding.images = seed_images(aws, seeding.repositories, expiry_prefixes(state.resources))
+        if options.warm and result.succeeded:
+            warm_up = _warm_up(options, aws, state, dataclasses.replace(hooks, before_custom=_nothing), progress)
     sweeps = sweep_now(aws, state.resources) if options.sweep_now and parameters is not None else []
     broken = break_error = ""
     if options.break_what and parameters is not None:
@@ -147,7 +162,37 @@ def run(options: Options, aws: LocalAws, progress: Progress | None = None) -> Ru
         namespaces = ", ".join(expiry_prefixes(state.resources))
         notes.append(f"seeded {seeding.images} images with spread-out pull times in the repositories of {namespaces}")
     notes += [broken] if broken else []
-    return RunResult(result, Registry.read(aws, progress), notes, sweeps, health, broken, break_error)
+    return RunResult(result, Registry.read(aws, progress), notes, sweeps, health, broken, break_error, warm_up)
+
+
+def _nothing(resource_type: str, records: dict[str, ResourceRecord]) -> None:
+    return
+
+
+def _warm_up(options: Options, aws: LocalAws, provider: StackState, hooks: Hooks, progress: Progress) -> WarmUpReport:
+    """warm_up.yaml played as a consumer stack of the provider just played, through its exported ServiceToken;
+    reported per image as ECR then has it, and deleted again (a warm-up's Delete removes no image). The local
+    registries are those `make local` started with the local AWS, or started for this warm-up alone."""
+    started = None if aws.registries is not None else Registries.start()
+    try:
+        template = Template.load(WARM_UP_TEMPLATE)
+        name = f"{provider.stack_name}-warm-up"
+        overrides = {"ProviderStackName": provider.stack_name, "RepositoryPrefix": options.warm_prefix,
+                     "Images": ",".join(options.warm)}  # fmt: skip
+        parameters = resolve_parameters(template, overrides)
+        imports = {**load_exports(options.state_dir, name), **provider.exports}
+        player = Player(template, StackState.new(name), aws.responses, hooks, aws.invoke_provider, imports, progress)
+        played = player.deploy(parameters)
+        created = [outcome for outcome in played.outcomes if outcome.logical_id == "WarmUp"]
+        status = created[0].status if created else played.stack_status
+        reason = created[0].reason if created else "; ".join(played.warnings)
+        lines = warm_up_report(aws.client("ecr"), options.warm_prefix, options.warm, status, reason)
+        if player.state.exists:
+            player.delete()
+        return lines
+    finally:
+        if started is not None:
+            started.close()
 
 
 @contextmanager
