@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from ecr_cache_provider.aws import sdk
 from emulation.cloudformation import ResponseEndpoint, make_event
@@ -139,3 +140,16 @@ def test_a_botocore_older_than_supported_fails_create_naming_the_version(
 def test_the_oldest_runtime_is_the_minimum_the_provider_declares() -> None:
     oldest = (lambda_runtime.ROOT / "tools" / "lambda_runtime" / "oldest.txt").read_text()
     assert f"botocore=={sdk.MINIMUM_BOTOCORE}\n" in oldest
+
+
+def test_what_sam_build_writes_holds_no_yaml_alias(built_function: Path) -> None:
+    """CloudFormation refuses a template with YAML aliases ("YAML aliases are not allowed in CloudFormation
+    templates"; aws-cloudformation/cloudformation-coverage-roadmap#613). template.yaml writes each cache's dashboard
+    widgets once, as an anchor; what `sam build` writes for `sam deploy` must hold it resolved."""
+    source = (lambda_runtime.ROOT / "template.yaml").read_text()
+    built = (built_function.parent / "template.yaml").read_text()
+
+    assert any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(source))  # the anchor is used
+    assert not any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(built))
+    # written out at each of the six aliases, besides the anchor itself (in the resource's Metadata)
+    assert built.count("## ${Cache} cache") == source.count("*CacheWidgets") + 1 == 7

@@ -174,7 +174,7 @@ def test_the_health_check_schedule_invokes_the_check_with_its_own_role_as_deploy
     (subscription,) = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
     assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "platform@example.com")
     alarms = cloudwatch.describe_alarms()["MetricAlarms"]
-    assert len(alarms) == 16
+    assert len(alarms) == 18  # 3 caches x 3, the ledger's, the registry's 2, the provider's 6
     assert {tuple(alarm["AlarmActions"]) for alarm in alarms} == {(topic,)}
     (dashboard,) = cloudwatch.list_dashboards()["DashboardEntries"]
     body = json.loads(cloudwatch.get_dashboard(DashboardName=dashboard["DashboardName"])["DashboardBody"])

@@ -128,8 +128,8 @@ def test_the_result_table_folds_the_native_resources_into_one_line(play: Play) -
 
     assert "NOT EMULATED" not in report
     assert (
-        "30 native resources (AWS::Logs::LogGroup, AWS::DynamoDB::Table, AWS::Scheduler::ScheduleGroup, "
-        "AWS::IAM::Role x3, AWS::CloudWatch::Alarm x16, AWS::Lambda::Function, AWS::IAM::RolePolicy x2, "
+        "32 native resources (AWS::Logs::LogGroup, AWS::DynamoDB::Table, AWS::Scheduler::ScheduleGroup, "
+        "AWS::IAM::Role x3, AWS::CloudWatch::Alarm x18, AWS::Lambda::Function, AWS::IAM::RolePolicy x2, "
         "AWS::Scheduler::Schedule, AWS::Lambda::EventInvokeConfig, AWS::IAM::ManagedPolicy x2, "
         "AWS::CloudWatch::Dashboard): not emulated, made as the provider needs"
     ) in report.splitlines()
