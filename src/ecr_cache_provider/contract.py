@@ -277,11 +277,14 @@ class ResourceType(Protocol):
 @contextmanager
 def leaves_behind(physical_id: str) -> Iterator[None]:
     """What fails inside may have made something already: the failure names `physical_id`, so that the rollback's
-    Delete of a failed Create finds what to remove. A hand-off to a follow-up invocation is no failure: it passes."""
+    Delete of a failed Create finds what to remove. A hand-off to a follow-up invocation is no failure: it passes.
+    A request a newer one overtook stays Superseded, so that its caller stops rather than undo as after a failure."""
     try:
         yield
     except ContinueLater:
         raise
+    except Superseded as superseded:
+        raise Superseded(str(superseded), physical_id) from superseded
     except Exception as error:
         raise ResourceFailure(reason_for(error), physical_id) from error
 

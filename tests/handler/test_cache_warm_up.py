@@ -74,25 +74,30 @@ def test_warms_a_tag_until_ecr_reports_the_image_and_every_layer(
     invoke: Invoke, response_endpoint: ResponseEndpoint, registry: EcrRegistryEndpoint, upstream: UpstreamRegistry,
     ecr: Any,
 ) -> None:  # fmt: skip
-    registry.hold_imports()  # ECR imports while the provider waits: released once the pull has begun
+    digest = upstream.tags["library/nginx"]["1.27"]
+    wanted = blobs(upstream, "library/nginx", digest)
+    # ECR imports while the provider waits: released once the provider has downloaded every layer (from the
+    # upstream, as ECR redirects it while importing), so no download can find the import already done.
+    registry.hold_imports()
     original = upstream.serve
+    served: list[str] = []
 
     def serve(request: Any, method: str) -> None:
         original(request, method)
         if "/storage/" in request.path:
-            registry.release_imports()
+            served.append(request.path)
+            if len(served) == len(wanted):
+                registry.release_imports()
 
     upstream.serve = serve  # type: ignore[method-assign]
     answer = invoke(event(response_endpoint, "Create", props("library/nginx:1.27")))
 
     assert answer["Status"] == "SUCCESS", answer.get("Reason")
-    digest = upstream.tags["library/nginx"]["1.27"]
     assert answer["PhysicalResourceId"].startswith("cache-warm-up-")
     assert answer["Data"]["WarmedImages"] == "1"
     assert json.loads(answer["Data"]["Digests"]) == {"library/nginx:1.27": digest}
     assert json.loads(answer["Data"]["Failed"]) == {}
     assert images(ecr, "ecr-public/library/nginx") == {digest: ["1.27"]}
-    wanted = blobs(upstream, "library/nginx", digest)
     assert sorted(layers_available(ecr, "ecr-public/library/nginx", wanted)) == sorted(wanted)
     # Each layer was downloaded through ECR: the upstream served it once to the client, once to ECR's import.
     downloads = [path for method, path in upstream.requests if path.startswith("/storage/")]
@@ -167,6 +172,24 @@ def test_a_digest_alone_already_cached_is_warm(
     answer = invoke(event(response_endpoint, "Create", props(f"library/nginx@{digest}")))
 
     assert answer["Status"] == "SUCCESS", answer.get("Reason")
+
+
+def test_a_cached_image_is_downloaded_from_ecrs_storage_once_per_layer(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, registry: EcrRegistryEndpoint, upstream: UpstreamRegistry,
+) -> None:  # fmt: skip
+    assert invoke(event(response_endpoint, "Create", props("library/nginx:1.27")))["Status"] == "SUCCESS"
+    wanted = blobs(upstream, "library/nginx", upstream.tags["library/nginx"]["1.27"])
+    registry.requests.clear()
+    upstream.requests.clear()
+
+    answer = invoke(event(response_endpoint, "Create", props("library/nginx:1.27")))
+
+    assert answer["Status"] == "SUCCESS", answer.get("Reason")
+    assert [path for _, path in upstream.requests if path.startswith("/storage/")] == []
+    # One request per layer: a redirect's connection goes back to the pool ready for the next request, so no
+    # download is sent twice (the retry of a connection handed back with its answer unread).
+    downloads = [path for _, path in registry.requests if path.startswith("/layer-bucket/")]
+    assert sorted(downloads) == sorted(f"/layer-bucket/{blob}" for blob in wanted)
 
 
 def test_a_tag_that_moved_off_the_digest_fails_naming_the_image(

@@ -303,6 +303,77 @@ def test_the_rollback_of_a_cancelled_rename_removes_what_it_made_and_its_chain_s
     assert policies == {f"ecr-public/library/{name}": policy() for name in ("alpine", "nginx", "redis")}
 
 
+def test_a_rename_that_finds_the_rollback_after_a_batch_leaves_the_rest_to_it(
+    invoke: Invoke,
+    response_endpoint: ResponseEndpoint,
+    two_caches: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rollback takes over while the rename's follow-up works on a batch: the rename finds it when it checks
+    after the batch, undoes that batch and stops. It must not also undo the rename as a failed one would (whose
+    rollback finds what it made by the records): those records are the rollback's to drain, and a rename that
+    drained them and then, finding itself overtaken, put its batch back would leave policies no record names."""
+    from ecr_cache_provider import continuation, handler
+    from ecr_cache_provider.aws.ledger import Ledger, Owner
+    from ecr_cache_provider.deadline import Deadline
+    from ecr_cache_provider.engine import batches as namespace
+    from ecr_cache_provider.engine.recorded_settings import RecordedBatch
+
+    invoke(lifecycle_event(response_endpoint, "Create", T0, properties=lifecycle("ecr-public")))
+    monkeypatch.setattr(namespace, "BATCH_SIZE", 1)
+    monkeypatch.setattr(namespace, "HAND_OFF_SECONDS", 1e9)
+    handed: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        continuation,
+        "hand_off",
+        lambda event, arn, progress: handed.append(continuation.follow_up_event(event, progress)),
+    )
+    rename = lifecycle_event(
+        response_endpoint,
+        "Update",
+        T0 + timedelta(seconds=5),
+        properties=lifecycle("quay", NEW_POLICY),
+        physical_id="ecr-public",
+        old_properties=lifecycle("ecr-public"),
+    )
+    rollback = lifecycle_event(
+        response_endpoint,
+        "Update",
+        T0 + timedelta(seconds=9),
+        properties=lifecycle("ecr-public"),
+        physical_id="ecr-public",
+        old_properties=lifecycle("quay", NEW_POLICY),
+    )
+    handler.lambda_handler(rename, LambdaContext())  # quay/coreos/etcd, then hands on
+    run = RecordedBatch.run
+    taken_over: list[bool] = []
+
+    def the_rollback_begins_meanwhile(self: RecordedBatch, batch: list[str], workers: Any) -> Any:
+        outcomes = run(self, batch, workers)
+        if not taken_over:  # the rollback's first step, while this batch ran
+            taken_over.append(True)
+            owner = Owner(STACK_ID, "CacheRule", rollback["RequestId"], LIFECYCLE)
+            Ledger(Deadline.from_context(LambdaContext())).begin(owner, "Update", T0 + timedelta(seconds=9))
+        return outcomes
+
+    monkeypatch.setattr(RecordedBatch, "run", the_rollback_begins_meanwhile)
+    handler.lambda_handler(handed.pop(), LambdaContext())  # quay/jetstack/cert-manager, then finds the rollback
+    monkeypatch.setattr(RecordedBatch, "run", run)
+    stopped = response_endpoint.wait_for(rename["RequestId"])
+    handler.lambda_handler(rollback, LambdaContext())
+    while not response_endpoint.answers(rollback["RequestId"]):  # the rollback's own follow-ups, one by one
+        handler.lambda_handler(handed.pop(), LambdaContext())
+
+    answer = response_endpoint.wait_for(rollback["RequestId"])
+    assert taken_over == [True]
+    assert stopped["Status"] == "FAILED"
+    assert "took over" in stopped["Reason"]
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert quay_state(two_caches) == (["ecr-public"], [None, None])
+    policies = {name: json.loads(text) for name, text in made(two_caches)["lifecycle policies"].items()}
+    assert policies == {f"ecr-public/library/{name}": policy() for name in ("alpine", "nginx", "redis")}
+
+
 def test_the_rollback_of_a_rename_that_answered_too_late_removes_the_new_rule(
     invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any
 ) -> None:

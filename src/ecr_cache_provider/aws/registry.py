@@ -85,6 +85,7 @@ class RegistryClient:
             if response.status not in (301, 302, 303, 307, 308):
                 break
             location = response.headers.get("Location", "")
+            response.drain_conn()  # a connection handed back with its answer unread breaks its next request
             response.release_conn()
             response = self._request(location, {}, stream=True)  # a pre-signed URL: no second credential
         if response.status != 200:
