@@ -13,7 +13,7 @@ from emulation import iam
 from emulation.cloudformation import ACCOUNT_ID, REGION, LambdaContext, ResponseEndpoint, make_event
 from emulation.moto_ecr import seed_image
 from emulation.scheduler import SCHEDULE_GROUP, SCHEDULER_ROLE_ARN
-from tests.handler.conftest import Invoke
+from tests.handler.conftest import Invoke, batches_of
 
 TYPE = "Custom::CacheImageExpiry"
 NOW = datetime.now(UTC)
@@ -356,19 +356,11 @@ def test_a_sweep_skips_a_namespace_whose_cache_rule_is_gone(
 
 
 @pytest.fixture
-def one_repository_per_invocation(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+def one_repository_per_invocation(
+    monkeypatch: pytest.MonkeyPatch, handed: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Each sweep invocation does one repository, then hands the rest on: the follow-up events, in order."""
-    from ecr_cache_provider import continuation
-    from ecr_cache_provider.engine import batches as namespace
-
-    monkeypatch.setattr(namespace, "BATCH_SIZE", 1)
-    monkeypatch.setattr(namespace, "HAND_OFF_SECONDS", 1e9)
-    handed: list[dict[str, Any]] = []
-    monkeypatch.setattr(
-        continuation,
-        "hand_off",
-        lambda event, arn, progress: handed.append(continuation.follow_up_event(event, progress)),
-    )
+    batches_of(1, monkeypatch)
     return handed
 
 

@@ -17,7 +17,7 @@ from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_
 from emulation.lambda_emulator import published_metrics
 from emulation.moto_ecr import faults
 from tests.conftest import began, cached_repositories
-from tests.handler.conftest import Invoke
+from tests.handler.conftest import Invoke, batches_of, play_until_answered
 from tests.unit.test_lifecycle_policy import policy
 
 TYPE = "Custom::CacheLifecyclePolicy"
@@ -489,39 +489,11 @@ def test_throttling_is_retried(invoke: Invoke, response_endpoint: ResponseEndpoi
 
 
 @pytest.fixture
-def one_batch_per_invocation(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+def one_batch_per_invocation(monkeypatch: pytest.MonkeyPatch, handed: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every invocation does one batch of two repositories and hands the rest on; hand-offs are recorded
     instead of invoking Lambda, and the test plays the follow-ups."""
-    from ecr_cache_provider import continuation
-    from ecr_cache_provider.engine import batches as namespace
-
-    monkeypatch.setattr(namespace, "BATCH_SIZE", 2)
-    monkeypatch.setattr(namespace, "HAND_OFF_SECONDS", 1e9)
-    handed: list[dict[str, Any]] = []
-    monkeypatch.setattr(
-        continuation,
-        "hand_off",
-        lambda event, arn, progress: handed.append(continuation.follow_up_event(event, progress)),
-    )
+    batches_of(2, monkeypatch)
     return handed
-
-
-def play_until_answered(
-    first: dict[str, Any], handed: list[dict[str, Any]], response_endpoint: ResponseEndpoint
-) -> tuple[dict[str, Any], int]:
-    from ecr_cache_provider import handler
-    from emulation.cloudformation import LambdaContext
-
-    invocations = 0
-    pending = [first]
-    while pending:
-        handler.lambda_handler(pending.pop(), LambdaContext())
-        invocations += 1
-        pending += handed
-        handed.clear()
-        if pending:
-            assert response_endpoint.answers(first["RequestId"]) == []  # no answer until the work is done
-    return response_endpoint.wait_for(first["RequestId"]), invocations
 
 
 def test_work_that_does_not_fit_continues_in_follow_up_invocations(

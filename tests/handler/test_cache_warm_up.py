@@ -256,20 +256,6 @@ def test_bad_input_fails_and_changes_nothing(
     assert ecr.describe_repositories()["repositories"] == []
 
 
-@pytest.fixture
-def handed(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Hand-offs recorded instead of invoking Lambda; the test plays the follow-ups."""
-    from ecr_cache_provider import continuation
-
-    recorded: list[dict[str, Any]] = []
-    monkeypatch.setattr(
-        continuation,
-        "hand_off",
-        lambda event, arn, progress: recorded.append(continuation.follow_up_event(event, progress)),
-    )
-    return recorded
-
-
 def test_a_warm_up_that_does_not_fit_continues_in_follow_up_invocations(
     response_endpoint: ResponseEndpoint, registry: EcrRegistryEndpoint, ecr: Any, handed: list[dict[str, Any]],
     fast_retries: None,

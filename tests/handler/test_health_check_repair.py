@@ -433,19 +433,12 @@ def test_a_secret_without_credentials_fails_the_login(stack: dict[str, str], che
 
 
 def test_a_run_that_does_not_fit_continues_where_it_stopped(
-    stack: dict[str, str], registry: Any, check_now: Check, monkeypatch: pytest.MonkeyPatch
+    stack: dict[str, str], registry: Any, check_now: Check, handed: list[dict[str, Any]]
 ) -> None:
     """Each ECR call takes 0.3 s and each invocation has 1.5 s before the deadline's margin: the run hands the rest
     to follow-up invocations, each going on after the last thing checked, until everything was checked once."""
-    from ecr_cache_provider import continuation
     from ecr_cache_provider.engine.health_check import HEALTH_CHECK_KEY
 
-    handed: list[dict[str, Any]] = []
-    monkeypatch.setattr(
-        continuation,
-        "hand_off",
-        lambda event, arn, progress: handed.append(continuation.follow_up_event(event, progress)),
-    )
     faults.latency(0.3)
 
     checked, event = 0, None

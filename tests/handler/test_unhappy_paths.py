@@ -27,7 +27,7 @@ from emulation.cloudformation import (
 )
 from emulation.scheduler import SCHEDULE_GROUP
 from tests.emulation.test_moto_ecr_registry import registry_statement
-from tests.handler.conftest import Invoke
+from tests.handler.conftest import Invoke, batches_of, play_until_answered
 from tests.unit.test_lifecycle_policy import policy
 
 T0 = datetime.now(UTC).replace(microsecond=0)
@@ -218,6 +218,34 @@ def quay_state(ecr: Any) -> tuple[list[str], list[Any]]:
     return templates, policies
 
 
+def rename_and_rollback(endpoint: ResponseEndpoint) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The rename from ecr-public to quay, and the Update that rolls it back (the rename's properties as its old)."""
+    rename = lifecycle_event(
+        endpoint,
+        "Update",
+        T0 + timedelta(seconds=5),
+        properties=lifecycle("quay", NEW_POLICY),
+        physical_id="ecr-public",
+        old_properties=lifecycle("ecr-public"),
+    )
+    rollback = lifecycle_event(
+        endpoint,
+        "Update",
+        T0 + timedelta(seconds=9),
+        properties=lifecycle("ecr-public"),
+        physical_id="ecr-public",
+        old_properties=lifecycle("quay", NEW_POLICY),
+    )
+    return rename, rollback
+
+
+def ecr_public_policies_only(ecr: Any) -> None:
+    """Nothing left under quay; the ECR Public repositories carry the Create's policy."""
+    assert quay_state(ecr) == (["ecr-public"], [None, None])
+    policies = {name: json.loads(text) for name, text in made(ecr)["lifecycle policies"].items()}
+    assert policies == {f"ecr-public/library/{name}": policy() for name in ("alpine", "nginx", "redis")}
+
+
 def test_a_rename_that_fails_undoes_what_it_made_before_answering(
     invoke: Invoke, response_endpoint: ResponseEndpoint, two_caches: Any
 ) -> None:
@@ -250,57 +278,30 @@ def test_the_rollback_of_a_cancelled_rename_removes_what_it_made_and_its_chain_s
     response_endpoint: ResponseEndpoint,
     two_caches: Any,
     monkeypatch: pytest.MonkeyPatch,
+    handed: list[dict[str, Any]],
 ) -> None:
     """The rename's backfill continues in follow-up invocations when a sibling fails: CloudFormation cancels the
     Update (it never answered) and rolls back with an Update to the old properties, whose old properties are the
     rename's, to the old physical id. That rollback removes what the rename made; the rename's follow-up, which
     Lambda runs later, finds a newer request and changes nothing (issue 18, case 4: before, it went on putting the
     policy the rollback had just taken away)."""
-    from ecr_cache_provider import continuation, handler
-    from ecr_cache_provider.engine import batches as namespace
+    from ecr_cache_provider import handler
 
     invoke(lifecycle_event(response_endpoint, "Create", T0, properties=lifecycle("ecr-public")))
-    monkeypatch.setattr(namespace, "BATCH_SIZE", 1)
-    monkeypatch.setattr(namespace, "HAND_OFF_SECONDS", 1e9)
-    handed: list[dict[str, Any]] = []
-    monkeypatch.setattr(
-        continuation,
-        "hand_off",
-        lambda event, arn, progress: handed.append(continuation.follow_up_event(event, progress)),
-    )
-    rename = lifecycle_event(
-        response_endpoint,
-        "Update",
-        T0 + timedelta(seconds=5),
-        properties=lifecycle("quay", NEW_POLICY),
-        physical_id="ecr-public",
-        old_properties=lifecycle("ecr-public"),
-    )
+    batches_of(1, monkeypatch)
+    rename, rollback = rename_and_rollback(response_endpoint)
     handler.lambda_handler(rename, LambdaContext())  # one repository, then hands on: no answer yet
     assert response_endpoint.answers(rename["RequestId"]) == []
     assert quay_state(two_caches)[0] == ["ecr-public", "quay"]
 
-    rollback = lifecycle_event(
-        response_endpoint,
-        "Update",
-        T0 + timedelta(seconds=9),
-        properties=lifecycle("ecr-public"),
-        physical_id="ecr-public",
-        old_properties=lifecycle("quay", NEW_POLICY),
-    )
     cancelled_follow_up = handed.pop()
-    handler.lambda_handler(rollback, LambdaContext())
-    while not response_endpoint.answers(rollback["RequestId"]):  # the rollback's own follow-ups, one by one
-        handler.lambda_handler(handed.pop(), LambdaContext())
+    answer, _ = play_until_answered(rollback, handed, response_endpoint)
     handler.lambda_handler(cancelled_follow_up, LambdaContext())  # the cancelled rename's follow-up runs at last
 
-    answer = response_endpoint.wait_for(rollback["RequestId"])
     assert answer["Status"] == "SUCCESS", answer["Reason"]
     assert answer["PhysicalResourceId"] == "ecr-public"
-    assert quay_state(two_caches) == (["ecr-public"], [None, None])
     assert handed == []  # the cancelled rename's follow-up stopped: it handed nothing on
-    policies = {name: json.loads(text) for name, text in made(two_caches)["lifecycle policies"].items()}
-    assert policies == {f"ecr-public/library/{name}": policy() for name in ("alpine", "nginx", "redis")}
+    ecr_public_policies_only(two_caches)
 
 
 def test_a_rename_that_finds_the_rollback_after_a_batch_leaves_the_rest_to_it(
@@ -308,42 +309,20 @@ def test_a_rename_that_finds_the_rollback_after_a_batch_leaves_the_rest_to_it(
     response_endpoint: ResponseEndpoint,
     two_caches: Any,
     monkeypatch: pytest.MonkeyPatch,
+    handed: list[dict[str, Any]],
 ) -> None:
     """The rollback takes over while the rename's follow-up works on a batch: the rename finds it when it checks
     after the batch, undoes that batch and stops. It must not also undo the rename as a failed one would (whose
     rollback finds what it made by the records): those records are the rollback's to drain, and a rename that
     drained them and then, finding itself overtaken, put its batch back would leave policies no record names."""
-    from ecr_cache_provider import continuation, handler
+    from ecr_cache_provider import handler
     from ecr_cache_provider.aws.ledger import Ledger, Owner
     from ecr_cache_provider.deadline import Deadline
-    from ecr_cache_provider.engine import batches as namespace
     from ecr_cache_provider.engine.recorded_settings import RecordedBatch
 
     invoke(lifecycle_event(response_endpoint, "Create", T0, properties=lifecycle("ecr-public")))
-    monkeypatch.setattr(namespace, "BATCH_SIZE", 1)
-    monkeypatch.setattr(namespace, "HAND_OFF_SECONDS", 1e9)
-    handed: list[dict[str, Any]] = []
-    monkeypatch.setattr(
-        continuation,
-        "hand_off",
-        lambda event, arn, progress: handed.append(continuation.follow_up_event(event, progress)),
-    )
-    rename = lifecycle_event(
-        response_endpoint,
-        "Update",
-        T0 + timedelta(seconds=5),
-        properties=lifecycle("quay", NEW_POLICY),
-        physical_id="ecr-public",
-        old_properties=lifecycle("ecr-public"),
-    )
-    rollback = lifecycle_event(
-        response_endpoint,
-        "Update",
-        T0 + timedelta(seconds=9),
-        properties=lifecycle("ecr-public"),
-        physical_id="ecr-public",
-        old_properties=lifecycle("quay", NEW_POLICY),
-    )
+    batches_of(1, monkeypatch)
+    rename, rollback = rename_and_rollback(response_endpoint)
     handler.lambda_handler(rename, LambdaContext())  # quay/coreos/etcd, then hands on
     run = RecordedBatch.run
     taken_over: list[bool] = []
@@ -360,18 +339,13 @@ def test_a_rename_that_finds_the_rollback_after_a_batch_leaves_the_rest_to_it(
     handler.lambda_handler(handed.pop(), LambdaContext())  # quay/jetstack/cert-manager, then finds the rollback
     monkeypatch.setattr(RecordedBatch, "run", run)
     stopped = response_endpoint.wait_for(rename["RequestId"])
-    handler.lambda_handler(rollback, LambdaContext())
-    while not response_endpoint.answers(rollback["RequestId"]):  # the rollback's own follow-ups, one by one
-        handler.lambda_handler(handed.pop(), LambdaContext())
+    answer, _ = play_until_answered(rollback, handed, response_endpoint)
 
-    answer = response_endpoint.wait_for(rollback["RequestId"])
     assert taken_over == [True]
     assert stopped["Status"] == "FAILED"
     assert "took over" in stopped["Reason"]
     assert answer["Status"] == "SUCCESS", answer["Reason"]
-    assert quay_state(two_caches) == (["ecr-public"], [None, None])
-    policies = {name: json.loads(text) for name, text in made(two_caches)["lifecycle policies"].items()}
-    assert policies == {f"ecr-public/library/{name}": policy() for name in ("alpine", "nginx", "redis")}
+    ecr_public_policies_only(two_caches)
 
 
 def test_the_rollback_of_a_rename_that_answered_too_late_removes_the_new_rule(
