@@ -14,8 +14,8 @@ from emulation import iam
 from emulation.cloudformation import ACCOUNT_ID, REGION, LambdaContext, ResponseEndpoint, make_event
 from emulation.registry import EcrRegistryEndpoint, UpstreamRegistry
 from emulation.scheduler import SCHEDULE_GROUP
-from tests.conftest import create_secret, secret_value
 from tests.handler.conftest import Invoke
+from tests.warm_up import docker_hub_cache, nginx_and_redis
 
 TYPE = "Custom::CacheWarmUp"
 LAYERS = (2048, 70_000, 300_000)
@@ -31,27 +31,17 @@ def event(endpoint: ResponseEndpoint, request_type: str, properties: dict[str, A
 
 @pytest.fixture
 def upstream() -> Iterator[UpstreamRegistry]:
-    registry = UpstreamRegistry()
-    registry.add_image("library/nginx", "1.27", LAYERS)
-    registry.add_index("library/redis", "7", ("linux/amd64", "linux/arm64"), LAYERS)
-    yield registry
-    registry.close()
+    with nginx_and_redis(LAYERS) as registry:
+        yield registry
 
 
 @pytest.fixture
 def registry(aws: None, upstream: UpstreamRegistry, ecr: Any) -> Iterator[EcrRegistryEndpoint]:
     """The local ECR endpoint, and a cache of ECR Public (no credentials) and one of Docker Hub (a secret)."""
-    endpoint = EcrRegistryEndpoint(ACCOUNT_ID, REGION)
-    endpoint.serve_upstream("public.ecr.aws", upstream)
-    endpoint.serve_upstream("registry-1.docker.io", upstream)
-    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="ecr-public", upstreamRegistryUrl="public.ecr.aws")
-    ecr.create_pull_through_cache_rule(
-        ecrRepositoryPrefix="docker-hub",
-        upstreamRegistryUrl="registry-1.docker.io",
-        credentialArn=create_secret("ecr-pullthroughcache/hub", secret_value()),
-    )
-    yield endpoint
-    endpoint.close()
+    with docker_hub_cache(ecr, upstream) as endpoint:
+        endpoint.serve_upstream("public.ecr.aws", upstream)
+        ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="ecr-public", upstreamRegistryUrl="public.ecr.aws")
+        yield endpoint
 
 
 def images(ecr: Any, repository: str) -> dict[str, list[str]]:

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
-from emulation.cloudformation import ACCOUNT_ID, REGION, ResponseEndpoint, make_event
+from emulation.cloudformation import ResponseEndpoint, make_event
 from emulation.lambda_emulator import LambdaEmulator
 from emulation.registry import EcrRegistryEndpoint, UpstreamRegistry
-from tests.conftest import create_secret, secret_value, stack_under_test
+from tests.conftest import stack_under_test
 from tests.integration.conftest import Invoke
 from tests.integration.test_cache_lifecycle_policy_backfill import answered_once
+from tests.warm_up import docker_hub_cache, nginx_and_redis
 
 pytestmark = pytest.mark.integration
 
@@ -30,25 +31,15 @@ def request(endpoint: ResponseEndpoint, request_type: str, properties: dict[str,
 
 @pytest.fixture
 def upstream() -> Iterator[UpstreamRegistry]:
-    registry = UpstreamRegistry()
-    registry.add_image("library/nginx", "1.27", LAYERS)
-    registry.add_index("library/redis", "7", ("linux/amd64", "linux/arm64"), LAYERS)
-    yield registry
-    registry.close()
+    with nginx_and_redis(LAYERS) as registry:
+        yield registry
 
 
 @pytest.fixture
 def registry(aws_endpoint: str, upstream: UpstreamRegistry, ecr: Any) -> Iterator[EcrRegistryEndpoint]:
     """The local ECR endpoint beside moto's server, and a Docker Hub cache (with a secret) of the upstream."""
-    endpoint = EcrRegistryEndpoint(ACCOUNT_ID, REGION)
-    endpoint.serve_upstream("registry-1.docker.io", upstream)
-    ecr.create_pull_through_cache_rule(
-        ecrRepositoryPrefix="docker-hub",
-        upstreamRegistryUrl="registry-1.docker.io",
-        credentialArn=create_secret("ecr-pullthroughcache/hub", secret_value()),
-    )
-    yield endpoint
-    endpoint.close()
+    with docker_hub_cache(ecr, upstream) as endpoint:
+        yield endpoint
 
 
 def cached(ecr: Any, repository: str) -> set[str]:
