@@ -348,6 +348,61 @@ def test_a_rename_that_finds_the_rollback_after_a_batch_leaves_the_rest_to_it(
     ecr_public_policies_only(two_caches)
 
 
+@pytest.mark.consumer_namespaces("ROOT")  # a ROOT template reaches every repository
+def test_an_update_overtaken_while_it_hands_a_repository_back_keeps_the_record(
+    invoke: Invoke,
+    response_endpoint: ResponseEndpoint,
+    two_caches: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    handed: list[dict[str, Any]],
+) -> None:
+    """An Update narrows the backfill to ecr-public and takes its policy off quay/coreos/etcd. Before it drops the
+    record, its rollback takes over and, having read that record, puts the policy back without writing the record
+    again (it still says what the resource sets). The Update, finding the rollback after its batch, must put the
+    record back as it found it: otherwise the policy stays with no record naming it, and the Delete leaves it."""
+    from ecr_cache_provider import handler
+    from ecr_cache_provider.aws.ledger import Ledger, Owner
+    from ecr_cache_provider.deadline import Deadline
+
+    both = {**lifecycle("ROOT"), "ExistingRepositoryPrefixes": ["ecr-public", "quay"]}
+    narrowed = {**both, "ExistingRepositoryPrefixes": ["ecr-public"]}
+    invoke(lifecycle_event(response_endpoint, "Create", T0, properties=both))
+    batches_of(1, monkeypatch)
+    update = lifecycle_event(response_endpoint, "Update", T0 + timedelta(seconds=5), properties=narrowed,
+                             physical_id="ROOT", old_properties=both)  # fmt: skip
+    rollback = lifecycle_event(response_endpoint, "Update", T0 + timedelta(seconds=9), properties=both,
+                               physical_id="ROOT", old_properties=narrowed)  # fmt: skip
+    drop = Ledger.drop_settings_records
+    taken_over: list[str] = []
+
+    def the_rollback_comes_first(self: Ledger, owner: Owner, repositories: Any) -> None:
+        names = list(repositories)
+        if not taken_over and names:
+            taken_over.extend(names)
+            rolling_back = Owner(STACK_ID, "CacheRule", rollback["RequestId"], LIFECYCLE)
+            Ledger(Deadline.from_context(LambdaContext())).begin(rolling_back, "Update", T0 + timedelta(seconds=9))
+            for name in names:  # the rollback's backfill: the record read, the policy put back
+                two_caches.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=POLICY)
+        drop(self, owner, names)
+
+    monkeypatch.setattr(Ledger, "drop_settings_records", the_rollback_comes_first)
+    handler.lambda_handler(update, LambdaContext())
+    while not taken_over:
+        handler.lambda_handler(handed.pop(), LambdaContext())
+    monkeypatch.setattr(Ledger, "drop_settings_records", drop)
+    stopped = response_endpoint.wait_for(update["RequestId"])
+    answer, _ = play_until_answered(rollback, handed, response_endpoint)
+    delete = lifecycle_event(response_endpoint, "Delete", T0 + timedelta(seconds=20), properties=both,
+                             physical_id="ROOT")  # fmt: skip
+    deleted, _ = play_until_answered(delete, handed, response_endpoint)
+
+    assert taken_over == ["quay/coreos/etcd"]
+    assert "took over" in stopped["Reason"]
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert deleted["Status"] == "SUCCESS", deleted["Reason"]
+    assert made(two_caches)["lifecycle policies"] == {}  # the Delete found every policy the resource set
+
+
 def test_the_rollback_of_a_rename_that_answered_too_late_removes_the_new_rule(
     invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any
 ) -> None:

@@ -166,7 +166,7 @@ class RecordedBatch:
             if item.record is None:
                 self.ledger.drop_settings_record_if_mine(self.owner, item.repository)
             else:
-                self.ledger.restore_settings_record_if_mine(self.owner, item.record)
+                self.ledger.restore_settings_record_unless_newer(self.owner, item.record)
         self._last = []
 
 

@@ -73,13 +73,15 @@ class RepositoryRecords(Table):
         except ConditionFailed:
             logger.info("Record left: a newer request wrote it", extra={"repository": repository})
 
-    def restore_settings_record_if_mine(self, owner: Owner, record: SettingsRecord) -> None:
-        """Put a repository's record back as it was, only if `owner`'s request wrote it last."""
+    def restore_settings_record_unless_newer(self, owner: Owner, record: SettingsRecord) -> None:
+        """Put a repository's record back as it was, unless a newer request of the resource wrote it since: only if
+        `owner`'s request wrote it last, or there is none (`owner`'s request dropped it in the batch it undoes; a
+        newer request that read it may have put its value back, and relies on the record saying it set it)."""
         try:
             self._call(
                 "put_item",
                 Item=_settings_item(replace(owner, request_id=record.request_id), record),
-                ConditionExpression="RequestId = :request",
+                ConditionExpression="attribute_not_exists(Id) OR RequestId = :request",
                 ExpressionAttributeValues={":request": {"S": owner.request_id}},
             )
         except ConditionFailed:
