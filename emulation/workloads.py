@@ -26,8 +26,10 @@ from moto.awslambda.models import LambdaFunction
 from moto.ecr.models import ecr_backends
 from moto.ecs.models import Container, Task
 
+# The registry's IPv4 host, or its dual-stack one (AWS General Reference, ecr.html: dkr-ecr.<region>.on.aws).
 IMAGE_URI = re.compile(
-    r"^(?P<host>(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?)/"
+    r"^(?P<host>(?P<account>\d{12})\.(dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?"
+    r"|dkr-ecr\.(?P<dual_stack_region>[a-z0-9-]+)\.on\.aws))/"
     r"(?P<repository>[a-z0-9._/-]+?)(:(?P<tag>[\w][\w.-]{0,127}))?(@(?P<digest>sha256:[0-9a-f]{64}))?$"
 )
 
@@ -39,7 +41,7 @@ def resolve(uri: str) -> tuple[str, str] | None:
     match = IMAGE_URI.match(uri or "")
     if not match:
         return None
-    backend = ecr_backends[match["account"]][match["region"]]
+    backend = ecr_backends[match["account"]][match["region"] or match["dual_stack_region"]]
     repository = backend.repositories.get(match["repository"])
     if repository is None:
         return None

@@ -119,6 +119,20 @@ def test_protect_images_in_use_false_turns_it_off_but_keeps_protected_tags(
     assert (closing["ImagesExpired"], closing["ImagesProtectedInUse"]) == (7, 1)
 
 
+def test_images_ecs_pulls_through_the_dual_stack_endpoint_are_in_use(
+    invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any, namespace: dict[str, str],
+) -> None:  # fmt: skip
+    """Tasks in IPv6 networks pull from <account>.dkr-ecr.<region>.on.aws (ECR user guide, ecr-requests)."""
+    dual_stack = f"{ACCOUNT_ID}.dkr-ecr.{REGION}.on.aws"
+    ecs_workloads(f"{dual_stack}/docker-hub/library/nginx:1.27", f"{dual_stack}/docker-hub/library/busybox:1.36")
+    answer = invoke(event(response_endpoint, "Create", props()))
+    assert answer["Status"] == "SUCCESS", answer
+
+    sweep_now(answer["PhysicalResourceId"])
+
+    assert remaining(ecr) == {namespace["service"], namespace["task"]}
+
+
 @pytest.mark.denials_expected
 def test_a_sweep_that_cannot_read_the_images_in_use_deletes_nothing(
     invoke: Invoke, response_endpoint: ResponseEndpoint, ecr: Any, namespace: dict[str, str],

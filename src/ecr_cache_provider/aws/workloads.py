@@ -46,10 +46,13 @@ ECS_PAGE = 100
 SERVICES_PER_DESCRIBE = 10
 TASKS_PER_DESCRIBE = 100
 
-# <account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>[:tag][@digest] (ECR user guide, docker-pull-ecr-image:
-# an image is pulled by tag, or by digest as repository@sha256:...).
+# <registry>/<repository>[:tag][@digest] (ECR user guide, docker-pull-ecr-image: an image is pulled by tag, or by
+# digest as repository@sha256:...). The registry: <account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn], or the
+# dual-stack <account>.dkr-ecr[-fips].<region>.on.aws that IPv6 networks pull from (ECR user guide, ecr-requests;
+# AWS General Reference, ecr.html).
 IMAGE_URI = re.compile(
-    r"^(?P<account>\d{12})\.dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/"
+    r"^(?P<account>\d{12})\.(dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?"
+    r"|dkr-ecr(-fips)?\.(?P<dual_stack_region>[a-z0-9-]+)\.on\.aws)/"
     r"(?P<repository>[a-z0-9._/-]+?)(:(?P<tag>[\w][\w.-]{0,127}))?(@(?P<digest>sha256:[0-9a-f]{64}))?$"
 )
 
@@ -76,7 +79,7 @@ class ImagesInUse:
     def add(self, uri: str, user: str, account: str, region: str) -> None:
         """Note an image URI when it names a repository of this account's registry in this Region."""
         match = IMAGE_URI.match(uri or "")
-        if not match or match["account"] != account or match["region"] != region:
+        if not match or match["account"] != account or (match["region"] or match["dual_stack_region"]) != region:
             return
         if not (match["digest"] or match["tag"]):
             reference = ImageReference(match["repository"], tag="latest")  # what a pull without a tag takes
