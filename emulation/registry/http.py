@@ -34,6 +34,9 @@ class RegistryHandler(BaseHTTPRequestHandler):
     """Request handler base: `registry` is the emulated registry object that serves the requests."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: with Nagle's algorithm, a kept-alive connection then waits on the
+    # client's delayed ACK (tens of milliseconds) before the body. Registries and S3 do not make a client wait so.
+    disable_nagle_algorithm = True
     registry: Any = None
 
     def log_message(self, format: str, *args: Any) -> None:
