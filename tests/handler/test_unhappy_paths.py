@@ -246,6 +246,15 @@ def ecr_public_policies_only(ecr: Any) -> None:
     assert policies == {f"ecr-public/library/{name}": policy() for name in ("alpine", "nginx", "redis")}
 
 
+def takes_over(event: dict[str, Any], issued: datetime) -> None:
+    """The request's first step, as the provider takes it: it becomes the resource's current one in the ledger."""
+    from ecr_cache_provider.aws.ledger import Ledger, Owner
+    from ecr_cache_provider.deadline import Deadline
+
+    owner = Owner(STACK_ID, event["LogicalResourceId"], event["RequestId"], event["ResourceType"])
+    Ledger(Deadline.from_context(LambdaContext())).begin(owner, event["RequestType"], issued)
+
+
 def test_a_rename_that_fails_undoes_what_it_made_before_answering(
     invoke: Invoke, response_endpoint: ResponseEndpoint, two_caches: Any
 ) -> None:
@@ -316,8 +325,6 @@ def test_a_rename_that_finds_the_rollback_after_a_batch_leaves_the_rest_to_it(
     rollback finds what it made by the records): those records are the rollback's to drain, and a rename that
     drained them and then, finding itself overtaken, put its batch back would leave policies no record names."""
     from ecr_cache_provider import handler
-    from ecr_cache_provider.aws.ledger import Ledger, Owner
-    from ecr_cache_provider.deadline import Deadline
     from ecr_cache_provider.engine.recorded_settings import RecordedBatch
 
     invoke(lifecycle_event(response_endpoint, "Create", T0, properties=lifecycle("ecr-public")))
@@ -331,8 +338,7 @@ def test_a_rename_that_finds_the_rollback_after_a_batch_leaves_the_rest_to_it(
         outcomes = run(self, batch, workers)
         if not taken_over:  # the rollback's first step, while this batch ran
             taken_over.append(True)
-            owner = Owner(STACK_ID, "CacheRule", rollback["RequestId"], LIFECYCLE)
-            Ledger(Deadline.from_context(LambdaContext())).begin(owner, "Update", T0 + timedelta(seconds=9))
+            takes_over(rollback, T0 + timedelta(seconds=9))
         return outcomes
 
     monkeypatch.setattr(RecordedBatch, "run", the_rollback_begins_meanwhile)
@@ -362,7 +368,6 @@ def test_an_update_overtaken_while_it_hands_a_repository_back_keeps_the_record(
     record back as it found it: otherwise the policy stays with no record naming it, and the Delete leaves it."""
     from ecr_cache_provider import handler
     from ecr_cache_provider.aws.ledger import Ledger, Owner
-    from ecr_cache_provider.deadline import Deadline
 
     both = {**lifecycle("ROOT"), "ExistingRepositoryPrefixes": ["ecr-public", "quay"]}
     narrowed = {**both, "ExistingRepositoryPrefixes": ["ecr-public"]}
@@ -379,8 +384,7 @@ def test_an_update_overtaken_while_it_hands_a_repository_back_keeps_the_record(
         names = list(repositories)
         if not taken_over and names:
             taken_over.extend(names)
-            rolling_back = Owner(STACK_ID, "CacheRule", rollback["RequestId"], LIFECYCLE)
-            Ledger(Deadline.from_context(LambdaContext())).begin(rolling_back, "Update", T0 + timedelta(seconds=9))
+            takes_over(rollback, T0 + timedelta(seconds=9))
             for name in names:  # the rollback's backfill: the record read, the policy put back
                 two_caches.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=POLICY)
         drop(self, owner, names)
