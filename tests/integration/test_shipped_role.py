@@ -238,21 +238,27 @@ def scenario(
                                                                     physical_id="ghcr"))  # fmt: skip
 
     def sweep(target: dict[str, Any]) -> None:
-        """EventBridge Scheduler invokes the target with the schedule's role (its credentials, as granted now)."""
-        client = boto3.client(
-            "lambda",
-            endpoint_url=lambda_service.url,
-            aws_access_key_id=stack.scheduler.access_key,
-            aws_secret_access_key="emulated-secret-access-key",
-            aws_session_token="emulated-session-token",
-        )
-        try:
-            client.invoke(FunctionName=target["Arn"], InvocationType="Event", Payload=target["Input"].encode())
-        except ClientError:
-            return  # denied: the scheduler drops the invocation (the denial is recorded)
-        lambda_service.wait_idle()
+        invoke_as_scheduler(lambda_service, stack.scheduler, target)  # denied: dropped (the denial is recorded)
 
     return run
+
+
+def invoke_as_scheduler(lambda_service: LambdaEmulator, role: iam.Principal, target: dict[str, Any]) -> bool:
+    """EventBridge Scheduler invokes the target with the schedule's role (its credentials, as granted now); whether
+    the invocation was accepted (a denied one is dropped, the denial recorded)."""
+    client = boto3.client(
+        "lambda",
+        endpoint_url=lambda_service.url,
+        aws_access_key_id=role.access_key,
+        aws_secret_access_key="emulated-secret-access-key",
+        aws_session_token="emulated-session-token",
+    )
+    try:
+        client.invoke(FunctionName=target["Arn"], InvocationType="Event", Payload=target["Input"].encode())
+    except ClientError:
+        return False
+    lambda_service.wait_idle()
+    return True
 
 
 def step(name: str, answer: dict[str, Any]) -> str:
@@ -303,19 +309,7 @@ def run_the_health_check_schedule(lambda_service: LambdaEmulator) -> bool:
     resource = stack.renderer.active_resources()["ProviderHealthCheckSchedule"]
     target = stack.renderer.evaluate(resource["Properties"]["Target"])
     assert target["RoleArn"].endswith(f"/{stack.renderer.ref(HEALTH_CHECK_SCHEDULER_ROLE)}")
-    client = boto3.client(
-        "lambda",
-        endpoint_url=lambda_service.url,
-        aws_access_key_id=stack.health_check_scheduler.access_key,
-        aws_secret_access_key="emulated-secret-access-key",
-        aws_session_token="emulated-session-token",
-    )
-    try:
-        client.invoke(FunctionName=target["Arn"], InvocationType="Event", Payload=target["Input"].encode())
-    except ClientError:
-        return False
-    lambda_service.wait_idle()
-    return True
+    return invoke_as_scheduler(lambda_service, stack.health_check_scheduler, target)
 
 
 def test_the_health_check_schedules_role_invokes_the_health_check(
