@@ -9,7 +9,7 @@ from typing import Any
 from ecr_cache_provider.aws.ecr import INDEX_MEDIA_TYPES, ImageRecord
 from ecr_cache_provider.engine.expiry_sweep import (
     ExpirySettings,
-    expired_images,
+    decide,
     has_candidates,
     indexes_to_read,
 )
@@ -24,6 +24,12 @@ def image(digest: str, pulled_days_ago: float | None, pushed_days_ago: float = 4
 
 def index(digest: str, pulled_days_ago: float | None, **extra: Any) -> ImageRecord:
     return image(digest, pulled_days_ago, media_type=INDEX_MEDIA_TYPES[0], **extra)
+
+
+def expired_images(images: list[ImageRecord], children: dict[str, tuple[str, ...]], settings: ExpirySettings,
+                   now: datetime) -> list[ImageRecord]:  # fmt: skip
+    """The images the decision deletes (what it keeps for being in use is tested through the sweep)."""
+    return decide(images, children, settings, now)[0]
 
 
 def digests(images: list[ImageRecord]) -> list[str]:

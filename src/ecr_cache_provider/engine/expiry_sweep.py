@@ -1,7 +1,7 @@
 """The image expiry sweep: which cached images nobody has pulled for N days, and deleting them. One module, though
 long: the decision and the sweep that carries it out are read together.
 
-`expired_images` is the decision, pure and tested directly; `sweep` works through a namespace's repositories with
+`decide` is the decision, pure and tested directly; `sweep` works through a namespace's repositories with
 it. What the decision never does:
 - expire an image within FLOOR (2 days) of its last recorded pull or push, whatever N says: ECR refreshes
   lastRecordedPullTime at most about once a day;
@@ -103,17 +103,6 @@ class ExpirySettings:
 
 
 # The decision
-
-
-def expired_images(
-    images: list[ImageRecord],
-    children: dict[str, tuple[str, ...]],
-    settings: ExpirySettings,
-    now: datetime,
-    protected: frozenset[str] = frozenset(),
-) -> list[ImageRecord]:
-    """The images of one repository to delete (see `decide`)."""
-    return decide(images, children, settings, now, protected)[0]
 
 
 def decide(
